@@ -1,0 +1,410 @@
+"""Pydantic models of the facts interchange format, version 1 (shared/spec/facts.md).
+
+Every object is validated strictly: unknown types and unknown fields are
+errors, dates must be ISO ``YYYY-MM-DD``, months ``YYYY-MM``, years integers,
+amounts non-negative decimals.  The models are the public contract; the
+database tables in :mod:`facts.tables` are a projection of them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def parse_iso_date(value: Any) -> date:
+    """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string, nothing else."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _DATE_RE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "iso_date", "{shown} is not a valid date (expected YYYY-MM-DD)", {"shown": _show(value)}
+    )
+
+
+def parse_month(value: Any) -> str:
+    if isinstance(value, str):
+        m = _MONTH_RE.match(value)
+        if m and 1 <= int(m.group(2)) <= 12:
+            return value
+    raise PydanticCustomError(
+        "iso_month", "{shown} is not a valid month (expected YYYY-MM)", {"shown": _show(value)}
+    )
+
+
+def parse_year(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1900 <= value <= 2999:
+        return value
+    raise PydanticCustomError(
+        "year", "{shown} is not a valid year (expected an integer such as 2017)", {"shown": _show(value)}
+    )
+
+
+def parse_amount(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise PydanticCustomError("amount", "{shown} is not an amount", {"shown": _show(value)})
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int | float | str):
+        try:
+            result = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise PydanticCustomError(
+                "amount", "{shown} is not an amount (expected a number of yuan)", {"shown": _show(value)}
+            ) from None
+    else:
+        raise PydanticCustomError(
+            "amount", "{shown} is not an amount (expected a number of yuan)", {"shown": _show(value)}
+        )
+    if not result.is_finite():
+        raise PydanticCustomError("amount", "{shown} is not a finite amount", {"shown": _show(value)})
+    if result < 0:
+        raise PydanticCustomError(
+            "amount", "{shown} is negative (amounts must be 0 or more)", {"shown": _show(value)}
+        )
+    return result
+
+
+def _positive_int(value: int) -> int:
+    if value <= 0:
+        raise PydanticCustomError("positive", "{shown} must be a positive integer", {"shown": _show(value)})
+    return value
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("non_empty", "must not be empty", {})
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(parse_iso_date), PlainSerializer(lambda d: d.isoformat(), return_type=str)]
+Month = Annotated[str, BeforeValidator(parse_month)]
+Year = Annotated[int, BeforeValidator(parse_year)]
+Amount = Annotated[Decimal, BeforeValidator(parse_amount), PlainSerializer(lambda d: float(d), return_type=float)]
+PositiveInt = Annotated[int, AfterValidator(_positive_int)]
+Id = Annotated[str, AfterValidator(_non_empty)]
+Text = str
+
+OrgKind = Literal[
+    "party_group",
+    "organ_committee",
+    "discipline_committee",
+    "general_branch",
+    "branch",
+    "group",
+    "unit",
+]
+MemberStatus = Literal["full", "probationary", "non_member"]
+MemberCategory = Literal["in_service", "retired", "student", "other"]
+Role = Literal[
+    "branch_secretary",
+    "committee_member",
+    "party_group_member",
+    "party_group_secretary",
+    "leader",
+    "unit_head",
+    "discipline_staff",
+]
+MeetingKind = Literal[
+    "party_group_meeting",
+    "central_group_study",
+    "member_assembly",
+    "committee_meeting",
+    "group_meeting",
+    "party_lecture",
+    "theme_day",
+    "org_life_meeting",
+    "democratic_life_meeting",
+    "member_appraisal",
+    "topic_discussion",
+]
+InterviewKind = Literal["admonition", "reminder", "integrity", "heart_to_heart", "summons"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class FactBase(_Strict):
+    """Fields every object may carry."""
+
+    source: Text | None = None
+    note: Text | None = None
+
+
+class Org(FactBase):
+    type: Literal["org"] = "org"
+    id: Id
+    name: Id
+    kind: OrgKind
+    parent: Id | None = None
+    established: IsoDate | None = None
+    dissolved: IsoDate | None = None
+    term_years: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Org:
+        if self.established and self.dissolved and self.dissolved < self.established:
+            raise PydanticCustomError("order", "dissolved is before established", {})
+        if self.parent == self.id:
+            raise PydanticCustomError("parent", "an org cannot be its own parent", {})
+        return self
+
+
+class Member(FactBase):
+    type: Literal["member"] = "member"
+    id: Id
+    name: Id
+    org: Id
+    status: MemberStatus = "full"
+    category: MemberCategory = "in_service"
+    joined: IsoDate | None = None
+    left: IsoDate | None = None
+    roles: list[Role] = Field(default_factory=list)
+    unit: Id | None = None
+    extra_orgs: list[Id] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Member:
+        if self.joined and self.left and self.left < self.joined:
+            raise PydanticCustomError("order", "left is before joined", {})
+        if self.unit is not None and "unit_head" not in self.roles:
+            raise PydanticCustomError("unit", "unit is given but roles lacks 'unit_head'", {})
+        return self
+
+
+class Leave(_Strict):
+    member: Id
+    reason: Text | None = None
+    opinion_given: bool = False
+
+
+class Minutes(_Strict):
+    time: Text | None = None
+    place: Text | None = None
+    recorder: Id | None = None
+    agenda: Text | None = None
+    content: Text | None = None
+    outcome: Text | None = None
+
+
+class Meeting(FactBase):
+    type: Literal["meeting"] = "meeting"
+    id: Id
+    org: Id
+    kind: MeetingKind
+    date: IsoDate
+    topics: list[Id] = Field(default_factory=list)
+    host: Id | None = None
+    lecturer: Id | None = None
+    attendees: list[Id] = Field(default_factory=list)
+    on_leave: list[Leave] = Field(default_factory=list)
+    absent: list[Id] = Field(default_factory=list)
+    minutes: Minutes | None = None
+
+    @model_validator(mode="after")
+    def _attendance_disjoint(self) -> Meeting:
+        present = set(self.attendees)
+        if len(present) != len(self.attendees):
+            raise PydanticCustomError("duplicate", "attendees lists a member twice", {})
+        for leave in self.on_leave:
+            if leave.member in present:
+                raise PydanticCustomError(
+                    "overlap", "member {m} is both an attendee and on leave", {"m": leave.member}
+                )
+        for m in self.absent:
+            if m in present:
+                raise PydanticCustomError("overlap", "member {m} is both an attendee and absent", {"m": m})
+        return self
+
+
+class Dues(FactBase):
+    type: Literal["dues"] = "dues"
+    member: Id
+    month: Month
+    amount: Amount
+    paid_on: IsoDate
+    base: Amount | None = None
+
+
+class Signoff(FactBase):
+    type: Literal["signoff"] = "signoff"
+    document: Id
+    unit: Id | None = None
+    signer: Id | None = None
+    date: IsoDate
+
+    @model_validator(mode="after")
+    def _who(self) -> Signoff:
+        if self.unit is None and self.signer is None:
+            raise PydanticCustomError("who", "a signoff needs a unit or a signer", {})
+        return self
+
+
+class Interview(FactBase):
+    type: Literal["interview"] = "interview"
+    date: IsoDate
+    interviewer: Id
+    interviewee: Id
+    kind: InterviewKind
+    topic: Text | None = None
+
+
+class Petition(FactBase):
+    type: Literal["petition"] = "petition"
+    id: Id
+    received: IsoDate
+    registered: IsoDate | None = None
+    accepted: IsoDate | None = None
+    closed: IsoDate | None = None
+    subject: Text | None = None
+
+    @model_validator(mode="after")
+    def _after_receipt(self) -> Petition:
+        for name in ("registered", "accepted", "closed"):
+            value = getattr(self, name)
+            if value is not None and value < self.received:
+                raise PydanticCustomError("order", "{name} is before received", {"name": name})
+        return self
+
+
+class Election(FactBase):
+    type: Literal["election"] = "election"
+    org: Id
+    date: IsoDate
+    term_years: PositiveInt | None = None
+
+
+class FieldVisit(FactBase):
+    type: Literal["field_visit"] = "field_visit"
+    member: Id
+    date: IsoDate
+    place: Text | None = None
+    topic: Text | None = None
+
+
+class Declaration(FactBase):
+    type: Literal["declaration"] = "declaration"
+    member: Id
+    year: Year
+    filed: IsoDate
+
+
+class Promotion(FactBase):
+    type: Literal["promotion"] = "promotion"
+    member: Id
+    date: IsoDate
+    position: Text | None = None
+
+
+Fact = Org | Member | Meeting | Dues | Signoff | Interview | Petition | Election | FieldVisit | Declaration | Promotion
+
+MODELS: dict[str, type[FactBase]] = {
+    "org": Org,
+    "member": Member,
+    "meeting": Meeting,
+    "dues": Dues,
+    "signoff": Signoff,
+    "interview": Interview,
+    "petition": Petition,
+    "election": Election,
+    "field_visit": FieldVisit,
+    "declaration": Declaration,
+    "promotion": Promotion,
+}
+
+#: Types whose order matters for import: registry objects before events.
+TYPE_ORDER = list(MODELS)
+
+
+def natural_key(fact: FactBase) -> str:
+    """The identity of a fact within its type: its id, or the spec's natural key."""
+    match fact:
+        case Org() | Member() | Meeting() | Petition():
+            return fact.id
+        case Dues():
+            return f"{fact.member}|{fact.month}"
+        case Signoff():
+            return f"{fact.document}|{fact.unit}" if fact.unit else f"{fact.document}|@{fact.signer}"
+        case Interview():
+            return f"{fact.date.isoformat()}|{fact.interviewer}|{fact.interviewee}"
+        case Election():
+            return f"{fact.org}|{fact.date.isoformat()}"
+        case FieldVisit() | Promotion():
+            return f"{fact.member}|{fact.date.isoformat()}"
+        case Declaration():
+            return f"{fact.member}|{fact.year}"
+    raise TypeError(f"not a fact: {fact!r}")
+
+
+def references(fact: FactBase) -> list[tuple[str, str, str]]:
+    """Every reference a fact makes, as (field path, target type, id).
+
+    Target type ``org`` for orgs and units, ``member`` for people.
+    """
+    refs: list[tuple[str, str, str]] = []
+    match fact:
+        case Org():
+            if fact.parent:
+                refs.append(("parent", "org", fact.parent))
+        case Member():
+            refs.append(("org", "org", fact.org))
+            if fact.unit:
+                refs.append(("unit", "org", fact.unit))
+            refs.extend((f"extra_orgs[{i}]", "org", o) for i, o in enumerate(fact.extra_orgs))
+        case Meeting():
+            refs.append(("org", "org", fact.org))
+            for name in ("host", "lecturer"):
+                value = getattr(fact, name)
+                if value:
+                    refs.append((name, "member", value))
+            refs.extend((f"attendees[{i}]", "member", m) for i, m in enumerate(fact.attendees))
+            refs.extend((f"on_leave[{i}].member", "member", lv.member) for i, lv in enumerate(fact.on_leave))
+            refs.extend((f"absent[{i}]", "member", m) for i, m in enumerate(fact.absent))
+            if fact.minutes and fact.minutes.recorder:
+                refs.append(("minutes.recorder", "member", fact.minutes.recorder))
+        case Dues() | FieldVisit() | Declaration() | Promotion():
+            refs.append(("member", "member", fact.member))
+        case Signoff():
+            if fact.unit:
+                refs.append(("unit", "org", fact.unit))
+            if fact.signer:
+                refs.append(("signer", "member", fact.signer))
+        case Interview():
+            refs.append(("interviewer", "member", fact.interviewer))
+            refs.append(("interviewee", "member", fact.interviewee))
+        case Election():
+            refs.append(("org", "org", fact.org))
+    return refs
+
+
+def canonical(fact: FactBase) -> dict[str, Any]:
+    """The interchange form of a fact: defaults and empty values left out, ``type`` first."""
+    body = fact.model_dump(mode="json", exclude_defaults=True, exclude={"type"})
+    return {"type": fact.type, **body}  # type: ignore[attr-defined]
