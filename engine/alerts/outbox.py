@@ -1,0 +1,228 @@
+"""The transactional outbox: an alert and its per-channel deliveries, written with the violation.
+
+:func:`enqueue` runs inside the caller's open session and does not commit, so
+a violation and its alert are stored together or not at all.  The routing
+decision is taken at enqueue time and stored as one ``alert_delivery`` row per
+channel; the dispatcher only ever works on those rows.
+
+All timestamps in these tables are naive UTC (SQLite keeps no zone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import JSON, Column, Session, SQLModel, Text, select
+from sqlmodel import Field as SQLField
+
+from engine.alerts.config import AlertKind, AlertsConfig, Severity
+from engine.alerts.routing import route_alert
+
+SEVERITY_LABELS: dict[str, str] = {"info": "提示", "warning": "警告", "serious": "严重", "critical": "紧急"}
+KIND_LABELS: dict[str, str] = {
+    "new": "新增违规",
+    "escalation": "违规升级",
+    "resolved": "违规已解决",
+    "run_failed": "检查运行失败",
+    "rule_held": "规则暂停执行",
+    "digest": "每日汇总",
+}
+
+
+def utc_naive(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as naive UTC, the form stored in the database (a naive input is taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+class Alert(BaseModel):
+    """Something a person must hear about.  ``(kind, key, occurrence)`` is its idempotency key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: AlertKind
+    key: str = Field(min_length=1, max_length=400)  # e.g. the violation key "rule|org:o1|2017-06"
+    occurrence: str = Field(default="", max_length=100)  # tells repeats apart: escalation level, run id
+    severity: Severity
+    rule: str | None = None
+    org: str | None = None
+    org_path: list[str] = Field(default_factory=list)  # org ids from the root down to ``org``
+    title: str = Field(min_length=1)  # 机关第一党支部 2017-06 未召开支部委员会会议
+    message: str
+    payload: dict[str, Any] = Field(default_factory=dict)  # the whole finding, JSON-serialisable
+    created_at: dt.datetime
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware_utc(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+    @field_validator("payload")
+    @classmethod
+    def _json_payload(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"payload must be JSON-serialisable: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _path_ends_at_org(self) -> Alert:
+        if self.org is not None and self.org_path and self.org_path[-1] != self.org:
+            raise ValueError(f"org_path must end with org {self.org!r}, got {self.org_path!r}")
+        if self.org is None and self.org_path:
+            raise ValueError("org_path given without org")
+        return self
+
+    @property
+    def dedup(self) -> str:
+        return f"{self.kind}|{self.key}|{self.occurrence}"
+
+    @property
+    def subject_path(self) -> list[str]:
+        """The org path used for routing (``[org]`` when the caller gave no path)."""
+        if self.org_path:
+            return list(self.org_path)
+        return [self.org] if self.org is not None else []
+
+    def subject(self) -> str:
+        """The line a person reads first: ``【严重】机关第一党支部 2017-06 未召开支部委员会会议``."""
+        label = KIND_LABELS["digest"] if self.kind == "digest" else SEVERITY_LABELS[self.severity]
+        prefix = {"resolved": "已解决·", "run_failed": "运行失败·", "escalation": "升级·"}.get(self.kind, "")
+        return f"【{prefix}{label}】{self.title}"
+
+
+class Delivery(Alert):
+    """An alert on its way to one channel; ``outbox_id`` is the idempotency key receivers may dedup on."""
+
+    outbox_id: int
+    channel: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"partyrules-alert-{self.outbox_id}"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        body = self.model_dump(mode="json")
+        body["alert_id"] = self.outbox_id
+        body["idempotency_key"] = self.idempotency_key
+        body["dedup"] = self.dedup
+        body["subject"] = self.subject()
+        return body
+
+
+class AlertOutbox(SQLModel, table=True):
+    __tablename__ = "alert_outbox"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    dedup: str = SQLField(max_length=600, unique=True)
+    kind: str = SQLField(max_length=16)
+    key: str = SQLField(max_length=400)
+    occurrence: str = SQLField(default="", max_length=100)
+    severity: str = SQLField(max_length=16)
+    rule: str | None = SQLField(default=None, max_length=200)
+    org: str | None = SQLField(default=None, max_length=200, index=True)
+    org_path: list[str] = SQLField(default_factory=list, sa_column=Column(JSON, nullable=False))
+    title: str = SQLField(sa_column=Column(Text, nullable=False))
+    message: str = SQLField(sa_column=Column(Text, nullable=False))
+    payload: dict[str, Any] = SQLField(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = SQLField(index=True)
+
+    def to_alert(self) -> Alert:
+        return Alert.model_validate(self.model_dump(exclude={"id", "dedup"}))
+
+
+class AlertDelivery(SQLModel, table=True):
+    __tablename__ = "alert_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("outbox_id", "channel"),
+        sa.Index("ix_alert_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    outbox_id: int = SQLField(foreign_key="alert_outbox.id", index=True)
+    channel: str = SQLField(max_length=100, index=True)
+    status: str = SQLField(default="pending", max_length=16)  # pending | delivered
+    attempts: int = 0
+    next_attempt_at: dt.datetime
+    claimed_by: str | None = SQLField(default=None, max_length=64)
+    claimed_until: dt.datetime | None = None
+    delivered_at: dt.datetime | None = None
+    last_error: str | None = SQLField(default=None, sa_column=Column(Text, nullable=True))
+
+
+def _outbox_values(alert: Alert) -> dict[str, Any]:
+    values = alert.model_dump(mode="json")
+    values["org_path"] = alert.subject_path
+    values["created_at"] = utc_naive(alert.created_at)
+    values["dedup"] = alert.dedup
+    return values
+
+
+def _insert_outbox(session: Session, alert: Alert) -> int | None:
+    """Insert the outbox row unless its dedup key exists; never aborts the caller's transaction."""
+    values = _outbox_values(alert)
+    table = AlertOutbox.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedup"]).returning(table.c.id)
+        )
+        return session.execute(stmt).scalar_one_or_none()
+    exists = session.exec(select(AlertOutbox.id).where(AlertOutbox.dedup == alert.dedup)).first()
+    if exists is not None:
+        return None
+    return int(session.execute(sa.insert(table).values(**values).returning(table.c.id)).scalar_one())
+
+
+def enqueue(
+    session: Session,
+    alert: Alert,
+    config: AlertsConfig,
+    channels: Sequence[str] | None = None,
+) -> int | None:
+    """Add ``alert`` and one delivery per routed channel to the caller's transaction (no commit).
+
+    Returns the outbox id, or ``None`` when the same ``(kind, key, occurrence)``
+    was enqueued before (nothing is added then).  ``channels`` overrides the
+    routing (the digest uses it to address one channel).
+    """
+    targets = list(channels) if channels is not None else route_alert(alert, config)
+    outbox_id = _insert_outbox(session, alert)
+    if outbox_id is None:
+        return None
+    due = utc_naive(alert.created_at)
+    rows = [{"outbox_id": outbox_id, "channel": name, "next_attempt_at": due} for name in targets]
+    if rows:
+        session.execute(sa.insert(AlertDelivery.__table__), rows)  # type: ignore[attr-defined]
+    return outbox_id
+
+
+def run_failed_alert(run: str, error: BaseException | str, at: dt.datetime, what: str = "合规检查") -> Alert:
+    """The alert for a check run that itself failed (``run`` identifies the run, e.g. ``check|2017-06``)."""
+    if isinstance(error, BaseException):
+        detail = "".join(traceback.format_exception(error)).strip()
+        summary = f"{type(error).__name__}: {error}"
+    else:
+        detail = summary = error
+    return Alert(
+        kind="run_failed",
+        key=run,
+        occurrence=utc_naive(at).isoformat(timespec="seconds"),
+        severity="critical",
+        title=f"{what}运行失败（{run}）",
+        message=f"{what}运行失败，本次未能完成判定，请尽快处理后重新运行。错误：{summary}",
+        payload={"run": run, "error": summary, "traceback": detail},
+        created_at=at,
+    )

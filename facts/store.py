@@ -1,0 +1,348 @@
+"""The facts store: append-only versions, the current projection, and import.
+
+Importing is all-or-nothing per fact and never per file: each valid object
+is stored (added, unchanged, or a correction that supersedes the previous
+version, which stays in history); each invalid one is reported with its
+file, line and field, and nothing valid around it is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
+
+from facts import tables as t
+from facts.errors import FieldProblem, Location
+from facts.models import MODELS, TYPE_ORDER, FactBase, canonical, natural_key, references
+from facts.projection import OWNED, rows_for
+from facts.validate import suggest, validate_object
+
+Status = Literal["added", "unchanged", "corrected"]
+Item = tuple[Location, dict[str, Any]] | FieldProblem
+
+_FV = t.FactVersion.__table__  # type: ignore[attr-defined]
+_DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
+CHUNK = 2000
+
+
+def content_json(fact: FactBase) -> str:
+    return json.dumps(canonical(fact), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What happened to one imported object."""
+
+    location: Location
+    fact: FactBase
+    key: str
+    status: Status
+    version: int
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    unchanged: int = 0
+    corrected: int = 0
+    problems: list[FieldProblem] = field(default_factory=list)
+    stored: list[Stored] = field(default_factory=list)  # added and corrected facts, in order
+    import_id: int | None = None
+
+    @property
+    def rejected(self) -> int:
+        """Number of input objects (lines, rows) rejected."""
+        return len({(p.location.file, p.location.line) for p in self.problems})
+
+    def summary(self) -> str:
+        return (
+            f"added {self.added}, unchanged {self.unchanged}, "
+            f"corrected {self.corrected}, rejected {self.rejected}"
+        )
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    current: bool
+    recorded_at: datetime
+    superseded_at: datetime | None
+    content: dict[str, Any]
+
+
+@dataclass
+class _Pending:
+    location: Location
+    fact: FactBase
+    key: str
+    content: str
+    hash: str
+
+
+class FactStore:
+    """Facts in a database: ``FactStore(make_engine(url))``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- schema -----------------------------------------------------------------
+    def create_schema(self) -> None:
+        """Create the facts tables (safe to repeat)."""
+        tables = [m.__table__ for m in _fact_tables()]
+        SQLModel.metadata.create_all(self.engine, tables=tables)
+
+    # -- import -----------------------------------------------------------------
+    def import_items(self, items: Iterable[Item], files: str = "", now: datetime | None = None) -> ImportReport:
+        """Validate, resolve references and store every valid object of ``items``."""
+        now = now or datetime.now(UTC)
+        report = ImportReport()
+        pending = self._validate(items, report)
+        pending = self._drop_duplicates(pending, report)
+        pending = self._resolve_references(pending, report)
+        with self.engine.begin() as conn:
+            run_id = conn.execute(
+                sa.insert(t.ImportRun.__table__).values(started_at=now, files=files[:2000])  # type: ignore[attr-defined]
+            ).inserted_primary_key[0]
+        report.import_id = run_id
+        for start in range(0, len(pending), CHUNK):
+            self._store_chunk(pending[start : start + CHUNK], run_id, now, report)
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.ImportRun.__table__)  # type: ignore[attr-defined]
+                .where(t.ImportRun.__table__.c.id == run_id)  # type: ignore[attr-defined]
+                .values(
+                    finished_at=datetime.now(UTC),
+                    added=report.added,
+                    unchanged=report.unchanged,
+                    corrected=report.corrected,
+                    rejected=report.rejected,
+                )
+            )
+        return report
+
+    def _validate(self, items: Iterable[Item], report: ImportReport) -> list[_Pending]:
+        pending: list[_Pending] = []
+        for item in items:
+            if isinstance(item, FieldProblem):
+                report.problems.append(item)
+                continue
+            location, raw = item
+            result = validate_object(raw, location)
+            if isinstance(result, list):
+                report.problems.extend(result)
+                continue
+            text = content_json(result)
+            pending.append(_Pending(location, result, natural_key(result), text, content_hash(text)))
+        return pending
+
+    def _drop_duplicates(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
+        first: dict[tuple[str, str], _Pending] = {}
+        kept: list[_Pending] = []
+        for p in pending:
+            ident = (p.fact.type, p.key)  # type: ignore[attr-defined]
+            seen = first.get(ident)
+            if seen is None:
+                first[ident] = p
+                kept.append(p)
+            elif seen.hash == p.hash:
+                report.unchanged += 1  # the same object twice: harmless
+            else:
+                what = "id" if hasattr(p.fact, "id") else "key"
+                report.problems.append(
+                    FieldProblem(
+                        p.location,
+                        f"{ident[0]}.{what}",
+                        f'"{p.key}" appears twice in this import with different content '
+                        f"(first at {seen.location}); this line was not imported",
+                    )
+                )
+        return kept
+
+    def _resolve_references(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
+        with self.engine.connect() as conn:
+            known = {
+                "org": set(conn.execute(sa.select(t.OrgRow.__table__.c.id)).scalars()),  # type: ignore[attr-defined]
+                "member": set(conn.execute(sa.select(t.MemberRow.__table__.c.id)).scalars()),  # type: ignore[attr-defined]
+            }
+        for p in pending:
+            if p.fact.type in known:  # type: ignore[attr-defined]
+                known[p.fact.type].add(p.key)  # type: ignore[attr-defined]
+        alive = list(pending)
+        while True:
+            bad: list[tuple[_Pending, list[FieldProblem]]] = []
+            for p in alive:
+                problems = [
+                    FieldProblem(
+                        p.location,
+                        f"{p.fact.type}.{path}",  # type: ignore[attr-defined]
+                        f'unknown {target} "{ref}"{suggest(ref, sorted(known[target]))}',
+                    )
+                    for path, target, ref in references(p.fact)
+                    if ref not in known[target]
+                ]
+                if problems:
+                    bad.append((p, problems))
+            if not bad:
+                return alive
+            dropped = {id(p) for p, _ in bad}
+            for p, problems in bad:
+                report.problems.extend(problems)
+                if p.fact.type in known:  # type: ignore[attr-defined]
+                    known[p.fact.type].discard(p.key)  # type: ignore[attr-defined]
+            alive = [p for p in alive if id(p) not in dropped]
+
+    def _store_chunk(self, chunk: list[_Pending], run_id: int, now: datetime, report: ImportReport) -> None:
+        by_type: dict[str, list[_Pending]] = defaultdict(list)
+        for p in chunk:
+            by_type[p.fact.type].append(p)  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            for type_name in TYPE_ORDER:
+                group = by_type.get(type_name)
+                if group:
+                    self._store_group(conn, type_name, group, run_id, now, report)
+
+    def _store_group(
+        self, conn: sa.Connection, type_name: str, group: list[_Pending], run_id: int, now: datetime, report: ImportReport
+    ) -> None:
+        existing = _current_versions(conn, type_name, [p.key for p in group])
+        new_versions: list[tuple[_Pending, int]] = []
+        superseded: list[str] = []
+        for p in group:
+            old = existing.get(p.key)
+            if old is None:
+                new_versions.append((p, 1))
+            elif old[0] == p.hash:
+                report.unchanged += 1
+            else:
+                new_versions.append((p, old[1] + 1))
+                superseded.append(p.key)
+        if not new_versions:
+            return
+        if superseded:
+            conn.execute(
+                sa.update(_FV)
+                .where(_FV.c.type == type_name, _FV.c.key.in_(superseded), _FV.c.current.is_(True))
+                .values(current=False, superseded_at=now)
+            )
+            _delete_projection(conn, type_name, superseded, [p for p, v in new_versions if v > 1])
+        params = [
+            dict(
+                type=type_name,
+                key=p.key,
+                version=v,
+                hash=p.hash,
+                content=p.content,
+                current=True,
+                recorded_at=now,
+                import_id=run_id,
+            )
+            for p, v in new_versions
+        ]
+        seqs = conn.execute(sa.insert(_FV).returning(_FV.c.seq, sort_by_parameter_order=True), params).scalars().all()
+        projected: dict[sa.Table, list[dict[str, Any]]] = defaultdict(list)
+        for (p, version), seq in zip(new_versions, seqs, strict=True):
+            for table, row in rows_for(p.fact, seq):
+                projected[table].append(row)
+            status: Status = "added" if version == 1 else "corrected"
+            if status == "added":
+                report.added += 1
+            else:
+                report.corrected += 1
+            report.stored.append(Stored(p.location, p.fact, p.key, status, version))
+        for table, rows in projected.items():
+            conn.execute(sa.insert(table), rows)
+
+    # -- reading ----------------------------------------------------------------
+    def current(self, type_name: str | None = None) -> Iterator[dict[str, Any]]:
+        """Current versions in the interchange format, registry types first, in order received."""
+        types = [type_name] if type_name else TYPE_ORDER
+        with self.engine.connect() as conn:
+            for name in types:
+                result = conn.execute(
+                    sa.select(_FV.c.content)
+                    .where(_FV.c.type == name, _FV.c.current.is_(True))
+                    .order_by(_FV.c.seq)
+                    .execution_options(yield_per=5000)
+                )
+                for (text,) in result:
+                    yield json.loads(text)
+
+    def history(self, type_name: str, key: str) -> list[VersionInfo]:
+        """Every version of one fact, oldest first (empty if unknown)."""
+        if type_name not in MODELS:
+            raise ValueError(f"unknown type {type_name!r}{suggest(type_name, list(MODELS))}")
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_FV.c.version, _FV.c.current, _FV.c.recorded_at, _FV.c.superseded_at, _FV.c.content)
+                .where(_FV.c.type == type_name, _FV.c.key == key)
+                .order_by(_FV.c.version)
+            ).all()
+        return [VersionInfo(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of current facts of each type."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_FV.c.type, sa.func.count()).where(_FV.c.current.is_(True)).group_by(_FV.c.type)
+            ).all()
+        found = {r[0]: int(r[1]) for r in rows}
+        return {name: found.get(name, 0) for name in TYPE_ORDER}
+
+
+def _fact_tables() -> list[type[SQLModel]]:
+    return [
+        t.FactVersion,
+        t.ImportRun,
+        t.OrgRow,
+        t.MemberRow,
+        t.MemberRoleRow,
+        t.MemberExtraOrgRow,
+        t.MeetingRow,
+        t.MeetingTopicRow,
+        t.AttendanceRow,
+        t.DuesRow,
+        t.SignoffRow,
+        t.InterviewRow,
+        t.PetitionRow,
+        t.ElectionRow,
+        t.FieldVisitRow,
+        t.DeclarationRow,
+        t.PromotionRow,
+    ]
+
+
+def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
+    out: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        rows = conn.execute(
+            sa.select(_FV.c.key, _FV.c.hash, _FV.c.version).where(
+                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(part)
+            )
+        )
+        for key, digest, version in rows:
+            out[key] = (digest, version)
+    return out
+
+
+def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], facts: list[_Pending]) -> None:
+    for table, column in OWNED[type_name]:
+        conn.execute(sa.delete(table).where(table.c[column].in_(keys)))
+    if type_name == "dues":
+        for p in facts:
+            conn.execute(
+                sa.delete(_DUES).where(_DUES.c.member == p.fact.member, _DUES.c.month == p.fact.month)  # type: ignore[attr-defined]
+            )

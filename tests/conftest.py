@@ -1,0 +1,56 @@
+"""Shared fixtures: real databases (a SQLite file, and the PostgreSQL server on 127.0.0.1:5432)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from facts.db import make_engine
+
+PG_URL = os.environ.get("PARTYRULES_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+def _pg_engine_in_fresh_schema() -> Iterator[sa.Engine]:
+    """A PostgreSQL engine whose search_path is a schema of its own, dropped afterwards.
+
+    A test that needs PostgreSQL and cannot reach it fails: it does not skip.
+    """
+    admin = sa.create_engine(PG_URL)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path) -> Iterator[sa.Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[sa.Engine]:
+    yield from _pg_engine_in_fresh_schema()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_engine(request, tmp_path) -> Iterator[sa.Engine]:
+    """Each test using this runs twice: on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        yield engine
+        engine.dispose()
+    else:
+        yield from _pg_engine_in_fresh_schema()
