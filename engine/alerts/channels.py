@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import smtplib
 import sys
@@ -37,6 +38,8 @@ from facts.errors import PartyrulesError
 
 WECOM_MARKDOWN_MAX_BYTES = 4096  # 企业微信群机器人: markdown.content 最长 4096 字节
 DINGTALK_MARKDOWN_MAX_BYTES = 18000  # kept below the robot's message size limit
+
+_log = logging.getLogger(__name__)
 
 
 class ChannelError(PartyrulesError):
@@ -161,8 +164,8 @@ class SmtpChannel:
             ) from exc
         if refused:
             # Some recipients took it: a retry would send them a duplicate, so this counts as delivered.
-            raise_partial = ", ".join(f"{rcpt} ({code})" for rcpt, (code, _msg) in refused.items())
-            print(f"通道 {self.name}：告警 {delivery.outbox_id} 被部分收件人拒收：{raise_partial}", file=sys.stderr)
+            who = ", ".join(f"{rcpt} ({code})" for rcpt, (code, _msg) in refused.items())
+            _log.warning("通道 %s：告警 %s 被部分收件人拒收：%s", self.name, delivery.outbox_id, who)
 
 
 def dingtalk_signed_url(url: str, secret: str, now_ms: int | None = None) -> str:
@@ -196,7 +199,11 @@ class WebhookChannel:
     def send(self, delivery: Delivery) -> None:
         cfg = self.config
         data = json.dumps(webhook_body(delivery, cfg.format), ensure_ascii=False).encode("utf-8")
-        url = dingtalk_signed_url(cfg.url, self._secret) if self._secret and cfg.format == "dingtalk" else cfg.url
+        url = (
+            dingtalk_signed_url(cfg.url, self._secret)
+            if self._secret and cfg.format == "dingtalk"
+            else cfg.url
+        )
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Idempotency-Key": delivery.idempotency_key,

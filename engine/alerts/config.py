@@ -215,7 +215,9 @@ def _problem(prefix: str, data: Any, err: Any) -> ConfigProblem:
         hint = f"，是否想写 {near[0]!r}？" if near else ""
         return ConfigProblem(key, f"未知的配置项{hint}（可用：{', '.join(known)}）")
     if kind == "union_tag_invalid":
-        return ConfigProblem(f"{key}.type", f"未知的通道类型 {err['ctx']['tag']!r}（可用：{', '.join(CHANNEL_TYPES)}）")
+        return ConfigProblem(
+            f"{key}.type", f"未知的通道类型 {err['ctx']['tag']!r}（可用：{', '.join(CHANNEL_TYPES)}）"
+        )
     if kind == "union_tag_not_found":
         return ConfigProblem(f"{key}.type", f"缺少通道类型 type（可用：{', '.join(CHANNEL_TYPES)}）")
     if kind == "missing":

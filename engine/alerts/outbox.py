@@ -5,7 +5,8 @@ a violation and its alert are stored together or not at all.  The routing
 decision is taken at enqueue time and stored as one ``alert_delivery`` row per
 channel; the dispatcher only ever works on those rows.
 
-All timestamps in these tables are naive UTC (SQLite keeps no zone).
+All timestamps are aware UTC (sqlmodel's ``UTCDateTime``: ``timestamptz`` on
+PostgreSQL, UTC text on SQLite).
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ KIND_LABELS: dict[str, str] = {
 }
 
 
-def utc_naive(moment: dt.datetime) -> dt.datetime:
-    """``moment`` as naive UTC, the form stored in the database (a naive input is taken as UTC)."""
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as an aware UTC datetime, the form stored in the database (a naive input is taken as UTC)."""
     if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 class Alert(BaseModel):
@@ -63,9 +64,7 @@ class Alert(BaseModel):
     @field_validator("created_at")
     @classmethod
     def _aware_utc(cls, value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        return as_utc(value)
 
     @field_validator("payload")
     @classmethod
@@ -98,7 +97,7 @@ class Alert(BaseModel):
     def subject(self) -> str:
         """The line a person reads first: ``【严重】机关第一党支部 2017-06 未召开支部委员会会议``."""
         label = KIND_LABELS["digest"] if self.kind == "digest" else SEVERITY_LABELS[self.severity]
-        prefix = {"resolved": "已解决·", "run_failed": "运行失败·", "escalation": "升级·"}.get(self.kind, "")
+        prefix = {"resolved": "已解决·", "escalation": "升级·"}.get(self.kind, "")
         return f"【{prefix}{label}】{self.title}"
 
 
@@ -164,7 +163,7 @@ class AlertDelivery(SQLModel, table=True):
 def _outbox_values(alert: Alert) -> dict[str, Any]:
     values = alert.model_dump(mode="json")
     values["org_path"] = alert.subject_path
-    values["created_at"] = utc_naive(alert.created_at)
+    values["created_at"] = as_utc(alert.created_at)
     values["dedup"] = alert.dedup
     return values
 
@@ -177,7 +176,10 @@ def _insert_outbox(session: Session, alert: Alert) -> int | None:
     if dialect in ("postgresql", "sqlite"):
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         stmt = (
-            insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedup"]).returning(table.c.id)
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedup"])
+            .returning(table.c.id)
         )
         return session.execute(stmt).scalar_one_or_none()
     exists = session.exec(select(AlertOutbox.id).where(AlertOutbox.dedup == alert.dedup)).first()
@@ -202,7 +204,7 @@ def enqueue(
     outbox_id = _insert_outbox(session, alert)
     if outbox_id is None:
         return None
-    due = utc_naive(alert.created_at)
+    due = as_utc(alert.created_at)
     rows = [{"outbox_id": outbox_id, "channel": name, "next_attempt_at": due} for name in targets]
     if rows:
         session.execute(sa.insert(AlertDelivery.__table__), rows)  # type: ignore[attr-defined]
@@ -219,7 +221,7 @@ def run_failed_alert(run: str, error: BaseException | str, at: dt.datetime, what
     return Alert(
         kind="run_failed",
         key=run,
-        occurrence=utc_naive(at).isoformat(timespec="seconds"),
+        occurrence=as_utc(at).isoformat(timespec="seconds"),
         severity="critical",
         title=f"{what}运行失败（{run}）",
         message=f"{what}运行失败，本次未能完成判定，请尽快处理后重新运行。错误：{summary}",

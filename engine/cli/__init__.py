@@ -1,0 +1,78 @@
+"""The ``partyrules`` command: a thin layer over the library (``engine`` and ``facts``).
+
+Each command builds the app from ``--db`` / ``--config``, calls one library
+function, and prints.  A :class:`~facts.errors.PartyrulesError` becomes a
+clear message and exit status 1; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from engine.app import App, build_app
+from facts.errors import PartyrulesError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    def __init__(self, db: str | None, config: str | None) -> None:
+        self.db_url = db
+        self.config_path = config
+        self._app: App | None = None
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            self._app = build_app(self.db_url, self.config_path)
+        return self._app
+
+
+def friendly(func: F) -> F:
+    """Turn library errors into ``click.ClickException`` with the library's message."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PartyrulesError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--db", envvar="PARTYRULES_DB", help="Database URL or SQLite file (default: ./partyrules.db).")
+@click.option(
+    "--config", "config", envvar="PARTYRULES_CONFIG", type=click.Path(dir_okay=False), help="partyrules.toml to use."
+)
+@click.version_option(package_name="partyrules")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, config: str | None) -> None:
+    """partyrules — 党务合规规则引擎: facts in, rules judged, violations followed to rectification.
+
+    \b
+    Example:
+      partyrules init
+      partyrules import sample.jsonl
+      partyrules check --period 2017 --as-of 2018-03-01
+      partyrules violations list --status open
+    """
+    ctx.obj = Context(db, config)
+
+
+def _register() -> None:
+    from engine.cli import check_cmds, facts_cmds, rules_cmds, violations_cmds
+
+    for module in (facts_cmds, check_cmds, rules_cmds, violations_cmds):
+        module.register(main)
+
+
+_register()

@@ -1,0 +1,46 @@
+"""Printing: tables that align Chinese text (rich measures wide characters), and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from engine.pack.model import SEVERITY_CN
+
+
+def console(err: bool = False) -> Console:
+    # a fixed width when not on a terminal keeps piped output stable and unwrapped
+    return Console(stderr=err, width=None if click.get_text_stream("stdout").isatty() else 160, soft_wrap=False)
+
+
+def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for h in headers:
+        table.add_column(h, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console().print(table)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def severity_cn(severity: str) -> str:
+    return SEVERITY_CN.get(severity, severity)
+
+
+def format_option(default: str = "table") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default=default,
+        show_default=True,
+        help="Output as a table for people or JSON for programs.",
+    )

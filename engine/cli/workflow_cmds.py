@@ -1,0 +1,120 @@
+"""``partyrules violations ack|assign|resolve|waive|reopen KEY``: the rectification workflow from the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+
+import click
+
+from engine.cli import Context, friendly, pass_ctx
+from engine.violations import workflow
+from engine.violations.tables import STATUS_CN
+
+
+def _by() -> click.Option:
+    return click.option(
+        "--by", "actor", default=lambda: getpass.getuser(), show_default="the login name", help="Who does this."
+    )
+
+
+def _day(_c: click.Context, _p: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f'"{value}" is not a date (expected YYYY-MM-DD)') from None
+
+
+def _done(change: workflow.Change) -> None:
+    click.echo(f"{change.key}: {STATUS_CN[change.from_status]} → {STATUS_CN[change.to_status]}")
+
+
+@click.command()
+@click.argument("key")
+@_by()
+@click.option("--note", help="Anything to add.")
+@pass_ctx
+@friendly
+def ack(ctx: Context, key: str, actor: str, note: str | None) -> None:
+    """Acknowledge a violation (open → acknowledged).
+
+    \b
+    Example:
+      partyrules violations ack 'dues.monthly.paid|member:m07|2017-03' --by 李纪检
+    """
+    _done(workflow.acknowledge(ctx.app.violations, key, actor, note))
+
+
+@click.command()
+@click.argument("key")
+@_by()
+@click.option("--owner", required=True, help="The person responsible for rectification.")
+@click.option("--deadline", required=True, callback=_day, help="YYYY-MM-DD")
+@click.option("--plan", required=True, help="What will be done.")
+@pass_ctx
+@friendly
+def assign(ctx: Context, key: str, actor: str, owner: str, deadline: dt.date, plan: str) -> None:
+    """Assign rectification: an owner, a deadline and a plan (→ rectifying).
+
+    \b
+    Example:
+      partyrules violations assign KEY --owner 王书记 --deadline 2018-04-30 --plan 补开支委会并补记录
+    """
+    _done(workflow.assign(ctx.app.violations, key, actor, owner, deadline, plan))
+
+
+@click.command()
+@click.argument("key")
+@_by()
+@click.option("--evidence", required=True, help="What shows it was fixed (documents, meeting ids).")
+@pass_ctx
+@friendly
+def resolve(ctx: Context, key: str, actor: str, evidence: str) -> None:
+    """Resolve by hand, with evidence (→ resolved).  A later check resolves fixed violations by itself.
+
+    \b
+    Example:
+      partyrules violations resolve KEY --evidence "2018-04-20 补缴，收据号 0012"
+    """
+    _done(workflow.resolve(ctx.app.violations, key, actor, evidence))
+
+
+@click.command()
+@click.argument("key")
+@_by()
+@click.option("--reason", required=True, help="Why this is waived.")
+@click.option("--approver", required=True, help="Who approved (not the requester).")
+@click.option("--expires", callback=_day, help="YYYY-MM-DD after which the violation reopens.")
+@pass_ctx
+@friendly
+def waive(ctx: Context, key: str, actor: str, reason: str, approver: str, expires: dt.date | None) -> None:
+    """Waive a violation with a written reason and an approver (→ waived).
+
+    \b
+    Example:
+      partyrules violations waive KEY --by 张三 --approver 李四 --reason 病假 --expires 2018-06-30
+    """
+    _done(workflow.waive(ctx.app.violations, key, actor, reason, approver, expires))
+
+
+@click.command()
+@click.argument("key")
+@_by()
+@click.option("--reason", required=True, help="Why it is reopened.")
+@pass_ctx
+@friendly
+def reopen(ctx: Context, key: str, actor: str, reason: str) -> None:
+    """Reopen a resolved or waived violation (→ open).
+
+    \b
+    Example:
+      partyrules violations reopen KEY --reason 复核发现未整改到位
+    """
+    _done(workflow.reopen(ctx.app.violations, key, actor, reason))
+
+
+def add_workflow_commands(group: click.Group) -> None:
+    for cmd in (ack, assign, resolve, waive, reopen):
+        group.add_command(cmd)

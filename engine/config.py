@@ -1,0 +1,80 @@
+"""The configuration file, ``partyrules.toml`` (``--config`` or ``PARTYRULES_CONFIG``).
+
+Every section is optional; a missing file means the defaults.  Unknown keys
+are errors naming the key, so a typo never silently leaves a default in place.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.alerts.config import AlertsConfig, parse_alerts_config
+from facts.errors import PartyrulesError
+from facts.validate import suggest
+
+
+class ConfigError(PartyrulesError):
+    """A configuration file that cannot be used."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckSettings(_Strict):
+    grace_days: int = Field(default=10, ge=0, le=366)  # late records accepted after a period closes
+    rules: str | None = None  # folder of the rule pack in use; default: the standard pack
+    timezone: str = "Asia/Shanghai"  # what "today" means
+    processes: int = Field(default=1, ge=1, le=64)  # matcher worker processes
+
+
+class Config(_Strict):
+    database: str | None = None
+    check: CheckSettings = Field(default_factory=CheckSettings)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    schedule: dict[str, Any] = Field(default_factory=dict)  # validated by engine.schedule
+    source: str = "(defaults)"
+
+
+def parse_config(data: dict[str, Any], source: str) -> Config:
+    known = ["database", "check", "alerts", "schedule"]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown section or key [{key}]{suggest(key, known)}")
+    alerts = parse_alerts_config(data.get("alerts", {}), source)
+    try:
+        check = CheckSettings.model_validate(data.get("check", {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        hint = suggest(str(err["loc"][-1]), list(CheckSettings.model_fields)) if err["type"] == "extra_forbidden" else ""
+        raise ConfigError(f"{source}: check.{loc}: {err['msg']}{hint}") from None
+    database = data.get("database")
+    if isinstance(database, dict):
+        database = database.get("url")
+    if database is not None and not isinstance(database, str):
+        raise ConfigError(f"{source}: database: expected a URL string")
+    return Config(database=database, check=check, alerts=alerts, schedule=data.get("schedule", {}), source=source)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The config at ``path``, else ``PARTYRULES_CONFIG``, else ``./partyrules.toml`` if present, else defaults."""
+    chosen = path or os.environ.get("PARTYRULES_CONFIG")
+    if chosen is None:
+        default = Path("partyrules.toml")
+        if not default.exists():
+            return Config()
+        chosen = default
+    p = Path(chosen)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_config(data, str(p))

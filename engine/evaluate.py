@@ -1,0 +1,146 @@
+"""Evaluating a pack over a period range: which periods are judged, subjects, matching, findings.
+
+Nothing is stored here: :func:`evaluate` returns findings and the scope it
+judged; :mod:`engine.violations` stores them.  Timings are kept per stage
+(SQL subject building, matching, and, later, storing) for the benchmark.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.finding import Finding
+from engine.matcher import match_all
+from engine.pack.load import CompiledRule, Pack
+from engine.pack.model import TermOverdue
+from engine.periods import Period, PeriodRange
+from engine.subjects.base import BuildContext, Subject
+from engine.subjects.periodic import build_period_subjects
+from engine.subjects.registry import Registry
+from engine.subjects.single import FACT_BUILDERS
+
+DEFAULT_GRACE_DAYS = 10
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass
+class Evaluation:
+    pack_hash: str
+    range_text: str
+    as_of: date
+    findings: list[Finding] = field(default_factory=list)
+    scope: set[tuple[str, str]] = field(default_factory=set)  # (rule id, period) judged
+    subjects: dict[str, int] = field(default_factory=dict)  # rule id -> subjects judged
+    seconds: dict[str, float] = field(default_factory=lambda: {"sql": 0.0, "match": 0.0})
+
+
+def judged_periods(rule: CompiledRule, rng: PeriodRange, as_of: date, grace_days: int) -> list[Period]:
+    """The periods of ``rng`` that ``rule`` judges as of ``as_of``.
+
+    A period is judged when the rule is in force on its first day and it has
+    closed plus the grace; a year rule with a ``deadline`` once the deadline
+    has passed; a rule judged at the as-of date (a term of office) once the
+    period has begun.
+    """
+    r = rule.rule
+    granularity = "month" if r.period == "fact" else r.period
+    at_as_of = any(isinstance(d, TermOverdue) for d in r.derive.values())
+    out = []
+    for p in rng.periods(granularity):  # type: ignore[arg-type]
+        if not r.effective.in_force(p.start):
+            continue
+        if at_as_of:
+            ready = p.start <= as_of
+        elif r.deadline:
+            ready = as_of > date.fromisoformat(f"{p.start.year}-{r.deadline}")
+        else:
+            ready = p.closed_by(as_of, grace_days)
+        if ready:
+            out.append(p)
+    return out
+
+
+def build_subjects(ctx: BuildContext, rule: CompiledRule, periods: list[Period]) -> list[Subject]:
+    if not periods:
+        return []
+    if rule.rule.period == "fact":
+        return FACT_BUILDERS[rule.rule.subject.type](ctx, rule.rule, periods)
+    return build_period_subjects(ctx, rule.rule, periods)
+
+
+def condition_names(rule: CompiledRule) -> list[str]:
+    """Subject fields the condition reads, in order of appearance."""
+    seen: dict[str, None] = {}
+    for name in _NAME.findall(rule.rule.when):
+        if name in rule.fields:
+            seen[name] = None
+    return list(seen)
+
+
+def make_finding(rule: CompiledRule, subject: Subject, registry: Registry) -> Finding:
+    r = rule.rule
+    values = {**rule.params, **subject.fields}
+    observed = {n: subject.fields[n] for n in condition_names(rule)}
+    for name in r.derive:
+        observed.setdefault(name, subject.fields[name])
+    threshold = {k: v for k, v in rule.params.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return Finding(
+        rule=r.id,
+        rule_version=rule.version,
+        title=r.title,
+        basis=r.basis,
+        severity=r.severity,
+        subject_type=subject.type,
+        subject_id=subject.id,
+        org=subject.org,
+        org_name=registry.org_name(subject.org) if subject.org else None,
+        member=subject.member,
+        period=subject.period,
+        message=r.message.format(**values),
+        evidence={"observed": observed, "threshold": threshold, "condition": r.when, "facts": subject.facts},
+        org_path=registry.path(subject.org),
+    )
+
+
+def evaluate(
+    conn: sa.Connection,
+    pack: Pack,
+    rng: PeriodRange,
+    as_of: date,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+    rule_ids: Sequence[str] | None = None,
+    processes: int = 1,
+) -> Evaluation:
+    """Judge every rule of ``pack`` (or those of ``rule_ids``) over ``rng`` as of ``as_of``."""
+    result = Evaluation(pack.hash, rng.text, as_of)
+    t0 = time.perf_counter()
+    registry = Registry.load(conn)
+    ctx = BuildContext(conn, registry, as_of)
+    work: list[tuple[CompiledRule, Subject]] = []
+    for rule in pack.rules:
+        if rule_ids is not None and rule.id not in rule_ids:
+            continue
+        periods = judged_periods(rule, rng, as_of, grace_days)
+        subjects = build_subjects(ctx, rule, periods)
+        result.scope.update((rule.id, p.label) for p in periods)
+        result.subjects[rule.id] = result.subjects.get(rule.id, 0) + len(subjects)
+        work.extend((rule, s) for s in subjects)
+    t1 = time.perf_counter()
+    result.seconds["sql"] = t1 - t0
+    fired = match_all(
+        {r.key: r.durable for r in pack.rules}, [(r.key, s.fields) for r, s in work], processes=processes
+    )
+    result.seconds["match"] = time.perf_counter() - t1
+    result.findings = [make_finding(r, s, registry) for (r, s), hit in zip(work, fired, strict=True) if hit]
+    return result
+
+
+def finding_dicts(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    return [f.to_json() for f in findings]

@@ -1,0 +1,242 @@
+"""Loading a rule pack: YAML → validated models → compiled conditions, or every error at once.
+
+A pack is a folder of ``*.yaml`` files.  Loading validates the structure
+(pydantic), each rule's condition (parsed, type-checked against the
+subject's fields, compiled to durable_rules), each message template's
+placeholders, and that two versions of one rule id never overlap in time.
+Nothing is discovered later, when a scheduled check runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from engine import condition
+from engine.errors import ConditionError
+from engine.pack.errors import PackError, PackProblem
+from engine.pack.model import Rule, RuleFile
+from engine.subjects.schema import subject_fields
+from facts.validate import suggest
+
+FileLines = dict[int, dict[str, int]]  # rule index -> key -> line
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    file: str
+    line: int
+    version: str  # short hash of the rule's own definition
+    expr: Any  # parsed condition
+    durable: dict[str, Any]  # durable_rules JSON condition
+    fields: dict[str, str]
+    params: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+    @property
+    def key(self) -> str:
+        """Unique within a pack: the id and the version of its text."""
+        return f"{self.rule.id}@{self.version}"
+
+
+@dataclass
+class Pack:
+    root: str
+    hash: str
+    rules: list[CompiledRule]
+    fixtures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # file -> shared test facts
+
+    def ids(self) -> list[str]:
+        return sorted({r.id for r in self.rules})
+
+    def in_force(self, day: date) -> list[CompiledRule]:
+        """The version of each rule in force on ``day``."""
+        return [r for r in self.rules if r.rule.effective.in_force(day)]
+
+    def by_id(self, rule_id: str) -> list[CompiledRule]:
+        return [r for r in self.rules if r.id == rule_id]
+
+
+def _lines(text: str) -> FileLines:
+    """Line numbers of each rule and of each of its keys, from the YAML node tree."""
+    out: FileLines = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return out
+    if not isinstance(root, yaml.MappingNode):
+        return out
+    for key_node, value in root.value:
+        if key_node.value == "rules" and isinstance(value, yaml.SequenceNode):
+            for i, item in enumerate(value.value):
+                keys = {"": item.start_mark.line + 1}
+                if isinstance(item, yaml.MappingNode):
+                    for k, _v in item.value:
+                        keys[str(k.value)] = k.start_mark.line + 1
+                out[i] = keys
+    return out
+
+
+def _pydantic_problems(exc: ValidationError, file: str, raw: Any, lines: FileLines) -> list[PackProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        rule_id = None
+        line = 1
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            idx = loc[1]
+            rules = raw.get("rules") if isinstance(raw, dict) else None
+            if isinstance(rules, list) and idx < len(rules) and isinstance(rules[idx], dict):
+                rule_id = rules[idx].get("id")
+            keys = lines.get(idx, {})
+            line = keys.get(str(loc[2]), keys.get("", 1)) if len(loc) > 2 else keys.get("", 1)
+            loc = loc[2:]
+        path = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
+        message = str(err["msg"])
+        hint = None
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+            hint = _field_hint(str(loc[-1]))
+        elif err["type"] == "union_tag_invalid":
+            message = f"unknown kind: {err.get('input')!r}; expected one of {err['ctx'].get('expected_tags')}"
+        problems.append(PackProblem(file, line, rule_id, path, message, hint))
+    return problems
+
+
+_KNOWN_RULE_KEYS = list(Rule.model_fields) + ["from"]
+
+
+def _field_hint(name: str) -> str | None:
+    text = suggest(name, _KNOWN_RULE_KEYS)
+    return text.strip(" ()") or None
+
+
+def _placeholders(template: str) -> list[str]:
+    names = []
+    for _lit, name, _spec, _conv in string.Formatter().parse(template):
+        if name is not None:
+            names.append(name.split(".")[0].split("[")[0])
+    return names
+
+
+def _compile(rule: Rule, file: str, keys: dict[str, int]) -> tuple[CompiledRule | None, list[PackProblem]]:
+    fields = subject_fields(rule)
+    params = rule.numeric_params()
+    scalar_params = {k: v for k, v in params.items() if isinstance(v, int | float | str | bool)}
+    problems: list[PackProblem] = []
+    expr = durable = None
+    try:
+        expr = condition.parse(rule.when)
+        condition.check(expr, fields, scalar_params)
+        durable = condition.compile_durable(expr, fields, scalar_params)
+    except ConditionError as exc:
+        problems.append(
+            PackProblem(file, keys.get("when", keys.get("", 1)), rule.id, "when", str(exc), exc.suggestion)
+        )
+    known = set(fields) | set(params)
+    for name in _placeholders(rule.message):
+        if name not in known:
+            hint = suggest(name, sorted(known)).strip(" ()") or None
+            problems.append(
+                PackProblem(
+                    file,
+                    keys.get("message", keys.get("", 1)),
+                    rule.id,
+                    "message",
+                    f"placeholder {{{name}}} is not a field of a {rule.subject.type} subject nor a param",
+                    hint,
+                )
+            )
+    if problems or expr is None or durable is None:
+        return None, problems
+    version = hashlib.sha256(rule.model_dump_json(by_alias=True).encode()).hexdigest()[:10]
+    return CompiledRule(rule, file, keys.get("", 1), version, expr, durable, dict(fields), params), []
+
+
+def _overlaps(rules: list[CompiledRule]) -> list[PackProblem]:
+    problems = []
+    by_id: dict[str, list[CompiledRule]] = defaultdict(list)
+    for r in rules:
+        by_id[r.id].append(r)
+    for rule_id, versions in by_id.items():
+        versions.sort(key=lambda r: r.rule.effective.from_)
+        for a, b in zip(versions, versions[1:], strict=False):
+            a_to = a.rule.effective.to
+            if a_to is None or a_to >= b.rule.effective.from_:
+                problems.append(
+                    PackProblem(
+                        b.file,
+                        b.line,
+                        rule_id,
+                        "effective",
+                        f"two versions of {rule_id} are in force at once: {a.file}:{a.line} "
+                        f"(from {a.rule.effective.from_}, to {a_to or 'open'}) and this one "
+                        f"(from {b.rule.effective.from_})",
+                        "end the earlier version (effective.to) the day before the later one starts",
+                    )
+                )
+    return problems
+
+
+def pack_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
+
+
+def load_pack(root: Path | str) -> Pack:
+    """Load and validate a pack folder; raise :class:`PackError` listing every problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PackError([PackProblem(str(root), 0, None, "", "is not a folder of rule files", None)])
+    files = pack_files(root)
+    if not files:
+        raise PackError([PackProblem(str(root), 0, None, "", "holds no .yaml rule files", None)])
+    digest = hashlib.sha256()
+    problems: list[PackProblem] = []
+    compiled: list[CompiledRule] = []
+    fixtures: dict[str, list[dict[str, Any]]] = {}
+    for path in files:
+        rel = str(path.relative_to(root))
+        shown = str(path)
+        data = path.read_bytes()
+        digest.update(rel.encode() + b"\0" + data + b"\0")
+        try:
+            text = data.decode("utf-8")
+            raw = yaml.safe_load(text)
+        except UnicodeDecodeError as exc:
+            problems.append(PackProblem(shown, 1, None, "", f"is not UTF-8 ({exc.reason} at byte {exc.start})", None))
+            continue
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark else 1
+            problems.append(PackProblem(shown, line, None, "", f"YAML syntax error: {exc}", None))
+            continue
+        if raw is None:
+            continue
+        lines = _lines(text)
+        try:
+            rule_file = RuleFile.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, shown, raw, lines))
+            continue
+        fixtures[shown] = rule_file.fixture
+        for i, rule in enumerate(rule_file.rules):
+            result, found = _compile(rule, shown, lines.get(i, {}))
+            problems.extend(found)
+            if result is not None:
+                compiled.append(result)
+    problems.extend(_overlaps(compiled))
+    if problems:
+        raise PackError(problems)
+    return Pack(str(root), digest.hexdigest()[:16], compiled, fixtures)

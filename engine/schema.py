@@ -1,0 +1,17 @@
+"""Creating (or upgrading) every table partyrules keeps, in one database."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+import engine.alerts.outbox
+import engine.violations.tables  # noqa: F401  (registers the tables in SQLModel.metadata)
+from facts.store import FactStore
+
+
+def init_schema(db: sa.Engine) -> None:
+    """Create every table that does not exist yet; safe to repeat."""
+    FactStore(db).create_schema()
+    SQLModel.metadata.create_all(db)
+    assert engine.alerts.outbox.AlertOutbox.__tablename__ == "alert_outbox"

@@ -1,0 +1,85 @@
+"""Subjects over periods: each org or member a rule applies to, with its derived values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from engine.pack.model import MemberSubject, OrgSubject, Rule
+from engine.periods import Period
+from engine.subjects.base import BuildContext, Subject
+from engine.subjects.schema import subject_fields
+from engine.subjects.sources import value_function
+from facts import tables as t
+
+
+def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple[str, dict[str, Any]]]:
+    kinds = set(spec.org_kinds)
+    with_term: set[str] = set()
+    if spec.with_term:
+        if "orgs_with_elections" not in ctx.cache:
+            table = t.ElectionRow.__table__  # type: ignore[attr-defined]
+            ctx.cache["orgs_with_elections"] = set(ctx.conn.execute(table.select().with_only_columns(table.c.org)).scalars())
+        with_term = ctx.cache["orgs_with_elections"]
+    for org in ctx.registry.orgs.values():
+        if org.kind not in kinds or not org.exists_during(period.start, period.end):
+            continue
+        if spec.with_term and not org.term_years and org.id not in with_term:
+            continue
+        yield org.id, {"org": org.id, "org_name": org.name, "org_kind": org.kind}
+
+
+def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> Iterator[tuple[str, dict[str, Any]]]:
+    statuses = set(spec.status)
+    roles = set(spec.roles_any)
+    for mem in ctx.registry.members.values():
+        if mem.status not in statuses or (roles and not (mem.roles & roles)):
+            continue
+        if not mem.belongs_during(period.start, period.end):
+            continue
+        yield mem.id, {
+            "member": mem.id,
+            "member_name": mem.name,
+            "org": mem.org,
+            "org_name": ctx.registry.org_name(mem.org),
+            "status": mem.status,
+            "category": mem.category,
+        }
+
+
+def build_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> list[Subject]:
+    """Every subject of ``rule`` in each of ``periods`` (already filtered to those judgeable)."""
+    if not periods:
+        return []
+    start = min(p.start for p in periods)
+    end = max(p.end for p in periods)
+    schema = subject_fields(rule)
+    values = {name: value_function(ctx, spec, start, end) for name, spec in rule.derive.items()}
+    out: list[Subject] = []
+    for period in periods:
+        candidates = (
+            _orgs(ctx, rule.subject, period)
+            if isinstance(rule.subject, OrgSubject)
+            else _members(ctx, rule.subject, period)  # type: ignore[arg-type]
+        )
+        for sid, base in candidates:
+            fields = {**base, "period": period.label, "period_label": period.label_cn}
+            facts: list[str] = []
+            for name, fn in values.items():
+                value, extra, ids = fn(sid, period)
+                fields[name] = value
+                for k, v in extra.items():
+                    fields[f"{name}_{k}" if f"{name}_{k}" in schema else k] = v
+                facts.extend(ids)
+            out.append(
+                Subject(
+                    type=rule.subject.type,
+                    id=sid,
+                    org=fields["org"],
+                    member=fields.get("member"),
+                    period=period.label,
+                    fields=fields,
+                    facts=facts,
+                )
+            )
+    return out

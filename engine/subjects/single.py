@@ -1,0 +1,286 @@
+"""Subjects that are single facts: meetings, dues payments, petitions, promotions.
+
+Each carries derived fields computed against the registry on the fact's
+date (eligible attendance, the dues standard for the member's bracket, days
+to register or close a petition as of the judging date, the declaration a
+promotion needed), so a record can never make its own quorum.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.pack.model import DuesSubject, MeetingSubject, PetitionSubject, PromotionSubject, Rule
+from engine.periods import Period, month_of
+from engine.subjects.base import BuildContext, Subject
+from engine.subjects.similarity import Text, earlier_copies
+from facts import tables as t
+
+MEETING_KIND_CN = {
+    "party_group_meeting": "党组会议",
+    "central_group_study": "理论学习中心组学习",
+    "member_assembly": "支部党员大会",
+    "committee_meeting": "支部委员会会议",
+    "group_meeting": "党小组会",
+    "party_lecture": "党课",
+    "theme_day": "主题党日",
+    "org_life_meeting": "组织生活会",
+    "democratic_life_meeting": "民主生活会",
+    "member_appraisal": "民主评议党员",
+    "topic_discussion": "专题研讨",
+}
+MINUTES_PARTS = [
+    ("minutes_time", "时间"),
+    ("attendees", "参会人员"),
+    ("minutes_content", "内容"),
+    ("minutes_outcome", "成效"),
+    ("minutes_recorder", "记录人"),
+]
+_M = t.MeetingRow.__table__  # type: ignore[attr-defined]
+_TOPIC = t.MeetingTopicRow.__table__  # type: ignore[attr-defined]
+_ATT = t.AttendanceRow.__table__  # type: ignore[attr-defined]
+_DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
+_PET = t.PetitionRow.__table__  # type: ignore[attr-defined]
+_PROMO = t.PromotionRow.__table__  # type: ignore[attr-defined]
+_DECL = t.DeclarationRow.__table__  # type: ignore[attr-defined]
+
+
+def _period_fields(day: date) -> dict[str, str]:
+    p = month_of(day)
+    return {"period": p.label, "period_label": p.label_cn}
+
+
+def _span(months: list[Period]) -> tuple[date, date]:
+    return min(m.start for m in months), max(m.end for m in months)
+
+
+def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day: date) -> set[str]:
+    reg = ctx.registry
+    if spec.eligible == "party_group_members" or (spec.eligible == "members" and kind == "party_group_meeting"):
+        pool = reg.party_group_members_of.get(org, [])
+        return {m.id for m in pool if m.belongs_on(day)}
+    pool = reg.members_of.get(org, [])
+    if spec.eligible == "full_members":
+        return {m.id for m in pool if m.status == "full" and m.belongs_on(day)}
+    return {m.id for m in pool if m.status in ("full", "probationary") and m.belongs_on(day)}
+
+
+def meeting_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None) -> list[Subject]:
+    spec = rule.subject
+    assert isinstance(spec, MeetingSubject)
+    start, end = _span(months)
+    query = sa.select(_M).where(_M.c.date >= start, _M.c.date <= end)
+    if only is not None:
+        query = query.where(_M.c.id.in_(sorted(only)))
+    if spec.kinds:
+        query = query.where(_M.c.kind.in_(spec.kinds))
+    if spec.topics_any:
+        query = query.where(sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any)))
+    meetings = list(ctx.conn.execute(query).mappings())
+    ids = [m["id"] for m in meetings]
+    attendance: dict[str, list[Any]] = defaultdict(list)
+    topics: dict[str, list[str]] = defaultdict(list)
+    for part in range(0, len(ids), 500):
+        chunk = ids[part : part + 500]
+        for row in ctx.conn.execute(sa.select(_ATT).where(_ATT.c.meeting.in_(chunk))):
+            attendance[row.meeting].append(row)
+        for row in ctx.conn.execute(sa.select(_TOPIC).where(_TOPIC.c.meeting.in_(chunk))):
+            topics[row.meeting].append(row.topic)
+    copies: dict[str, tuple[float, str]] = {}
+    if "copy_similarity" in rule.when:
+        copies = _copies(ctx, spec, end, set(ids))
+    reg = ctx.registry
+    out = []
+    for m in meetings:
+        eligible = _eligible(ctx, spec, m["kind"], m["org"], m["date"])
+        rows = attendance.get(m["id"], [])
+        present = {r.member for r in rows if r.status == "present"}
+        leave_ok = {r.member for r in rows if r.status == "leave" and r.opinion_given}
+        on_leave = {r.member for r in rows if r.status == "leave"}
+        absentees = sorted(eligible - present - leave_ok)
+        n_present = len(present & eligible)
+        ratio = n_present / len(eligible) if eligible else 1.0
+        missing = [
+            label
+            for col, label in MINUTES_PARTS
+            if (not present if col == "attendees" else not (m[col] or "").strip())
+        ]
+        sim, source = copies.get(m["id"], (0.0, ""))
+        source_org = ""
+        if source:
+            source_org = reg.org_name(ctx.cache["meeting_org"].get(source))
+        fields = {
+            "meeting": m["id"],
+            "org": m["org"],
+            "org_name": reg.org_name(m["org"]),
+            "kind": m["kind"],
+            "kind_label": MEETING_KIND_CN.get(m["kind"], m["kind"]),
+            "date": m["date"].isoformat(),
+            "topics": sorted(topics.get(m["id"], [])),
+            "eligible": len(eligible),
+            "present": n_present,
+            "on_leave": len(on_leave & eligible),
+            "absent_without_leave": len(absentees),
+            "absentees": "、".join(reg.member_name(a) for a in absentees) or "无",
+            "attendance_ratio": ratio,
+            "attendance_pct": f"{ratio * 100:.1f}%",
+            "minutes_missing": len(missing),
+            "minutes_missing_list": "、".join(missing) or "无",
+            "copy_similarity": round(sim, 4),
+            "copied_from": source,
+            "copied_from_org_name": source_org,
+            **_period_fields(m["date"]),
+        }
+        facts = [f"meeting:{m['id']}"] + ([f"meeting:{source}"] if source else [])
+        out.append(Subject("meeting", m["id"], m["org"], None, fields["period"], fields, facts))
+    return out
+
+
+def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str]) -> dict[str, tuple[float, str]]:
+    rows = ctx.conn.execute(
+        sa.select(_M.c.id, _M.c.org, _M.c.date, _M.c.seq, _M.c.minutes_content).where(
+            _M.c.date <= end, _M.c.minutes_content.is_not(None)
+        )
+    ).all()
+    ctx.cache["meeting_org"] = {r.id: r.org for r in rows}
+    texts = [Text(r.id, r.org, (r.date.isoformat(), r.seq), r.minutes_content) for r in rows]
+    return earlier_copies(texts, targets, spec.copy_floor, spec.similarity_shingle)
+
+
+def dues_standard(base: float, category: str, params: dict[str, Any]) -> tuple[Decimal, str]:
+    """The monthly standard for a base and category, from the rule's ``brackets`` and ``fixed`` params.
+
+    ``brackets``: category -> list of [upper bound (inclusive) or null, rate]; ``fixed``:
+    category -> yuan a month.  Returns (standard rounded to the cent, the rate as text).
+    """
+    fixed = params.get("fixed", {})
+    if category in fixed:
+        return Decimal(str(fixed[category])), f"每月{fixed[category]}元"
+    brackets = params.get("brackets", {})
+    table = brackets.get(category) or brackets.get("in_service", [])
+    amount = Decimal(str(base))
+    for upper, rate in table:
+        if upper is None or amount <= Decimal(str(upper)):
+            standard = (amount * Decimal(str(rate))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            return standard, f"{Decimal(str(rate)) * 100:g}%"
+    return Decimal("0"), "无"
+
+
+def dues_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None) -> list[Subject]:
+    spec = rule.subject
+    assert isinstance(spec, DuesSubject)
+    labels = [m.label for m in months]
+    query = sa.select(_DUES).where(_DUES.c.month.in_(labels))
+    if spec.with_base:
+        query = query.where(_DUES.c.base.is_not(None))
+    reg = ctx.registry
+    out = []
+    params = rule.numeric_params()
+    if only is not None:
+        query = query.where(_DUES.c.member.in_(sorted({k.split("|")[0] for k in only})))
+    for row in ctx.conn.execute(query):
+        if only is not None and f"{row.member}|{row.month}" not in only:
+            continue
+        mem = reg.members.get(row.member)
+        category = mem.category if mem else "in_service"
+        base = row.base if row.base is not None else 0.0
+        standard, rate = dues_standard(base, category, params)
+        p = next(m for m in months if m.label == row.month)
+        key = f"{row.member}|{row.month}"
+        fields = {
+            "dues": key,
+            "member": row.member,
+            "member_name": reg.member_name(row.member),
+            "org": mem.org if mem else "",
+            "org_name": reg.org_name(mem.org if mem else None),
+            "month": row.month,
+            "amount": float(row.amount),
+            "base": float(base),
+            "category": category,
+            "standard": float(standard),
+            "rate_pct": rate,
+            "paid_on": row.paid_on.isoformat(),
+            "period": p.label,
+            "period_label": p.label_cn,
+        }
+        out.append(Subject("dues", key, fields["org"] or None, row.member, p.label, fields, [f"dues:{key}"]))
+    return out
+
+
+def petition_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None) -> list[Subject]:
+    assert isinstance(rule.subject, PetitionSubject)
+    start, end = _span(months)
+    out = []
+    query = sa.select(_PET).where(_PET.c.received >= start, _PET.c.received <= end)
+    if only is not None:
+        query = query.where(_PET.c.id.in_(sorted(only)))
+    for row in ctx.conn.execute(query):
+        registered = row.registered if row.registered and row.registered <= ctx.as_of else None
+        closed = row.closed if row.closed and row.closed <= ctx.as_of else None
+        fields = {
+            "petition": row.id,
+            "subject_text": row.subject or "",
+            "received": row.received.isoformat(),
+            "registered": registered.isoformat() if registered else "未登记",
+            "closed": closed.isoformat() if closed else "未办结",
+            "is_registered": registered is not None,
+            "is_closed": closed is not None,
+            "days_to_register": ((registered or ctx.as_of) - row.received).days,
+            "days_to_close": ((closed or ctx.as_of) - row.received).days,
+            "as_of": ctx.as_of.isoformat(),
+            **_period_fields(row.received),
+        }
+        out.append(Subject("petition", row.id, None, None, fields["period"], fields, [f"petition:{row.id}"]))
+    return out
+
+
+def promotion_subjects(
+    ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
+) -> list[Subject]:
+    assert isinstance(rule.subject, PromotionSubject)
+    start, end = _span(months)
+    query = sa.select(_PROMO).where(_PROMO.c.date >= start, _PROMO.c.date <= end)
+    if only is not None:
+        query = query.where(_PROMO.c.key.in_(sorted(only)))
+    promos = ctx.conn.execute(query).all()
+    members = list({p.member for p in promos})
+    filed: dict[tuple[str, int], date] = {}
+    for part in range(0, len(members), 500):
+        for row in ctx.conn.execute(sa.select(_DECL).where(_DECL.c.member.in_(members[part : part + 500]))):
+            filed[(row.member, row.year)] = row.filed
+    reg = ctx.registry
+    out = []
+    for p in promos:
+        year = p.date.year - 1
+        day = filed.get((p.member, year))
+        ok = day is not None and day <= p.date
+        mem = reg.members.get(p.member)
+        fields = {
+            "promotion": p.key,
+            "member": p.member,
+            "member_name": reg.member_name(p.member),
+            "org": mem.org if mem else "",
+            "org_name": reg.org_name(mem.org if mem else None),
+            "date": p.date.isoformat(),
+            "position": p.position or "",
+            "declaration_year": year,
+            "has_declaration": ok,
+            "declaration_filed": day.isoformat() if day else "未报告",
+            **_period_fields(p.date),
+        }
+        facts = [f"promotion:{p.key}"] + ([f"declaration:{p.member}|{year}"] if day else [])
+        out.append(Subject("promotion", p.key, fields["org"] or None, p.member, fields["period"], fields, facts))
+    return out
+
+
+FACT_BUILDERS = {
+    "meeting": meeting_subjects,
+    "dues": dues_subjects,
+    "petition": petition_subjects,
+    "promotion": promotion_subjects,
+}

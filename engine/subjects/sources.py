@@ -1,0 +1,301 @@
+"""Derived values over periods, computed in SQL per (subject, month) and summed per period.
+
+Each ``derive`` source of the pack format maps to one function here that runs
+one query for the whole span being judged, so judging a year of months costs
+the same queries as judging one month.  Zeros are implicit: a subject with no
+row has done nothing, and that is what most rules catch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.pack.model import (
+    Derive,
+    DuesPaid,
+    FieldVisits,
+    Interviews,
+    LecturesGiven,
+    MeetingsAttended,
+    MeetingsHeld,
+    MonthsWithout,
+    SignoffsMade,
+    TermOverdue,
+)
+from engine.periods import Period, month_of, shift
+from engine.subjects.base import BuildContext, month_col
+from facts import tables as t
+
+# value(subject_id, period) -> (value, companion fields, fact ids)
+Value = tuple[float | int, dict[str, Any], list[str]]
+ValueFn = Callable[[str, Period], Value]
+
+_M = t.MeetingRow.__table__  # type: ignore[attr-defined]
+_TOPIC = t.MeetingTopicRow.__table__  # type: ignore[attr-defined]
+_ATT = t.AttendanceRow.__table__  # type: ignore[attr-defined]
+_DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
+_FV = t.FieldVisitRow.__table__  # type: ignore[attr-defined]
+_INT = t.InterviewRow.__table__  # type: ignore[attr-defined]
+_SIGN = t.SignoffRow.__table__  # type: ignore[attr-defined]
+_ELEC = t.ElectionRow.__table__  # type: ignore[attr-defined]
+
+
+def _sum_months(counts: dict[tuple[str, str], int], subject_id: str, period: Period) -> int:
+    return sum(counts.get((subject_id, m.label), 0) for m in period.months())
+
+
+def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date) -> ValueFn:
+    month = month_col(_M.c.date)
+    query = (
+        sa.select(_M.c.org, month, sa.func.count())
+        .where(_M.c.kind.in_(spec.kinds), _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
+        .group_by(_M.c.org, month)
+    )
+    if spec.topics_any:
+        query = query.where(
+            sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any))
+        )
+    counts = {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
+    return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+
+
+def _attended_by_org(ctx: BuildContext, kinds: list[str], start: date, end: date) -> dict[str, dict[str, dict[str, int]]]:
+    """member -> org -> month -> meetings attended (present)."""
+    key = ("attended", tuple(kinds), start, end)
+    if key in ctx.cache:
+        return ctx.cache[key]  # type: ignore[no-any-return]
+    month = month_col(_M.c.date)
+    query = (
+        sa.select(_ATT.c.member, _M.c.org, month, sa.func.count())
+        .select_from(_ATT.join(_M, _M.c.id == _ATT.c.meeting))
+        .where(_ATT.c.status == "present", _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
+        .group_by(_ATT.c.member, _M.c.org, month)
+    )
+    if kinds:
+        query = query.where(_M.c.kind.in_(kinds))
+    out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for member, org, mon, n in ctx.conn.execute(query):
+        out[member][org][mon] = int(n)
+    ctx.cache[key] = out
+    return out
+
+
+def _own_orgs(ctx: BuildContext, member_id: str, include_groups: bool) -> set[str]:
+    info = ctx.registry.members.get(member_id)
+    if info is None:
+        return set()
+    return ctx.registry.org_and_groups(info.org) if include_groups else {info.org}
+
+
+def _meetings_attended(ctx: BuildContext, spec: MeetingsAttended, start: date, end: date) -> ValueFn:
+    data = _attended_by_org(ctx, list(spec.kinds), start, end)
+
+    def value(sid: str, period: Period) -> Value:
+        orgs = _own_orgs(ctx, sid, spec.include_groups)
+        by_org = data.get(sid, {})
+        months = {m.label for m in period.months()}
+        n = sum(c for org in orgs for mon, c in by_org.get(org, {}).items() if mon in months)
+        return n, {}, []
+
+    return value
+
+
+def _per_member_month(ctx: BuildContext, query: sa.Select[Any]) -> ValueFn:
+    counts = {(who, mon): int(n) for who, mon, n in ctx.conn.execute(query)}
+    return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+
+
+def _lectures_given(ctx: BuildContext, _spec: LecturesGiven, start: date, end: date) -> ValueFn:
+    month = month_col(_M.c.date)
+    return _per_member_month(
+        ctx,
+        sa.select(_M.c.lecturer, month, sa.func.count())
+        .where(
+            _M.c.kind == "party_lecture",
+            _M.c.lecturer.is_not(None),
+            _M.c.date >= start,
+            _M.c.date <= end,
+            _M.c.date <= ctx.as_of,
+        )
+        .group_by(_M.c.lecturer, month),
+    )
+
+
+def _field_visits(ctx: BuildContext, _spec: FieldVisits, start: date, end: date) -> ValueFn:
+    month = month_col(_FV.c.date)
+    return _per_member_month(
+        ctx,
+        sa.select(_FV.c.member, month, sa.func.count())
+        .where(_FV.c.date >= start, _FV.c.date <= end, _FV.c.date <= ctx.as_of)
+        .group_by(_FV.c.member, month),
+    )
+
+
+def _interviews(ctx: BuildContext, spec: Interviews, start: date, end: date) -> ValueFn:
+    reg = ctx.registry
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    rows = ctx.conn.execute(
+        sa.select(_INT.c.interviewer, _INT.c.interviewee, _INT.c.date).where(
+            _INT.c.kind.in_(spec.kinds), _INT.c.date >= start, _INT.c.date <= end, _INT.c.date <= ctx.as_of
+        )
+    )
+    for a, b, day in rows:
+        for me, other in ((a, b), (b, a)):
+            mine, theirs = reg.members.get(me), reg.members.get(other)
+            if mine is None or theirs is None:
+                continue
+            if spec.with_roles and not (theirs.roles & set(spec.with_roles)):
+                continue
+            if spec.same_org and mine.org != theirs.org:
+                continue
+            counts[(me, month_of(day).label)] += 1
+    return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+
+
+def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str, date]]:
+    """member -> dues month -> paid_on, for dues months in [start, end] paid by the as-of date."""
+    key = ("dues", start, end)
+    if key not in ctx.cache:
+        out: dict[str, dict[str, date]] = defaultdict(dict)
+        rows = ctx.conn.execute(
+            sa.select(_DUES.c.member, _DUES.c.month, _DUES.c.paid_on).where(
+                _DUES.c.month >= month_of(start).label,
+                _DUES.c.month <= month_of(end).label,
+                _DUES.c.paid_on <= ctx.as_of,
+            )
+        )
+        for member, mon, paid_on in rows:
+            out[member][mon] = paid_on
+        ctx.cache[key] = out
+    return ctx.cache[key]  # type: ignore[no-any-return]
+
+
+def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> ValueFn:
+    data = _dues_rows(ctx, start, end)
+
+    def value(sid: str, period: Period) -> Value:
+        paid = data.get(sid, {})
+        n = 0
+        dates = []
+        for m in period.months():
+            day = paid.get(m.label)
+            if day is not None:
+                dates.append(day.isoformat())
+                if not spec.on_time or day <= m.end:
+                    n += 1
+        return n, {"paid_on": "、".join(dates) if dates else "未交纳"}, []
+
+    return value
+
+
+def _signoffs(ctx: BuildContext, spec: SignoffsMade, start: date, end: date) -> ValueFn:
+    years = range(start.year, end.year + 1)
+    docs = {spec.document.format(year=y): y for y in years}
+    first: dict[tuple[str, int], date] = {}
+    for unit, doc, day in ctx.conn.execute(
+        sa.select(_SIGN.c.unit, _SIGN.c.document, _SIGN.c.date).where(
+            _SIGN.c.document.in_(list(docs)), _SIGN.c.unit.is_not(None), _SIGN.c.date <= ctx.as_of
+        )
+    ):
+        k = (unit, docs[doc])
+        if k not in first or day < first[k]:
+            first[k] = day
+
+    def value(sid: str, period: Period) -> Value:
+        day = first.get((sid, period.start.year))
+        if day is None:
+            return 0, {}, []
+        limit = date.fromisoformat(f"{period.start.year}-{spec.by}") if spec.by else period.end
+        return (1 if day <= limit else 0), {}, []
+
+    return value
+
+
+def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: date) -> ValueFn:
+    window_start = shift(month_of(start), -6).start
+    reg = ctx.registry
+    had: dict[str, set[str]] = defaultdict(set)
+    if spec.of == "dues":
+        horizon = ctx.conn.execute(sa.select(sa.func.min(_DUES.c.month))).scalar()
+        for member, by_month in _dues_rows(ctx, window_start, end).items():
+            had[member].update(by_month)
+    else:
+        horizon_day = ctx.conn.execute(sa.select(sa.func.min(_M.c.date))).scalar()
+        horizon = str(horizon_day)[:7] if horizon_day else None
+        for member, by_org in _attended_by_org(ctx, [], window_start, end).items():
+            orgs = _own_orgs(ctx, member, True)
+            for org, months in by_org.items():
+                if org in orgs:
+                    had[member].update(months)
+
+    def value(sid: str, period: Period) -> Value:
+        info = reg.members.get(sid)
+        joined = month_of(info.joined).label if info and info.joined else None
+        months = had.get(sid, set())
+        run = 0
+        m = month_of(period.start)
+        while True:
+            label = m.label
+            if horizon is None or label < horizon or (joined and label < joined) or label in months:
+                break
+            run += 1
+            m = shift(m, -1)
+            if m.start < window_start:  # no data was loaded before the window
+                break
+        return run, {}, []
+
+    return value
+
+
+def _term_overdue(ctx: BuildContext, _spec: TermOverdue, start: date, end: date) -> ValueFn:
+    elections: dict[str, list[tuple[date, int | None]]] = defaultdict(list)
+    for org, day, term in ctx.conn.execute(sa.select(_ELEC.c.org, _ELEC.c.date, _ELEC.c.term_years)):
+        elections[org].append((day, term))
+
+    def value(sid: str, period: Period) -> Value:
+        judge = min(ctx.as_of, period.end)
+        org = ctx.registry.orgs[sid]
+        past = sorted(e for e in elections.get(sid, []) if e[0] <= judge)
+        base = past[-1][0] if past else org.established
+        term = (past[-1][1] if past and past[-1][1] else None) or org.term_years
+        if base is None or term is None:
+            return -1, {"term_years": term or 0, "last_election": "无记录", "due_date": "无法判断"}, []
+        due = _add_years(base, term)
+        facts = [f"election:{sid}|{past[-1][0].isoformat()}"] if past else []
+        return (
+            (judge - due).days,
+            {"term_years": term, "last_election": base.isoformat(), "due_date": due.isoformat()},
+            facts,
+        )
+
+    return value
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28) + timedelta(days=1)
+
+
+BUILDERS: dict[type, Callable[..., ValueFn]] = {
+    MeetingsHeld: _meetings_held,
+    MeetingsAttended: _meetings_attended,
+    LecturesGiven: _lectures_given,
+    FieldVisits: _field_visits,
+    Interviews: _interviews,
+    DuesPaid: _dues_paid,
+    SignoffsMade: _signoffs,
+    MonthsWithout: _months_without,
+    TermOverdue: _term_overdue,
+}
+
+
+def value_function(ctx: BuildContext, spec: Derive, start: date, end: date) -> ValueFn:
+    """The function giving one derived value of a subject over a period within [start, end]."""
+    return BUILDERS[type(spec)](ctx, spec, start, end)

@@ -1,0 +1,232 @@
+"""Storing findings as violations: upsert by (rule, subject, period), auto-resolve, alert.
+
+Re-running a check never double-reports: a finding updates its violation's
+``last_seen``.  A stored active violation inside the judged scope that a run
+no longer finds is resolved automatically, with the reason.  A new (or
+recurring) violation and its alert are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from engine.alerts.config import AlertsConfig
+from engine.alerts.outbox import Alert, enqueue
+from engine.finding import Finding
+from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
+
+_V = Violation.__table__  # type: ignore[attr-defined]
+_E = ViolationEvent.__table__  # type: ignore[attr-defined]
+_RUN = CheckRun.__table__  # type: ignore[attr-defined]
+SYSTEM = "partyrules"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Scope:
+    """What a run judged: (rule, period) pairs, optionally narrowed to some subjects."""
+
+    pairs: set[tuple[str, str]]
+    subjects: set[tuple[str, str, str]] | None = None  # (rule, subject type, subject id)
+
+    def covers(self, v: Any) -> bool:
+        if (v.rule, v.period) not in self.pairs:
+            return False
+        return self.subjects is None or (v.rule, v.subject_type, v.subject_id) in self.subjects
+
+
+@dataclass
+class StoreReport:
+    new: list[str] = field(default_factory=list)
+    recurred: list[str] = field(default_factory=list)
+    updated: int = 0
+    resolved: list[str] = field(default_factory=list)
+
+
+def new_alert(f: Finding, now: dt.datetime, occurrence: str = "") -> Alert:
+    where = f.org_name or ""
+    return Alert(
+        kind="new",
+        key=f.key,
+        occurrence=occurrence,
+        severity=f.severity,  # type: ignore[arg-type]
+        rule=f.rule,
+        org=f.org if f.org_path else None,
+        org_path=f.org_path,
+        title=f"{where} {f.period} {f.title}".strip(),
+        message=f.message,
+        payload=f.to_json(),
+        created_at=now,
+    )
+
+
+def _row_values(f: Finding, pack_hash: str) -> dict[str, Any]:
+    return dict(
+        rule=f.rule,
+        rule_version=f.rule_version,
+        pack_hash=pack_hash,
+        severity=f.severity,
+        title=f.title,
+        basis=f.basis,
+        subject_type=f.subject_type,
+        subject_id=f.subject_id,
+        org=f.org,
+        org_name=f.org_name,
+        member=f.member,
+        period=f.period,
+        message=f.message,
+        evidence=f.evidence,
+        org_path=f.org_path,
+    )
+
+
+class ViolationStore:
+    def __init__(self, engine: sa.Engine, alerts: AlertsConfig | None = None) -> None:
+        self.engine = engine
+        self.alerts = alerts or AlertsConfig()
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(
+        self, pack_hash: str, pack_root: str, period: str, as_of: dt.date, grace_days: int, trigger: str = "cli"
+    ) -> int:
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.insert(_RUN)
+                    .values(
+                        started_at=utcnow(),
+                        pack_hash=pack_hash,
+                        pack_root=pack_root,
+                        period=period,
+                        as_of=as_of,
+                        grace_days=grace_days,
+                        trigger=trigger,
+                        status="running",
+                    )
+                    .returning(_RUN.c.id)
+                ).scalar_one()
+            )
+
+    def finish_run(self, run_id: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(_RUN).where(_RUN.c.id == run_id).values(finished_at=utcnow(), status="ok", **values)
+            )
+
+    def fail_run(self, run_id: int, error: BaseException) -> None:
+        """Mark the run failed and alert it (a failed check is itself an alert)."""
+        from engine.alerts.outbox import run_failed_alert
+
+        now = utcnow()
+        with Session(self.engine) as session:
+            session.execute(
+                sa.update(_RUN)
+                .where(_RUN.c.id == run_id)
+                .values(finished_at=now, status="failed", error=f"{type(error).__name__}: {error}")
+            )
+            enqueue(session, run_failed_alert(f"check#{run_id}", error, now), self.alerts)
+            session.commit()
+
+    # -- findings ---------------------------------------------------------------------------
+    def record(
+        self, findings: Sequence[Finding], scope: Scope, pack_hash: str, run_id: int | None, actor: str = SYSTEM
+    ) -> StoreReport:
+        """Upsert ``findings``, resolve what ``scope`` judged and no longer finds, enqueue alerts; one transaction."""
+        now = utcnow()
+        today = now.date()
+        report = StoreReport()
+        found = {f.key: f for f in findings}
+        with Session(self.engine) as session:
+            existing = {v.key: v for v in self._in_scope(session, scope, found)}
+            inserts, updates, events = [], [], []
+            for key, f in found.items():
+                old = existing.get(key)
+                values = _row_values(f, pack_hash)
+                if old is None:
+                    inserts.append(dict(key=key, status="open", first_seen=now, last_seen=now, last_run=run_id, **values))
+                    events.append(self._event(key, now, actor, "detected", None, "open", f.message, run_id))
+                    enqueue(session, new_alert(f, now), self.alerts)
+                    report.new.append(key)
+                    continue
+                status = old.status
+                extra: dict[str, Any] = {}
+                if status == "resolved" or (
+                    status == "waived" and old.waiver_expires is not None and old.waiver_expires < today
+                ):
+                    why = "复查再次发现" if status == "resolved" else "豁免已到期，复查仍存在"
+                    extra = dict(status="open", resolved_at=None, resolution=None)
+                    events.append(self._event(key, now, actor, "recurred", status, "open", why, run_id))
+                    enqueue(session, new_alert(f, now, occurrence=f"recurred@{now.isoformat()}"), self.alerts)
+                    report.recurred.append(key)
+                updates.append(dict(b_key=key, last_seen=now, last_run=run_id, **values, **extra))
+                report.updated += 1
+            for key, v in existing.items():
+                if key in found or v.status not in ACTIVE or not scope.covers(v):
+                    continue
+                note = f"复查未再发现（检查运行 #{run_id}）：已符合要求" if run_id else "复查未再发现：已符合要求"
+                updates.append(dict(b_key=key, status="resolved", resolved_at=now, resolution=note))
+                events.append(self._event(key, now, actor, "auto_resolved", v.status, "resolved", note, run_id))
+                report.resolved.append(key)
+            if inserts:
+                session.execute(sa.insert(_V), inserts)
+            for row in updates:  # heterogeneous columns: one statement each
+                key = row.pop("b_key")
+                session.execute(sa.update(_V).where(_V.c.key == key).values(**row))
+            if events:
+                session.execute(sa.insert(_E), events)
+            session.commit()
+        return report
+
+    def _in_scope(self, session: Session, scope: Scope, found: dict[str, Finding]) -> Iterable[Any]:
+        rules = sorted({r for r, _ in scope.pairs} | {f.rule for f in found.values()})
+        periods = sorted({p for _, p in scope.pairs} | {f.period for f in found.values()})
+        if not rules:
+            return []
+        cols = [_V.c.key, _V.c.rule, _V.c.period, _V.c.status, _V.c.subject_type, _V.c.subject_id, _V.c.waiver_expires]
+        out = []
+        for start in range(0, len(rules), 200):
+            query = sa.select(*cols).where(_V.c.rule.in_(rules[start : start + 200]), _V.c.period.in_(periods))
+            out.extend(session.execute(query).all())
+        return [r for r in out if r.key in found or scope.covers(r)]
+
+    @staticmethod
+    def _event(
+        key: str, at: dt.datetime, actor: str, action: str, src: str | None, dst: str | None, note: str, run: int | None
+    ) -> dict[str, Any]:
+        return dict(key=key, at=at, actor=actor, action=action, from_status=src, to_status=dst, note=note, run_id=run)
+
+    # -- reading ----------------------------------------------------------------------------
+    def list(
+        self, status: str | None = None, rule: str | None = None, org: str | None = None, period: str | None = None
+    ) -> list[Violation]:
+        query = sa.select(Violation)
+        if status:
+            query = query.where(Violation.status == status)  # type: ignore[arg-type]
+        if rule:
+            query = query.where(Violation.rule == rule)  # type: ignore[arg-type]
+        if org:
+            query = query.where(Violation.org == org)  # type: ignore[arg-type]
+        if period:
+            query = query.where(Violation.period == period)  # type: ignore[arg-type]
+        query = query.order_by(Violation.period, Violation.rule, Violation.key)  # type: ignore[arg-type]
+        with Session(self.engine) as session:
+            return list(session.execute(query).scalars())
+
+    def get(self, key: str) -> tuple[Violation | None, list[ViolationEvent]]:
+        with Session(self.engine) as session:
+            v = session.get(Violation, key)
+            events = list(
+                session.execute(
+                    sa.select(ViolationEvent).where(ViolationEvent.key == key).order_by(ViolationEvent.id)  # type: ignore[arg-type]
+                ).scalars()
+            )
+            return v, events

@@ -1,0 +1,364 @@
+"""Read fact files (JSON Lines, CSV, XLSX) into raw objects with their locations.
+
+:func:`read_file` yields ``(Location, dict)`` for each object and a
+:class:`~facts.errors.FieldProblem` for each line or row that cannot even be
+decoded; it does not validate against the models (the importer calls
+:func:`facts.validate.validate_object` on each dict).  Problems that concern a
+whole table (an unknown or missing column) are reported on line 1.
+
+Remarks that are not problems (the file was read as GB18030) are appended as
+:class:`FileNote` to the ``notes`` list the caller passes, if any.
+
+A file that cannot be read at all (missing, an unknown extension, an encoding
+that is neither UTF-8 nor GB18030, a broken workbook) raises
+:class:`UnreadableFileError` while iterating.
+
+The tabular conventions (lists, ``on_leave``, numbers, booleans) are those of
+:mod:`facts.tabular`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from facts.errors import FactError, FieldProblem, Location
+from facts.models import MODELS
+from facts.tabular import Column, Kind, cell_text, columns, parse_cell, plural, type_for_name
+from facts.validate import suggest
+
+Item = tuple[Location, dict[str, Any]] | FieldProblem
+
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+SUFFIXES = (*JSON_SUFFIXES, ".csv", ".xlsx")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class FileNote:
+    """A remark about how a file was read that is not a problem with its content."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class UnreadableFileError(FactError):
+    """A file that cannot be read at all; ``offset`` is the byte where decoding failed, if any."""
+
+    def __init__(self, file: str, message: str, offset: int | None = None) -> None:
+        super().__init__(f"{file}: {message}")
+        self.file = file
+        self.offset = offset
+
+
+class _DuplicateKeyError(FactError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def read_file(path: Path, notes: list[FileNote] | None = None) -> Iterator[Item]:
+    """Yield every object of a fact file with its location, or a problem per undecodable line.
+
+    The format follows the extension: ``.jsonl``/``.ndjson``/``.json`` (one object per
+    line), ``.csv`` (one type per file), ``.xlsx`` (one type per sheet).
+    """
+    label = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        hint = " (save it as .xlsx)" if suffix == ".xls" else ""
+        raise UnreadableFileError(
+            label, f'unknown file type "{suffix}"{hint}; expected one of {", ".join(SUFFIXES)}'
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFileError(label, f"cannot be read: {exc.strerror or exc}") from exc
+    if not data.removeprefix(_UTF8_BOM).strip():
+        yield FieldProblem(Location(label, 1), "", "the file is empty")
+        return
+    if suffix == ".xlsx":
+        yield from _read_xlsx(path, label)
+        return
+    text, encoding = decode(data, label)
+    if encoding != "utf-8" and notes is not None:
+        notes.append(
+            FileNote(
+                Location(label, 1), f"read as {encoding.upper()} (not UTF-8); saving it as UTF-8 is safer"
+            )
+        )
+    if suffix == ".csv":
+        yield from _read_csv(label, text, type_for_name(path.stem))
+    else:
+        yield from _read_jsonl(label, text)
+
+
+# --- encodings -------------------------------------------------------------------------------
+
+
+def decode(data: bytes, label: str) -> tuple[str, str]:
+    """The text of a file and the encoding it was read with: ``utf-8`` (BOM or not) or ``gb18030``."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFileError(label, "is UTF-16 text; save it as UTF-8 (Excel: CSV UTF-8)", 0)
+    body = data.removeprefix(_UTF8_BOM)
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        offset = exc.start + len(data) - len(body)
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = ""
+    if text and _looks_chinese(text):
+        return text, "gb18030"
+    raise UnreadableFileError(
+        label,
+        f"byte 0x{data[offset]:02x} at offset {offset} is not UTF-8, and the file is not GB18030/GBK "
+        "Chinese text either; save it as UTF-8",
+        offset,
+    )
+
+
+def _is_common_cjk(char: str) -> bool:
+    code = ord(char)
+    return (
+        0x4E00 <= code <= 0x9FFF  # CJK unified ideographs
+        or 0x3400 <= code <= 0x4DBF  # extension A
+        or 0x3000 <= code <= 0x303F  # CJK punctuation 。、「」
+        or 0xFF00 <= code <= 0xFFEF  # full-width forms ，：；（）
+        or 0x2000 <= code <= 0x206F  # general punctuation “” —…
+        or 0x2460 <= code <= 0x24FF  # ①②
+        or 0x2160 <= code <= 0x217F  # Ⅰ Ⅱ
+        or 0x25A0 <= code <= 0x25FF  # ■ ○
+        or code == 0x00B7  # ·
+    )
+
+
+def _looks_chinese(text: str) -> bool:
+    """GB18030 decodes most byte soup: accept it only when the result reads as Chinese text."""
+    if any(ord(c) < 32 and c not in "\t\r\n" for c in text):
+        return False
+    non_ascii = [c for c in text if ord(c) > 127]
+    ideographs = sum(1 for c in non_ascii if 0x4E00 <= ord(c) <= 0x9FFF)
+    common = sum(1 for c in non_ascii if _is_common_cjk(c))
+    return ideographs > 0 and common >= 0.8 * len(non_ascii)
+
+
+# --- JSON Lines ------------------------------------------------------------------------------
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (JSON has no such number)")
+
+
+def _read_jsonl(label: str, text: str) -> Iterator[Item]:
+    seen_content = False
+    # split on \n only: str.splitlines would also split on U+2028 and friends inside strings
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped == "[" and not seen_content:
+            message = "the file is one JSON array, not JSON Lines: write one object per line"
+            yield FieldProblem(Location(label, number), "", message)
+            return
+        seen_content = True
+        location = Location(label, number)
+        indent = len(line) - len(line.lstrip())
+        try:
+            value = json.loads(stripped, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        except json.JSONDecodeError as exc:
+            hint = (
+                " (each object must be on one line: JSON Lines)" if stripped in ("[", "]", "{", "}") else ""
+            )
+            yield FieldProblem(
+                location, "", f"invalid JSON: {exc.msg} at column {indent + exc.pos + 1}{hint}"
+            )
+            continue
+        except _DuplicateKeyError as exc:
+            yield FieldProblem(location, "", f'invalid JSON: key "{exc.key}" appears twice in one object')
+            continue
+        except ValueError as exc:
+            yield FieldProblem(location, "", f"invalid JSON: {exc}")
+            continue
+        if isinstance(value, dict):
+            yield location, value
+        else:
+            shown = "a list" if isinstance(value, list) else json.dumps(value, ensure_ascii=False)
+            yield FieldProblem(location, "", f"expected a JSON object, got {shown}")
+
+
+# --- tables (CSV and XLSX) -------------------------------------------------------------------
+
+Row = tuple[int, Sequence[Any]]
+
+
+def _read_csv(label: str, text: str, file_type: str | None) -> Iterator[Item]:
+    rows: list[Row] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for number, cells in enumerate(reader, start=1):
+            rows.append((number, cells))
+    except csv.Error as exc:
+        yield FieldProblem(
+            Location(label, len(rows) + 1), "", f"unreadable CSV: {exc}; the rest of the file is skipped"
+        )
+    no_type = (
+        f"the file name does not name a fact type: name it after one (e.g. meetings.csv, dues.csv, "
+        f'{plural("field_visit")}.csv) or add a "type" column'
+    )
+    yield from _table_items(label, rows, file_type, no_type, exact_width=True)
+
+
+def _read_xlsx(path: Path, label: str) -> Iterator[Item]:
+    import openpyxl  # only workbooks pay for importing it
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise UnreadableFileError(label, f"is not a readable .xlsx workbook ({exc})") from exc
+    try:
+        for sheet in book.worksheets:
+            sheet_label = f"{label}[{sheet.title}]"
+            rows: list[Row] = list(enumerate(sheet.iter_rows(values_only=True), start=1))
+            if all(_blank(cells) for _, cells in rows):
+                continue  # an empty sheet (Sheet2, Sheet3 of a new workbook) says nothing
+            no_type = (
+                f'sheet "{sheet.title}" is not a fact type; it is skipped (name a sheet after a type, '
+                f'e.g. meetings, dues, or add a "type" column)'
+            )
+            yield from _table_items(sheet_label, rows, type_for_name(sheet.title), no_type, exact_width=False)
+    finally:
+        book.close()
+
+
+def _blank(cells: Sequence[Any]) -> bool:
+    return all(cell_text(c, Kind.TEXT).strip() == "" for c in cells)
+
+
+def _table_items(
+    label: str, rows: list[Row], default_type: str | None, no_type: str, exact_width: bool
+) -> Iterator[Item]:
+    """Objects from a table whose first row is the header."""
+    if not rows or _blank(rows[0][1]):
+        if any(not _blank(cells) for _, cells in rows):
+            yield FieldProblem(Location(label, 1), "", "row 1 must be the header row (the field names)")
+        return
+    header = [cell_text(h, Kind.TEXT).strip() for h in rows[0][1]]
+    while header and not exact_width and header[-1] == "":
+        header.pop()
+    body = [(n, cells) for n, cells in rows[1:] if not _blank(cells)]
+    type_at = header.index("type") if "type" in header else None
+
+    def row_type(cells: Sequence[Any]) -> str | None:
+        if type_at is not None and type_at < len(cells):
+            named = cell_text(cells[type_at], Kind.TEXT).strip()
+            if named:
+                return named
+        return default_type
+
+    if default_type is None and type_at is None:
+        yield FieldProblem(Location(label, 1), "", no_type)
+        return
+    context = sorted({t for t in (default_type, *(row_type(c) for _, c in body)) if t in MODELS})
+    yield from _header_problems(label, header, body, context)
+    layouts = {t: {c.name: c for c in columns(t)} for t in context}
+    seen: set[str] = set()
+    used = []
+    for index, name in enumerate(header):
+        if name and name != "type" and name not in seen:
+            used.append(index)
+        seen.add(name)
+    for number, cells in body:
+        location = Location(label, number)
+        extra = [i for i in range(len(header), len(cells)) if cell_text(cells[i], Kind.TEXT).strip()]
+        if exact_width and (extra or len(cells) < len(header)):
+            yield FieldProblem(
+                location, "", f"row has {len(cells)} cells but the header has {len(header)} columns"
+            )
+            continue
+        if extra:
+            yield FieldProblem(location, "", f"column {extra[0] + 1} has a value but no header")
+            continue
+        kind = row_type(cells)
+        yield from _row_object(location, kind, header, used, cells, layouts.get(kind or "", {}))
+
+
+def _header_problems(
+    label: str, header: list[str], body: list[Row], context: list[str]
+) -> Iterator[FieldProblem]:
+    where = Location(label, 1)
+    layouts = {t: {c.name: c for c in columns(t)} for t in context}
+    known = sorted({name for layout in layouts.values() for name in layout} | {"type"})
+    prefix = f"{context[0]}." if len(context) == 1 else ""
+    seen: set[str] = set()
+    for index, name in enumerate(header):
+        if name == "":
+            if any(index < len(cells) and cell_text(cells[index], Kind.TEXT).strip() for _, cells in body):
+                yield FieldProblem(
+                    where, "", f"column {index + 1} has values but no header; they are not read"
+                )
+        elif name in seen:
+            yield FieldProblem(where, f"{prefix}{name}", "column appears twice; only the first one is read")
+        elif context and name not in known:
+            yield FieldProblem(where, f"{prefix}{name}", f"unknown column{suggest(name, known)}")
+        seen.add(name)
+    for type_name, layout in layouts.items():
+        for column in layout.values():
+            if column.required and column.name not in seen:
+                yield FieldProblem(where, f"{type_name}.{column.name}", "required column is missing")
+
+
+def _row_object(
+    location: Location,
+    type_name: str | None,
+    header: list[str],
+    used: list[int],
+    cells: Sequence[Any],
+    layout: dict[str, Column],
+) -> Iterator[Item]:
+    obj: dict[str, Any] = {"type": type_name} if type_name else {}
+    for index in used:
+        name = header[index]
+        column = layout.get(name)
+        kind = column.kind if column else Kind.TEXT
+        value = parse_cell(cell_text(cells[index], kind), kind) if index < len(cells) else None
+        if value is None:
+            continue
+        if not _put(obj, name.split("."), value):
+            field = f"{type_name}.{name}" if type_name else name
+            yield FieldProblem(location, field, "two columns give this field a value; keep one")
+            return
+    yield location, obj
+
+
+def _put(obj: dict[str, Any], path: list[str], value: Any) -> bool:
+    """Set a dotted path in a nested dict; False when a scalar is already where a dict must go."""
+    for part in path[:-1]:
+        inner = obj.setdefault(part, {})
+        if not isinstance(inner, dict):
+            return False
+        obj = inner
+    if path[-1] in obj:
+        return False
+    obj[path[-1]] = value
+    return True
