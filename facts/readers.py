@@ -252,7 +252,14 @@ def _read_xlsx(path: Path, label: str) -> Iterator[Item]:
 
 
 def _blank(cells: Sequence[Any]) -> bool:
-    return all(cell_text(c, Kind.TEXT).strip() == "" for c in cells)
+    return all(_blank_cell(c) for c in cells)
+
+
+def _blank_cell(cell: Any) -> bool:
+    if cell is None:
+        return True
+    text = cell if type(cell) is str else cell_text(cell, Kind.TEXT)
+    return not text or text.isspace()
 
 
 def _table_items(

@@ -145,6 +145,8 @@ def columns(type_name: str) -> list[Column]:
 
 def _split_raw(text: str, separators: tuple[str, ...]) -> list[str]:
     """Split on unescaped separators; escapes are kept in the parts."""
+    if "\\" not in text:
+        return re.split("|".join(map(re.escape, separators)), text) if separators else [text]
     parts = [""]
     i = 0
     while i < len(text):
@@ -163,6 +165,8 @@ def _split_raw(text: str, separators: tuple[str, ...]) -> list[str]:
 
 def _unescape(raw: str) -> str:
     """Drop escapes and the unescaped whitespace at both ends."""
+    if "\\" not in raw:
+        return raw.strip()
     chars: list[tuple[str, bool]] = []
     i = 0
     while i < len(raw):
@@ -236,6 +240,8 @@ def parse_cell(text: str, kind: Kind) -> Any:
     """The field value a cell's text stands for; None when the cell is empty (field absent)."""
     if text == "":
         return None
+    if kind is Kind.TEXT or kind is Kind.DATE or kind is Kind.MONTH:
+        return text
     if kind is Kind.INT or kind is Kind.DECIMAL:
         return parse_number(text, integer=kind is Kind.INT)
     if kind is Kind.BOOL:
@@ -251,6 +257,8 @@ def parse_cell(text: str, kind: Kind) -> Any:
 
 def cell_text(value: Any, kind: Kind) -> str:
     """A spreadsheet cell value (openpyxl: datetime, date, time, int, float, bool, str) as text."""
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -56,7 +56,9 @@ def write_csv(facts: Iterable[dict[str, Any]], out_dir: Path) -> list[Path]:
         type_name = fact.get("type")
         if not isinstance(type_name, str) or type_name not in MODELS:
             raise UnwritableFactError(index, f"unknown type {type_name!r}")
-        layout = layouts.setdefault(type_name, columns(type_name))
+        if type_name not in layouts:
+            layouts[type_name] = columns(type_name)
+        layout = layouts[type_name]
         rows.setdefault(type_name, []).append(_row(index, fact, layout))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
