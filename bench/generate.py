@@ -48,11 +48,46 @@ BRANCHES_PER_DEPARTMENT = 50
 UNITS_PER_DEPARTMENT = 15
 PETITIONS_PER_MEMBER = 0.03
 _DEPARTMENTS = (
-    "省文联", "省作协", "省社科联", "省科协", "省教育厅", "省科技厅", "省民政厅", "省司法厅", "省财政厅",
-    "省人社厅", "省自然资源厅", "省生态环境厅", "省住建厅", "省交通运输厅", "省水利厅", "省农业农村厅",
-    "省商务厅", "省文化和旅游厅", "省卫健委", "省审计厅", "省统计局", "省林业局", "省体育局", "省医保局",
-    "省档案馆", "省地方志办", "省广电局", "省新闻出版局", "省侨联", "省妇联", "省残联", "省总工会",
-    "团省委", "省红十字会", "省供销社", "省粮食局", "省机关事务局", "省信访局", "省外办", "省民宗委",
+    "省文联",
+    "省作协",
+    "省社科联",
+    "省科协",
+    "省教育厅",
+    "省科技厅",
+    "省民政厅",
+    "省司法厅",
+    "省财政厅",
+    "省人社厅",
+    "省自然资源厅",
+    "省生态环境厅",
+    "省住建厅",
+    "省交通运输厅",
+    "省水利厅",
+    "省农业农村厅",
+    "省商务厅",
+    "省文化和旅游厅",
+    "省卫健委",
+    "省审计厅",
+    "省统计局",
+    "省林业局",
+    "省体育局",
+    "省医保局",
+    "省档案馆",
+    "省地方志办",
+    "省广电局",
+    "省新闻出版局",
+    "省侨联",
+    "省妇联",
+    "省残联",
+    "省总工会",
+    "团省委",
+    "省红十字会",
+    "省供销社",
+    "省粮食局",
+    "省机关事务局",
+    "省信访局",
+    "省外办",
+    "省民宗委",
 )
 
 
@@ -91,8 +126,10 @@ def generate(scale: float, seed: int, out_dir: Path, rates: LapseRates | None = 
     by_type: Counter[str] = Counter()
     expected: Counter[str] = Counter({rule: 0 for rule in RULE_IDS})
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    with (out_dir / "facts.jsonl").open("w", encoding="utf-8") as facts_out, \
-            (out_dir / "expected_findings.jsonl").open("w", encoding="utf-8") as findings_out:
+    with (
+        (out_dir / "facts.jsonl").open("w", encoding="utf-8") as facts_out,
+        (out_dir / "expected_findings.jsonl").open("w", encoding="utf-8") as findings_out,
+    ):
         for shape in _shapes(scale, seed):
             key = f"{seed}:{shape.prefix}"
             dept = build_department(shape, random.Random(f"{key}registry"))
@@ -118,15 +155,24 @@ def generate(scale: float, seed: int, out_dir: Path, rates: LapseRates | None = 
         "expected": counts,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return summary
 
 
 @click.command()
-@click.option("--scale", type=float, default=0.01, show_default=True, help="1 = 5,000 branches, 100,000 members.")
+@click.option(
+    "--scale", type=float, default=0.01, show_default=True, help="1 = 5,000 branches, 100,000 members."
+)
 @click.option("--seed", type=int, default=2017, show_default=True, help="Same scale and seed, same bytes.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder (created if missing).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (created if missing).",
+)
 def main(scale: float, seed: int, out_dir: Path) -> None:
     """Generate the synthetic province: facts.jsonl and expected.json in OUT.
 
@@ -136,8 +182,10 @@ def main(scale: float, seed: int, out_dir: Path) -> None:
         summary = generate(scale, seed, out_dir)
     except GenerateError as exc:
         raise click.BadParameter(str(exc), param_hint="--scale") from exc
-    click.echo(f"{summary['facts']} facts, {summary['findings']} expected findings in {out_dir} "
-               f"({summary['seconds']} s)")
+    click.echo(
+        f"{summary['facts']} facts, {summary['findings']} expected findings in {out_dir} "
+        f"({summary['seconds']} s)"
+    )
 
 
 if __name__ == "__main__":

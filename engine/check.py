@@ -55,6 +55,7 @@ def run_check(
             ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
         t0 = time.perf_counter()
         stored = app.violations.record(ev.findings, Scope(ev.scope), pack.hash, run_id)
+        app.violations.mark_retired(pack.ids())
         ev.seconds["store"] = time.perf_counter() - t0
     except Exception as exc:
         app.violations.fail_run(run_id, exc)

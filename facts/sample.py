@@ -34,18 +34,41 @@ from facts.samplegen_registry import Department, DeptShape, Person, build_depart
 SEED = "partyrules-sample-2017"
 N_PETITIONS = 12
 SHAPE = DeptShape(
-    prefix="", name="省文联", n_branches=8, n_members=100, n_units=15, pg_size=7, extra_leaders=2,
-    retiree_branches=1, probationary_rate=0.05, joiner_rate=0.0, leaver_rate=0.0, non_members=2,
+    prefix="",
+    name="省文联",
+    n_branches=8,
+    n_members=100,
+    n_units=15,
+    pg_size=7,
+    extra_leaders=2,
+    retiree_branches=1,
+    probationary_rate=0.05,
+    joiner_rate=0.0,
+    leaver_rate=0.0,
+    non_members=2,
     unit_names=(
-        "作家协会", "戏剧家协会", "音乐家协会", "美术家协会", "书法家协会", "摄影家协会", "舞蹈家协会",
-        "民间文艺家协会", "文艺创作研究中心", "文艺期刊社", "文艺信息中心", "办公室", "组织联络处",
-        "研究室", "宣传教育处",
+        "作家协会",
+        "戏剧家协会",
+        "音乐家协会",
+        "美术家协会",
+        "书法家协会",
+        "摄影家协会",
+        "舞蹈家协会",
+        "民间文艺家协会",
+        "文艺创作研究中心",
+        "文艺期刊社",
+        "文艺信息中心",
+        "办公室",
+        "组织联络处",
+        "研究室",
+        "宣传教育处",
     ),
 )
 
 
-def department_facts(dept: Department, plan: LapsePlan, rng: random.Random, n_petitions: int) -> tuple[
-        list[dict[str, Any]], list[str]]:
+def department_facts(
+    dept: Department, plan: LapsePlan, rng: random.Random, n_petitions: int
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Every fact of one department (registry first), and the ids of meetings whose minutes were copied."""
     meetings, copied = department_meetings(dept, plan, rng)
     events = department_events(dept, plan, rng, n_petitions)
@@ -54,8 +77,11 @@ def department_facts(dept: Department, plan: LapsePlan, rng: random.Random, n_pe
 
 def _plain(dept: Department, branch: int, k: int = 0) -> Person:
     """The ``k``-th ordinary full member (no roles, no movement) of branch number ``branch``."""
-    plain = [p for p in dept.branches[branch - 1].members
-             if not p.roles and p.status == "full" and p.joined is None and p.left is None]
+    plain = [
+        p
+        for p in dept.branches[branch - 1].members
+        if not p.roles and p.status == "full" and p.joined is None and p.left is None
+    ]
     return plain[k]
 
 

@@ -31,7 +31,9 @@ def standard_cents(base: int, category: str) -> int:
     raise AssertionError("unreachable: the last bracket is open")
 
 
-def department_events(dept: Department, plan: LapsePlan, rng: random.Random, n_petitions: int) -> list[dict[str, Any]]:
+def department_events(
+    dept: Department, plan: LapsePlan, rng: random.Random, n_petitions: int
+) -> list[dict[str, Any]]:
     """Every non-meeting fact of ``dept`` in the year, in a stable order."""
     out: list[dict[str, Any]] = []
     for person in dept.people:
@@ -72,8 +74,16 @@ def _dues(person: Person, plan: LapsePlan, rng: random.Random) -> list[dict[str,
             paid = date(YEAR + (month == 12), month % 12 + 1, rng.randint(3, 15))
         elif lapse == "short":
             amount = cents * 2 // 3
-        out.append({"type": "dues", "member": person.id, "month": f"{YEAR}-{month:02d}",
-                    "amount": amount / 100, "paid_on": paid.isoformat(), "base": person.base})
+        out.append(
+            {
+                "type": "dues",
+                "member": person.id,
+                "month": f"{YEAR}-{month:02d}",
+                "amount": amount / 100,
+                "paid_on": paid.isoformat(),
+                "base": person.base,
+            }
+        )
     return out
 
 
@@ -92,14 +102,29 @@ def _interviews(dept: Department, plan: LapsePlan, rng: random.Random) -> list[d
         for person in branch.members:
             if person is secretary or not person.pays_dues or person.id in plan.no_heart_to_heart:
                 continue
-            out.append({"type": "interview", "date": _some_day(person, rng).isoformat(), "interviewer": secretary.id,
-                        "interviewee": person.id, "kind": "heart_to_heart", "topic": rng.choice(INTERVIEW_TOPICS)})
+            out.append(
+                {
+                    "type": "interview",
+                    "date": _some_day(person, rng).isoformat(),
+                    "interviewer": secretary.id,
+                    "interviewee": person.id,
+                    "kind": "heart_to_heart",
+                    "topic": rng.choice(INTERVIEW_TOPICS),
+                }
+            )
     pg_secretary = next(p for p in dept.pg_members if "party_group_secretary" in p.roles)
     for person in dept.people:
         if person.unit:
-            out.append({"type": "interview", "date": f"{YEAR}-03-{rng.randint(1, 10):02d}",
-                        "interviewer": pg_secretary.id, "interviewee": person.id, "kind": "integrity",
-                        "topic": "签订党风廉政建设目标责任书前的廉政谈话"})
+            out.append(
+                {
+                    "type": "interview",
+                    "date": f"{YEAR}-03-{rng.randint(1, 10):02d}",
+                    "interviewer": pg_secretary.id,
+                    "interviewee": person.id,
+                    "kind": "integrity",
+                    "topic": "签订党风廉政建设目标责任书前的廉政谈话",
+                }
+            )
     return out
 
 
@@ -109,17 +134,36 @@ def _visits_and_cadres(dept: Department, plan: LapsePlan, rng: random.Random) ->
     for leader in dept.leaders:
         n = plan.field_visits.get(leader.id, rng.randint(4, 6))
         for month in sorted(rng.sample(range(2, 12), n)):
-            out.append({"type": "field_visit", "member": leader.id, "date": f"{YEAR}-{month:02d}-{rng.randint(11, 28)}",
-                        "place": rng.choice(VISIT_PLACES), "topic": rng.choice(VISIT_TOPICS)})
+            out.append(
+                {
+                    "type": "field_visit",
+                    "member": leader.id,
+                    "date": f"{YEAR}-{month:02d}-{rng.randint(11, 28)}",
+                    "place": rng.choice(VISIT_PLACES),
+                    "topic": rng.choice(VISIT_TOPICS),
+                }
+            )
     for person in dept.people:
         if "leader" in person.roles or person.unit or person.id in plan.promotions:
             if plan.promotions.get(person.id, False):
                 continue  # promoted without the previous year's report
-            out.append({"type": "declaration", "member": person.id, "year": YEAR - 1,
-                        "filed": f"{YEAR}-01-{rng.randint(5, 31):02d}"})
+            out.append(
+                {
+                    "type": "declaration",
+                    "member": person.id,
+                    "year": YEAR - 1,
+                    "filed": f"{YEAR}-01-{rng.randint(5, 31):02d}",
+                }
+            )
     for member_id in plan.promotions:
-        out.append({"type": "promotion", "member": member_id,
-                    "date": f"{YEAR}-{rng.randint(3, 11):02d}-{rng.randint(11, 28)}", "position": rng.choice(POSITIONS)})
+        out.append(
+            {
+                "type": "promotion",
+                "member": member_id,
+                "date": f"{YEAR}-{rng.randint(3, 11):02d}-{rng.randint(11, 28)}",
+                "position": rng.choice(POSITIONS),
+            }
+        )
     return out
 
 
@@ -129,7 +173,11 @@ def _signoffs(dept: Department, plan: LapsePlan, rng: random.Random) -> list[dic
         lapse = plan.signoff.get(uid)
         if lapse == "missing":
             continue
-        day = date(YEAR, 5, rng.randint(5, 31)) if lapse == "late" else date(YEAR, rng.randint(3, 4), rng.randint(11, 28))
+        day = (
+            date(YEAR, 5, rng.randint(5, 31))
+            if lapse == "late"
+            else date(YEAR, rng.randint(3, 4), rng.randint(11, 28))
+        )
         out.append({"type": "signoff", "document": LETTER, "unit": uid, "date": day.isoformat()})
     return out
 
@@ -141,12 +189,23 @@ def _petitions(dept: Department, plan: LapsePlan, rng: random.Random, n: int) ->
     for i in range(1, n + 1):
         lapse = plan.petitions.get(i)
         received = start + timedelta(days=rng.randint(0, 333 if lapse != "late_close" else 320))
-        registered = received + timedelta(days=rng.randint(20, 40) if lapse == "late_register" else rng.randint(0, 10))
+        registered = received + timedelta(
+            days=rng.randint(20, 40) if lapse == "late_register" else rng.randint(0, 10)
+        )
         accepted = registered + timedelta(days=rng.randint(0, 5))
-        petition: dict[str, Any] = {"type": "petition", "id": f"{dept.prefix}p{i:03d}", "received": received.isoformat(),
-                                    "registered": registered.isoformat(), "accepted": accepted.isoformat()}
+        petition: dict[str, Any] = {
+            "type": "petition",
+            "id": f"{dept.prefix}p{i:03d}",
+            "received": received.isoformat(),
+            "registered": registered.isoformat(),
+            "accepted": accepted.isoformat(),
+        }
         if lapse != "open":
-            days = rng.randint(70, 90) if lapse == "late_close" else rng.randint(max(15, (accepted - received).days), 55)
+            days = (
+                rng.randint(70, 90)
+                if lapse == "late_close"
+                else rng.randint(max(15, (accepted - received).days), 55)
+            )
             petition["closed"] = (received + timedelta(days=days)).isoformat()
         petition["subject"] = rng.choice(PETITION_SUBJECTS)
         out.append(petition)

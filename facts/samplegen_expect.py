@@ -30,7 +30,12 @@ LETTER_DEADLINE = date(YEAR, 4, 30)
 
 #: rule id -> (org kind, meeting kind, period, extra topic the meeting must carry)
 PERIOD_RULES: dict[str, tuple[str, str, str, str | None]] = {
-    "party_group.party_building_study.monthly": ("party_group", "party_group_meeting", "month", "party_building"),
+    "party_group.party_building_study.monthly": (
+        "party_group",
+        "party_group_meeting",
+        "month",
+        "party_building",
+    ),
     "party_group.central_group_study.quarterly": ("party_group", "central_group_study", "quarter", None),
     "party_group.democratic_life.yearly": ("party_group", "democratic_life_meeting", "year", None),
     "branch.member_assembly.quarterly": ("branch", "member_assembly", "quarter", None),
@@ -43,18 +48,33 @@ PERIOD_RULES: dict[str, tuple[str, str, str, str | None]] = {
     "branch.member_appraisal.yearly": ("branch", "member_appraisal", "year", None),
 }
 OTHER_RULES = (
-    "party_group.meeting.quorum", "party_group.meeting.leave", "party_group.meeting.personnel_quorum",
-    "branch.member_assembly.quorum", "meeting.minutes.complete", "meeting.minutes.copied",
-    "leader.dual_org_life.yearly", "leader.field_visit.yearly", "secretary.party_lecture.yearly",
-    "member.absence.six_months", "branch.heart_to_heart.yearly", "dues.monthly.paid", "dues.amount.full",
-    "dues.arrears.six_months", "org.election.overdue", "integrity.responsibility_letter.signed",
-    "petition.registered.in_time", "petition.closed.in_time", "cadre.promotion.declaration",
+    "party_group.meeting.quorum",
+    "party_group.meeting.leave",
+    "party_group.meeting.personnel_quorum",
+    "branch.member_assembly.quorum",
+    "meeting.minutes.complete",
+    "meeting.minutes.copied",
+    "leader.dual_org_life.yearly",
+    "leader.field_visit.yearly",
+    "secretary.party_lecture.yearly",
+    "member.absence.six_months",
+    "branch.heart_to_heart.yearly",
+    "dues.monthly.paid",
+    "dues.amount.full",
+    "dues.arrears.six_months",
+    "org.election.overdue",
+    "integrity.responsibility_letter.signed",
+    "petition.registered.in_time",
+    "petition.closed.in_time",
+    "cadre.promotion.declaration",
 )
 #: Every standard rule id (shared/spec/rules.md), in a stable order.
 RULE_IDS: tuple[str, ...] = tuple(PERIOD_RULES) + OTHER_RULES
 
-_RATES = {"in_service": ((3000, "0.005"), (5000, "0.01"), (10000, "0.015"), (None, "0.02")),
-          "retired": ((5000, "0.005"), (None, "0.01"))}
+_RATES = {
+    "in_service": ((3000, "0.005"), (5000, "0.01"), (10000, "0.015"), (None, "0.02")),
+    "retired": ((5000, "0.005"), (None, "0.01")),
+}
 
 
 class AmbiguousExpectation(PartyrulesError):
@@ -68,8 +88,11 @@ class Finding(NamedTuple):
     period: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "subject": {"type": self.subject_type, "id": self.subject_id},
-                "period": self.period}
+        return {
+            "rule": self.rule,
+            "subject": {"type": self.subject_type, "id": self.subject_id},
+            "period": self.period,
+        }
 
 
 def _d(value: str) -> date:
@@ -81,16 +104,13 @@ def _belongs(m: dict[str, Any], day: date) -> bool:
     return (joined is None or _d(joined) <= day) and (left is None or day < _d(left))
 
 
+_FIRSTS = [f"{YEAR}-{m:02d}-01" for m in range(1, 13)] + [f"{YEAR + 1}-01-01"]
+
+
 def _months(m: dict[str, Any]) -> list[int]:
-    """Months of the year in which ``m`` belongs at least one day."""
-    joined, left = m.get("joined"), m.get("left")
-    out = []
-    for month in range(1, 13):
-        first = date(YEAR, month, 1)
-        end = date(YEAR + (month == 12), month % 12 + 1, 1)
-        if (joined is None or _d(joined) < end) and (left is None or _d(left) > first):
-            out.append(month)
-    return out
+    """Months of the year in which ``m`` belongs at least one day (ISO dates compare as strings)."""
+    joined, left = m.get("joined", ""), m.get("left", "9999")
+    return [month for month in range(1, 13) if joined < _FIRSTS[month] and left > _FIRSTS[month - 1]]
 
 
 def _month_end(month: int) -> date:
@@ -118,7 +138,9 @@ def expected_findings(facts: Iterable[dict[str, Any]], copied: Iterable[str] = (
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for fact in facts:
         by_type[fact["type"]].append(fact)
-    out: list[Finding] = [Finding("meeting.minutes.copied", "meeting", m, _month_of(by_type, m)) for m in copied]
+    out: list[Finding] = [
+        Finding("meeting.minutes.copied", "meeting", m, _month_of(by_type, m)) for m in copied
+    ]
     out += _period_rules(by_type)
     out += _meeting_rules(by_type)
     out += _member_rules(by_type)
@@ -160,8 +182,13 @@ def _meeting_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
         if not (present and all(minutes.get(k) for k in ("time", "content", "outcome", "recorder"))):
             out.append(Finding("meeting.minutes.complete", "meeting", m["id"], period))
         if m["kind"] == "party_group_meeting":
-            eligible = {p["id"] for p in members if "party_group_member" in p.get("roles", [])
-                        and m["org"] in [p["org"], *p.get("extra_orgs", [])] and _belongs(p, day)}
+            eligible = {
+                p["id"]
+                for p in members
+                if "party_group_member" in p.get("roles", [])
+                and m["org"] in [p["org"], *p.get("extra_orgs", [])]
+                and _belongs(p, day)
+            }
             n = len(present & eligible)
             if n * 10 < 9 * len(eligible):
                 out.append(Finding("party_group.meeting.quorum", "meeting", m["id"], period))
@@ -171,8 +198,11 @@ def _meeting_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
             if {"appointment", "discipline"} & set(m.get("topics", [])) and n * 3 < 2 * len(eligible):
                 out.append(Finding("party_group.meeting.personnel_quorum", "meeting", m["id"], period))
         if m["kind"] == "member_assembly":
-            full = {p["id"] for p in members if p["org"] == m["org"] and p.get("status", "full") == "full"
-                    and _belongs(p, day)}
+            full = {
+                p["id"]
+                for p in members
+                if p["org"] == m["org"] and p.get("status", "full") == "full" and _belongs(p, day)
+            }
             if len(present & full) * 2 <= len(full):
                 out.append(Finding("branch.member_assembly.quorum", "meeting", m["id"], period))
     return out
@@ -196,8 +226,11 @@ def _member_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
     visits: dict[str, int] = defaultdict(int)
     for v in by_type["field_visit"]:
         visits[v["member"]] += _d(v["date"]).year == YEAR
-    committee = {p["id"]: p["org"] for p in by_type["member"]
-                 if {"committee_member", "branch_secretary"} & set(p.get("roles", []))}
+    committee = {
+        p["id"]: p["org"]
+        for p in by_type["member"]
+        if {"committee_member", "branch_secretary"} & set(p.get("roles", []))
+    }
     talked: set[str] = set()
     for i in by_type["interview"]:
         if i["kind"] == "heart_to_heart" and _d(i["date"]).year == YEAR:
@@ -251,7 +284,9 @@ def _dues_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
         if year != YEAR:
             continue
         paid[d["member"]][month] = _d(d["paid_on"])
-        if "base" in d and Decimal(str(d["amount"])) < _standard(Decimal(str(d["base"])), category[d["member"]]):
+        if "base" in d and Decimal(str(d["amount"])) < _standard(
+            Decimal(str(d["base"])), category[d["member"]]
+        ):
             out.append(Finding("dues.amount.full", "dues", f"{d['member']}|{d['month']}", d["month"]))
     for p in by_type["member"]:
         if p.get("status", "full") not in ("full", "probationary"):
@@ -271,8 +306,11 @@ def _other_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
         day = _d(e["date"])
         if day <= AS_OF and (e["org"] not in last or day > last[e["org"]]):
             last[e["org"]] = day
-    signed = {s["unit"]: _d(s["date"]) for s in by_type["signoff"]
-              if s["document"] == f"integrity-responsibility-{YEAR}" and "unit" in s}
+    signed = {
+        s["unit"]: _d(s["date"])
+        for s in by_type["signoff"]
+        if s["document"] == f"integrity-responsibility-{YEAR}" and "unit" in s
+    }
     for org in by_type["org"]:
         term = org.get("term_years")
         start = last.get(org["id"]) or (_d(org["established"]) if "established" in org else None)
@@ -292,5 +330,9 @@ def _other_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
         day = _d(pr["date"])
         report = filed.get((pr["member"], day.year - 1))
         if report is None or report > day:
-            out.append(Finding("cadre.promotion.declaration", "promotion", f"{pr['member']}|{pr['date']}", pr["date"][:7]))
+            out.append(
+                Finding(
+                    "cadre.promotion.declaration", "promotion", f"{pr['member']}|{pr['date']}", pr["date"][:7]
+                )
+            )
     return out

@@ -34,13 +34,17 @@ BRANCH_YEARLY = ("org_life_meeting", "member_appraisal")
 
 @dataclass
 class LapsePlan:
-    silent: dict[str, frozenset[int]] = field(default_factory=dict)  # branch -> months with no meetings at all
+    silent: dict[str, frozenset[int]] = field(
+        default_factory=dict
+    )  # branch -> months with no meetings at all
     skipped: set[Slot] = field(default_factory=set)  # regular meetings not held
     minutes_gap: dict[Slot, MinutesField] = field(default_factory=dict)  # a field left out of the minutes
     short_assembly: set[Slot] = field(default_factory=set)  # member assemblies at half the full members
     pg_lapse: dict[Slot, PgLapse] = field(default_factory=dict)  # party-group meeting attendance lapses
     no_party_building: set[Slot] = field(default_factory=set)  # monthly party-group meeting not on 党建
-    copies: dict[str, str] = field(default_factory=dict)  # branch -> branch whose 组织生活会 minutes it copied
+    copies: dict[str, str] = field(
+        default_factory=dict
+    )  # branch -> branch whose 组织生活会 minutes it copied
     absent: dict[str, frozenset[int]] = field(default_factory=dict)  # member -> months attending nothing
     dual_skip: set[str] = field(default_factory=set)  # leaders missing their branch's 组织生活会
     secretary_no_lecture: set[str] = field(default_factory=set)  # branches whose secretary gave no 党课
@@ -171,7 +175,9 @@ def _draw_party_group(dept: Department, rng: random.Random, r: LapseRates, plan:
             slot = (pg, "party_group_meeting", month * 10 + n)
             if rng.random() < r.pg_lapse:
                 personnel = n == 2 and month % 3 == 0  # the quarter's appointment meeting
-                plan.pg_lapse[slot] = rng.choice(("leave", "absent", "personnel") if personnel else ("leave", "absent"))
+                plan.pg_lapse[slot] = rng.choice(
+                    ("leave", "absent", "personnel") if personnel else ("leave", "absent")
+                )
             _gap(rng, r.minutes_gap, plan, slot)
     for quarter in range(1, 5):
         _maybe(rng, r.pg_skip, plan.skipped, (pg, "central_group_study", quarter))

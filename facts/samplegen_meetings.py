@@ -22,16 +22,29 @@ from facts.samplegen_registry import YEAR, Branch, Department, Person
 from facts.samplegen_text import jaccard, minutes_text
 
 _ABBR = {
-    "party_group_meeting": "pgm", "central_group_study": "cgs", "member_assembly": "ma",
-    "committee_meeting": "cm", "group_meeting": "gm", "party_lecture": "pl", "theme_day": "td",
-    "org_life_meeting": "olm", "democratic_life_meeting": "dlm", "member_appraisal": "ap",
+    "party_group_meeting": "pgm",
+    "central_group_study": "cgs",
+    "member_assembly": "ma",
+    "committee_meeting": "cm",
+    "group_meeting": "gm",
+    "party_lecture": "pl",
+    "theme_day": "td",
+    "org_life_meeting": "olm",
+    "democratic_life_meeting": "dlm",
+    "member_appraisal": "ap",
     "topic_discussion": "tpd",
 }
 _TOPICS = {
-    "committee_meeting": ["party_building"], "theme_day": ["party_building"], "group_meeting": ["study"],
-    "member_assembly": ["party_building"], "party_lecture": ["study"], "topic_discussion": ["study", "ideology"],
-    "org_life_meeting": ["party_building", "integrity"], "member_appraisal": ["party_building"],
-    "central_group_study": ["study", "ideology"], "democratic_life_meeting": ["party_building", "integrity"],
+    "committee_meeting": ["party_building"],
+    "theme_day": ["party_building"],
+    "group_meeting": ["study"],
+    "member_assembly": ["party_building"],
+    "party_lecture": ["study"],
+    "topic_discussion": ["study", "ideology"],
+    "org_life_meeting": ["party_building", "integrity"],
+    "member_appraisal": ["party_building"],
+    "central_group_study": ["study", "ideology"],
+    "democratic_life_meeting": ["party_building", "integrity"],
 }
 _LEAVE_REASONS = ("因公出差", "参加省委党校培训", "病假", "下基层调研", "陪同外宾")
 #: Month of each quarterly meeting within its quarter: 党课 the 2nd month, 党员大会 and 专题研讨 the 3rd.
@@ -50,7 +63,9 @@ class _Ctx:
     names: dict[str, str]
 
 
-def department_meetings(dept: Department, plan: LapsePlan, rng: random.Random) -> tuple[list[dict[str, Any]], list[str]]:
+def department_meetings(
+    dept: Department, plan: LapsePlan, rng: random.Random
+) -> tuple[list[dict[str, Any]], list[str]]:
     """All meetings of ``dept`` in the year, and the ids of the meetings whose minutes were copied."""
     ctx = _Ctx(dept, plan, rng, dept.org_names)
     meetings = _party_group_meetings(ctx)
@@ -82,23 +97,43 @@ def _meeting(
     if recorder is None:
         recorder = next((p for p in present if p is not host), host)
     text = minutes_text(
-        ctx.rng, kind=kind, org_name=ctx.names[org], day=day, host_name=host.name,
-        names=[p.name for p in present[:12]], expected=len(eligible), present=len(present),
+        ctx.rng,
+        kind=kind,
+        org_name=ctx.names[org],
+        day=day,
+        host_name=host.name,
+        names=[p.name for p in present[:12]],
+        expected=len(eligible),
+        present=len(present),
     )
-    minutes: dict[str, Any] = {"time": text["time"], "place": text["place"], "recorder": recorder.id,
-                               "agenda": text["agenda"], "content": text["content"], "outcome": text["outcome"]}
+    minutes: dict[str, Any] = {
+        "time": text["time"],
+        "place": text["place"],
+        "recorder": recorder.id,
+        "agenda": text["agenda"],
+        "content": text["content"],
+        "outcome": text["outcome"],
+    }
     gap = ctx.plan.minutes_gap.get(slot)
     if gap:
         del minutes[gap]
-    out: dict[str, Any] = {"type": "meeting", "id": f"{org}-{YEAR}-{_ABBR[kind]}{idx:02d}", "org": org,
-                           "kind": kind, "date": day.isoformat(), "topics": topics or _TOPICS.get(kind, []),
-                           "host": host.id}
+    out: dict[str, Any] = {
+        "type": "meeting",
+        "id": f"{org}-{YEAR}-{_ABBR[kind]}{idx:02d}",
+        "org": org,
+        "kind": kind,
+        "date": day.isoformat(),
+        "topics": topics or _TOPICS.get(kind, []),
+        "host": host.id,
+    }
     if lecturer is not None:
         out["lecturer"] = lecturer.id
     out["attendees"] = [p.id for p in present]
     if on_leave:
-        out["on_leave"] = [{"member": p.id, "reason": ctx.rng.choice(_LEAVE_REASONS), "opinion_given": True}
-                           for p in on_leave]
+        out["on_leave"] = [
+            {"member": p.id, "reason": ctx.rng.choice(_LEAVE_REASONS), "opinion_given": True}
+            for p in on_leave
+        ]
     if absent:
         out["absent"] = [p.id for p in absent]
     out["minutes"] = minutes
@@ -125,29 +160,56 @@ def _party_group_meetings(ctx: _Ctx) -> list[dict[str, Any]]:
             else:
                 topics = ["appointment"] if month % 3 == 0 else [rng.choice(("integrity", "ideology"))]
             lapse = plan.pg_lapse.get(slot)
-            away = 0 if lapse is None else (1 if lapse != "personnel" else len(members) - (len(members) // 2 + 1))
+            away = (
+                0
+                if lapse is None
+                else (1 if lapse != "personnel" else len(members) - (len(members) // 2 + 1))
+            )
             missing = rng.sample(others, away)
             present = [p for p in members if p not in missing]
-            out.append(_meeting(
-                ctx, slot, _day(rng, month, 11 if n == 1 else 20, 19 if n == 1 else 28),
-                eligible=members, present=present, host=secretary, topics=topics, recorder=recorder,
-                on_leave=missing if lapse != "absent" else [], absent=missing if lapse == "absent" else [],
-            ))
+            out.append(
+                _meeting(
+                    ctx,
+                    slot,
+                    _day(rng, month, 11 if n == 1 else 20, 19 if n == 1 else 28),
+                    eligible=members,
+                    present=present,
+                    host=secretary,
+                    topics=topics,
+                    recorder=recorder,
+                    on_leave=missing if lapse != "absent" else [],
+                    absent=missing if lapse == "absent" else [],
+                )
+            )
     leaders = dept.leaders
     for quarter in range(1, 5):
         slot = (pg, "central_group_study", quarter)
         if slot not in plan.skipped:
             month = 3 * quarter - 3 + _QUARTER_MONTH["central_group_study"]
-            out.append(_meeting(ctx, slot, _day(rng, month), eligible=leaders, present=leaders, host=secretary,
-                                recorder=recorder))
+            out.append(
+                _meeting(
+                    ctx,
+                    slot,
+                    _day(rng, month),
+                    eligible=leaders,
+                    present=leaders,
+                    host=secretary,
+                    recorder=recorder,
+                )
+            )
     slot = (pg, "democratic_life_meeting", 1)
     if slot not in plan.skipped:
-        out.append(_meeting(ctx, slot, _day(rng, 12), eligible=leaders, present=leaders, host=secretary,
-                            recorder=recorder))
+        out.append(
+            _meeting(
+                ctx, slot, _day(rng, 12), eligible=leaders, present=leaders, host=secretary, recorder=recorder
+            )
+        )
     return out
 
 
-def _attendance(ctx: _Ctx, people: list[Person], day: date) -> tuple[list[Person], list[Person], list[Person]]:
+def _attendance(
+    ctx: _Ctx, people: list[Person], day: date
+) -> tuple[list[Person], list[Person], list[Person]]:
     """(eligible, present, absent without leave) among ``people`` on ``day``."""
     eligible = [p for p in people if p.pays_dues and p.belongs_on(day)]
     absent = [p for p in eligible if day.month in ctx.plan.absent.get(p.id, ())]
@@ -177,8 +239,21 @@ def _branch_meetings(ctx: _Ctx, branch: Branch) -> list[tuple[Slot, dict[str, An
                 if plain:
                     on_leave = [rng.choice(plain)]
                     present = [p for p in present if p not in on_leave]
-            out.append((slot, _meeting(ctx, slot, day, eligible=eligible, present=present, on_leave=on_leave,
-                                       absent=absent, host=secretary)))
+            out.append(
+                (
+                    slot,
+                    _meeting(
+                        ctx,
+                        slot,
+                        day,
+                        eligible=eligible,
+                        present=present,
+                        on_leave=on_leave,
+                        absent=absent,
+                        host=secretary,
+                    ),
+                )
+            )
         for gid in branch.groups:
             slot = (gid, "group_meeting", month)
             if not held(slot, month):
@@ -186,7 +261,9 @@ def _branch_meetings(ctx: _Ctx, branch: Branch) -> list[tuple[Slot, dict[str, An
             day = _day(rng, month)
             eligible, present, absent = _attendance(ctx, [p for p in branch.members if p.group == gid], day)
             if present:  # a group whose members have all left or are away holds no meeting
-                out.append((slot, _meeting(ctx, slot, day, eligible=eligible, present=present, absent=absent)))
+                out.append(
+                    (slot, _meeting(ctx, slot, day, eligible=eligible, present=present, absent=absent))
+                )
     for quarter in range(1, 5):
         for kind in BRANCH_QUARTERLY:
             month = 3 * quarter - 3 + _QUARTER_MONTH[kind]
@@ -206,8 +283,21 @@ def _branch_meetings(ctx: _Ctx, branch: Branch) -> list[tuple[Slot, dict[str, An
         eligible, present, absent = _attendance(ctx, branch.members, day)
         on_leave = [p for p in present if p.id in plan.dual_skip] if kind == "org_life_meeting" else []
         present = [p for p in present if p not in on_leave]
-        out.append((slot, _meeting(ctx, slot, day, eligible=eligible, present=present, on_leave=on_leave,
-                                   absent=absent, host=secretary)))
+        out.append(
+            (
+                slot,
+                _meeting(
+                    ctx,
+                    slot,
+                    day,
+                    eligible=eligible,
+                    present=present,
+                    on_leave=on_leave,
+                    absent=absent,
+                    host=secretary,
+                ),
+            )
+        )
     return out
 
 
@@ -224,8 +314,17 @@ def _quarterly(ctx: _Ctx, branch: Branch, slot: Slot, day: date) -> dict[str, An
     lecturer = None
     if kind == "party_lecture":
         lecturer = _lecturer(ctx, branch, quarter, present)
-    return _meeting(ctx, slot, day, eligible=eligible, present=present, on_leave=on_leave, absent=absent,
-                    host=branch.secretary, lecturer=lecturer)
+    return _meeting(
+        ctx,
+        slot,
+        day,
+        eligible=eligible,
+        present=present,
+        on_leave=on_leave,
+        absent=absent,
+        host=branch.secretary,
+        lecturer=lecturer,
+    )
 
 
 def _lecturer(ctx: _Ctx, branch: Branch, quarter: int, present: list[Person]) -> Person:
@@ -237,7 +336,9 @@ def _lecturer(ctx: _Ctx, branch: Branch, quarter: int, present: list[Person]) ->
             return pg_secretary
     if quarter == 3 and branch.id not in ctx.plan.secretary_no_lecture:
         return secretary
-    others = [p for p in present if p is not secretary and ("committee_member" in p.roles or "leader" in p.roles)]
+    others = [
+        p for p in present if p is not secretary and ("committee_member" in p.roles or "leader" in p.roles)
+    ]
     if not others:
         raise GenerationError(f"branch {branch.id} has no one but its secretary to give a 党课")
     return ctx.rng.choice(others)

@@ -20,8 +20,19 @@ from facts.samplegen_text import cn_number, person_name
 YEAR = 2017
 UNIT_KINDS = (("协会", 0.55), ("事业单位", 0.2), ("处室", 0.25))
 _ASSOCIATIONS = (
-    "作家协会", "戏剧家协会", "电影家协会", "音乐家协会", "美术家协会", "曲艺家协会", "舞蹈家协会",
-    "民间文艺家协会", "摄影家协会", "书法家协会", "杂技家协会", "电视艺术家协会", "文艺评论家协会",
+    "作家协会",
+    "戏剧家协会",
+    "电影家协会",
+    "音乐家协会",
+    "美术家协会",
+    "曲艺家协会",
+    "舞蹈家协会",
+    "民间文艺家协会",
+    "摄影家协会",
+    "书法家协会",
+    "杂技家协会",
+    "电视艺术家协会",
+    "文艺评论家协会",
 )
 _INSTITUTIONS = ("文艺创作研究中心", "文艺信息中心", "文艺期刊社", "艺术培训中心")
 _OFFICES = ("办公室", "组织联络处", "研究室", "宣传教育处", "机关党委办公室", "财务处")
@@ -170,12 +181,30 @@ def build_department(shape: DeptShape, rng: random.Random) -> Department:
     """Build the orgs and people of one department, deterministically from ``rng``."""
     p = shape.prefix
     orgs: list[dict[str, Any]] = [
-        {"type": "org", "id": f"{p}pg", "name": f"{shape.name}党组", "kind": "party_group",
-         "established": "1990-01-01"},
-        {"type": "org", "id": f"{p}oc", "name": f"{shape.name}机关党委", "kind": "organ_committee",
-         "established": "1990-01-01", "term_years": 5},
-        {"type": "org", "id": f"{p}dc", "name": f"{shape.name}机关纪委", "kind": "discipline_committee",
-         "parent": f"{p}oc", "established": "1990-01-01", "term_years": 5},
+        {
+            "type": "org",
+            "id": f"{p}pg",
+            "name": f"{shape.name}党组",
+            "kind": "party_group",
+            "established": "1990-01-01",
+        },
+        {
+            "type": "org",
+            "id": f"{p}oc",
+            "name": f"{shape.name}机关党委",
+            "kind": "organ_committee",
+            "established": "1990-01-01",
+            "term_years": 5,
+        },
+        {
+            "type": "org",
+            "id": f"{p}dc",
+            "name": f"{shape.name}机关纪委",
+            "kind": "discipline_committee",
+            "parent": f"{p}oc",
+            "established": "1990-01-01",
+            "term_years": 5,
+        },
     ]
     sizes = _split(shape.n_members, shape.n_branches, rng)
     branches: list[Branch] = []
@@ -190,16 +219,34 @@ def build_department(shape: DeptShape, rng: random.Random) -> Department:
             name = f"机关第{cn_number(bi)}党支部"
         bid = f"{p}b{bi}"
         established = date(rng.randint(1995, 2010), rng.randint(1, 12), 1)
-        orgs.append({"type": "org", "id": bid, "name": name, "kind": "branch", "parent": f"{p}oc",
-                     "established": established.isoformat(), "term_years": 3})
+        orgs.append(
+            {
+                "type": "org",
+                "id": bid,
+                "name": name,
+                "kind": "branch",
+                "parent": f"{p}oc",
+                "established": established.isoformat(),
+                "term_years": 3,
+            }
+        )
         n_groups = 2 if size < 15 else 3
         groups = [f"{bid}-g{g}" for g in range(1, n_groups + 1)]
         for g, gid in enumerate(groups, start=1):
-            orgs.append({"type": "org", "id": gid, "name": f"{name}第{cn_number(g)}党小组", "kind": "group",
-                         "parent": bid})
+            orgs.append(
+                {
+                    "type": "org",
+                    "id": gid,
+                    "name": f"{name}第{cn_number(g)}党小组",
+                    "kind": "group",
+                    "parent": bid,
+                }
+            )
         members = []
         for k in range(size):
-            person = Person(id="", name=person_name(rng), org=bid, category="retired" if retired else "in_service")
+            person = Person(
+                id="", name=person_name(rng), org=bid, category="retired" if retired else "in_service"
+            )
             person.established_joined = date(rng.randint(1985, 2016), rng.randint(1, 12), rng.randint(1, 10))
             if k == 0:
                 person.roles = ["branch_secretary", "committee_member"]
@@ -259,8 +306,15 @@ def _assign_units(
     names = list(shape.unit_names) or _unit_names(rng, shape.n_units)
     for i, name in enumerate(names, start=1):
         uid = f"{shape.prefix}u{i:02d}"
-        orgs.append({"type": "org", "id": uid, "name": f"{shape.name}{name}", "kind": "unit",
-                     "established": "2000-01-01"})
+        orgs.append(
+            {
+                "type": "org",
+                "id": uid,
+                "name": f"{shape.name}{name}",
+                "kind": "unit",
+                "established": "2000-01-01",
+            }
+        )
         units.append((uid, name))
         branch = service[i % len(service)]
         candidates = _ordinary(branch)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import click
+
+from engine.backtest import backtest as run_backtest
+from engine.cli.check_cmds import _date, print_findings
+from engine.pack.diff import diff_packs
+from engine.violations.packs import pack_history
 
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table, severity_cn
@@ -111,6 +117,96 @@ def test(directory: str | None, rule_ids: tuple[str, ...], verbose: bool) -> Non
     click.echo(f"{passed} passed, {failed} failed")
     if failed:
         sys.exit(1)
+
+
+@rules.command(name="history")
+@format_option()
+@pass_ctx
+@friendly
+def history_(ctx: Context, fmt: str) -> None:
+    """List the pack versions that checks have used, with when each was first used.
+
+    \b
+    Example:
+      partyrules rules history
+    """
+    ctx.app.init()
+    items = pack_history(ctx.app.db)
+    if fmt == "json":
+        print_json(items)
+        return
+    print_table("规则包版本", ["版本", "来源", "首次使用", "规则数"], [(i["hash"], i["root"], i["first_used"], i["rules"]) for i in items])
+
+
+@rules.command()
+@click.argument("old", type=click.Path(exists=True, file_okay=False))
+@click.argument("new", required=False, type=click.Path(exists=True, file_okay=False))
+@format_option()
+@pass_ctx
+@friendly
+def diff(ctx: Context, old: str, new: str | None, fmt: str) -> None:
+    """Show what changed between two packs: rules added, removed, and changed field by field.
+
+    With one folder, compares the pack in use (OLD side) with that folder.
+
+    \b
+    Examples:
+      partyrules rules diff rules-2017/ rules-2018/
+      partyrules rules diff my-draft/
+    """
+    if new is None:
+        a, b = ctx.app.pack(), load_pack(old)
+    else:
+        a, b = load_pack(old), load_pack(new)
+    result = diff_packs(a, b)
+    if fmt == "json":
+        print_json(result.to_json())
+        return
+    if result.empty:
+        click.echo("两个规则包的规则内容相同。")
+        return
+    for r in result.added:
+        click.echo(f"新增  {r.id}  {r.rule.title}")
+    for r in result.removed:
+        click.echo(f"删除  {r.id}  {r.rule.title}")
+    for d in result.changed:
+        click.echo(f"修改  {d.id}")
+        for c in d.changes:
+            click.echo(f"      {c.describe()}")
+
+
+@rules.command()
+@click.option("--rules", "rules_dir", required=True, type=click.Path(exists=True, file_okay=False), help="The candidate pack.")
+@click.option("--period", required=True, help="YYYY-MM, YYYY-Qn, YYYY, or A..B.")
+@click.option("--as-of", "as_of", callback=_date, help="Judge as of this date (default: today).")
+@format_option()
+@pass_ctx
+@friendly
+def backtest(ctx: Context, rules_dir: str, period: str, as_of: dt.date | None, fmt: str) -> None:
+    """Evaluate a candidate pack over stored history and compare it with the pack in use; store nothing.
+
+    Shows what the change would newly flag, no longer flag, and leave unchanged, by rule and by org.
+
+    \b
+    Example:
+      partyrules rules backtest --rules my-draft/ --period 2017 --as-of 2018-03-01 --format json
+    """
+    ctx.app.init()
+    result = run_backtest(ctx.app, load_pack(rules_dir), period, as_of)
+    if fmt == "json":
+        print_json(result.to_json())
+        return
+    click.echo(f"回测 {period}：新增 {len(result.added)} 项，不再违规 {len(result.removed)} 项，不变 {result.unchanged} 项（{result.seconds:.2f} 秒）")
+    if result.added:
+        print_findings(result.added, "候选规则将新增的违规")
+    if result.removed:
+        print_findings(result.removed, "候选规则下不再违规")
+    rows = [(k, v.get("added", 0), v.get("removed", 0)) for k, v in result.by_rule().items()]
+    if rows:
+        print_table("按规则", ["规则", "新增", "不再违规"], rows)
+    rows = [(k, v.get("added", 0), v.get("removed", 0)) for k, v in result.by_org().items()]
+    if rows:
+        print_table("按组织", ["组织", "新增", "不再违规"], rows)
 
 
 def register(group: click.Group) -> None:

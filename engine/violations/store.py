@@ -204,6 +204,17 @@ class ViolationStore:
     ) -> dict[str, Any]:
         return dict(key=key, at=at, actor=actor, action=action, from_status=src, to_status=dst, note=note, run_id=run)
 
+    def mark_retired(self, rule_ids: Sequence[str]) -> int:
+        """Flag active violations of rules the pack no longer holds: they stay open until resolved or waived."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(_V).where(_V.c.rule.in_(list(rule_ids)), _V.c.rule_retired.is_(True)).values(rule_retired=False))
+            result = conn.execute(
+                sa.update(_V)
+                .where(_V.c.rule.not_in(list(rule_ids)), _V.c.status.in_(ACTIVE), _V.c.rule_retired.is_(False))
+                .values(rule_retired=True)
+            )
+            return int(result.rowcount or 0)
+
     # -- reading ----------------------------------------------------------------------------
     def list(
         self, status: str | None = None, rule: str | None = None, org: str | None = None, period: str | None = None
