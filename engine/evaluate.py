@@ -84,9 +84,16 @@ def condition_names(rule: CompiledRule) -> list[str]:
     return list(seen)
 
 
+def _display(value: Any) -> Any:
+    """Numbers as a person writes them in a message: 15 not 15.0, 0.9763 not 0.97630000001."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else round(value, 4)
+    return value
+
+
 def make_finding(rule: CompiledRule, subject: Subject, registry: Registry) -> Finding:
     r = rule.rule
-    values = {**rule.params, **subject.fields}
+    values = {k: _display(v) for k, v in {**rule.params, **subject.fields}.items()}
     observed = {n: subject.fields[n] for n in condition_names(rule)}
     for name in r.derive:
         observed.setdefault(name, subject.fields[name])
@@ -109,6 +116,39 @@ def make_finding(rule: CompiledRule, subject: Subject, registry: Registry) -> Fi
     )
 
 
+@dataclass
+class Work:
+    """Subjects built for a set of rules, ready to match."""
+
+    items: list[tuple[CompiledRule, Subject]]
+    registry: Registry
+    scope: set[tuple[str, str]]
+    subjects: dict[str, int]
+
+
+def collect_work(
+    conn: sa.Connection,
+    pack: Pack,
+    rng: PeriodRange,
+    as_of: date,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+    rule_ids: Sequence[str] | None = None,
+) -> Work:
+    """Build every subject each rule judges over ``rng`` (the SQL stage)."""
+    registry = Registry.load(conn)
+    ctx = BuildContext(conn, registry, as_of)
+    work = Work([], registry, set(), {})
+    for rule in pack.rules:
+        if rule_ids is not None and rule.id not in rule_ids:
+            continue
+        periods = judged_periods(rule, rng, as_of, grace_days)
+        subjects = build_subjects(ctx, rule, periods)
+        work.scope.update((rule.id, p.label) for p in periods)
+        work.subjects[rule.id] = work.subjects.get(rule.id, 0) + len(subjects)
+        work.items.extend((rule, s) for s in subjects)
+    return work
+
+
 def evaluate(
     conn: sa.Connection,
     pack: Pack,
@@ -121,24 +161,15 @@ def evaluate(
     """Judge every rule of ``pack`` (or those of ``rule_ids``) over ``rng`` as of ``as_of``."""
     result = Evaluation(pack.hash, rng.text, as_of)
     t0 = time.perf_counter()
-    registry = Registry.load(conn)
-    ctx = BuildContext(conn, registry, as_of)
-    work: list[tuple[CompiledRule, Subject]] = []
-    for rule in pack.rules:
-        if rule_ids is not None and rule.id not in rule_ids:
-            continue
-        periods = judged_periods(rule, rng, as_of, grace_days)
-        subjects = build_subjects(ctx, rule, periods)
-        result.scope.update((rule.id, p.label) for p in periods)
-        result.subjects[rule.id] = result.subjects.get(rule.id, 0) + len(subjects)
-        work.extend((rule, s) for s in subjects)
+    work = collect_work(conn, pack, rng, as_of, grace_days, rule_ids)
+    result.scope, result.subjects = work.scope, work.subjects
     t1 = time.perf_counter()
     result.seconds["sql"] = t1 - t0
     fired = match_all(
-        {r.key: r.durable for r in pack.rules}, [(r.key, s.fields) for r, s in work], processes=processes
+        {r.key: r.durable for r in pack.rules}, [(r.key, s.fields) for r, s in work.items], processes=processes
     )
     result.seconds["match"] = time.perf_counter() - t1
-    result.findings = [make_finding(r, s, registry) for (r, s), hit in zip(work, fired, strict=True) if hit]
+    result.findings = [make_finding(r, s, work.registry) for (r, s), hit in zip(work.items, fired, strict=True) if hit]
     return result
 
 

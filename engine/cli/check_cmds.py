@@ -11,6 +11,7 @@ from engine.check import run_check
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table, severity_cn
 from engine.finding import Finding
+from engine.periods import GRANULARITIES, parse_period
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
@@ -22,10 +23,16 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
         raise click.BadParameter(f'"{value}" is not a date (expected YYYY-MM-DD)') from None
 
 
+def finding_order(f: Finding) -> tuple[object, ...]:
+    """Months, then quarters, then years, in time order; then by rule and subject."""
+    p = parse_period(f.period)
+    return (GRANULARITIES.index(p.granularity), p.start, f.rule, f.subject_id)
+
+
 def print_findings(findings: list[Finding], title: str) -> None:
     rows = [
         (severity_cn(f.severity), f.rule, f.period, f.org_name or "", f.message)
-        for f in sorted(findings, key=lambda f: (f.period, f.rule, f.subject_id))
+        for f in sorted(findings, key=finding_order)
     ]
     print_table(title, ["级别", "规则", "期间", "组织", "问题"], rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from engine.pack.model import SEVERITY_CN
 
 def console(err: bool = False) -> Console:
     # a fixed width when not on a terminal keeps piped output stable and unwrapped
-    return Console(stderr=err, width=None if click.get_text_stream("stdout").isatty() else 160, soft_wrap=False)
+    return Console(stderr=err, width=None if sys.stdout.isatty() else 160, soft_wrap=False)
 
 
 def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

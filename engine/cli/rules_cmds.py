@@ -8,15 +8,14 @@ import sys
 import click
 
 from engine.backtest import backtest as run_backtest
-from engine.cli.check_cmds import _date, print_findings
-from engine.pack.diff import diff_packs
-from engine.violations.packs import pack_history
-
 from engine.cli import Context, friendly, pass_ctx
+from engine.cli.check_cmds import _date, print_findings
 from engine.cli.output import format_option, print_json, print_table, severity_cn
+from engine.pack.diff import diff_packs
 from engine.pack.errors import PackError
 from engine.pack.load import load_pack
 from engine.pack.testing import run_pack_tests, untested
+from engine.violations.packs import pack_history
 from rules import STANDARD_PACK
 
 

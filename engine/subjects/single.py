@@ -167,7 +167,7 @@ def dues_standard(base: float, category: str, params: dict[str, Any]) -> tuple[D
     for upper, rate in table:
         if upper is None or amount <= Decimal(str(upper)):
             standard = (amount * Decimal(str(rate))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-            return standard, f"{Decimal(str(rate)) * 100:g}%"
+            return standard, f"{(Decimal(str(rate)) * 100).normalize():f}%"
     return Decimal("0"), "无"
 
 

@@ -1,0 +1,147 @@
+"""``partyrules schedule``: run the schedule in the foreground (as a service would) and list its jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import threading
+from typing import Any
+
+import click
+
+from engine.alerts.dispatcher import DispatchReport
+from engine.cli import Context, friendly, pass_ctx
+from engine.cli.output import format_option, print_json, print_table
+from engine.schedule.jobs import PeriodsReport, period_outlook
+from engine.schedule.runner import install_stop_signals, list_jobs, run_once, serve
+
+
+def configure_logging() -> None:
+    """Log to stderr with timestamps (a service's journal), unless logging is already set up."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # "Running job … executed successfully" every few seconds for the dispatcher is noise; failures still show
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+
+
+def describe(name: str, result: Any) -> str:
+    """One line in Chinese on what a job did."""
+    if isinstance(result, PeriodsReport):
+        if not result.checked:
+            return "没有到期未判定的期间"
+        runs = "、".join(f"{p}（运行 #{r}）" for p, r in result.checked.items())
+        return f"已判定 {runs}；记录期间 {', '.join(result.marked)}"
+    if name == "daily":
+        return "规则包中没有按判定日计算的规则" if result is None else f"已完成（检查运行 #{result}）"
+    if name == "escalate":
+        return f"{len(result)} 项升级或豁免到期"
+    if name == "digest":
+        if not result:
+            return "没有设置 digest = true 的通道"
+        return "，".join(f"{ch}：{'已加入发送队列' if i else '今日已发送过'}" for ch, i in result.items())
+    if isinstance(result, DispatchReport):
+        return f"送达 {result.delivered}，失败待重试 {result.failed}，推迟 {result.deferred}"
+    return str(result)
+
+
+@click.group()
+def schedule() -> None:
+    """Run period checks, daily checks, escalation, digests and alert delivery on a schedule."""
+
+
+@schedule.command(name="run")
+@click.option("--once", is_flag=True, help="Run every enabled job once now, then exit (for cron or a test).")
+@pass_ctx
+@friendly
+def run(ctx: Context, once: bool) -> None:
+    """Run the schedule in the foreground, logging to stderr, until SIGTERM or Ctrl-C.
+
+    On start it judges every period that closed (plus the grace) while it was
+    down, and runs once any stored job whose time passed.  Re-running is
+    idempotent: nothing is reported twice.  Jobs and times come from
+    [schedule] in partyrules.toml; a bad cron expression is refused here.
+
+    \b
+    Examples:
+      partyrules --config partyrules.toml schedule run
+      partyrules schedule run --once
+    """
+    configure_logging()
+    app = ctx.app
+    if once:
+        report = run_once(app)
+        for name, result in report.results.items():
+            click.echo(f"{name}: {describe(name, result)}")
+        for name, error in report.failures.items():
+            click.echo(f"{name}: 失败：{error}", err=True)
+        if report.failures:
+            raise click.ClickException(f"{len(report.failures)} 个任务失败（{', '.join(report.failures)}），下次运行将重试")
+        return
+    stop = threading.Event()
+    restore = install_stop_signals(stop)
+    try:
+        serve(app, stop, ctx.db_url)
+    finally:
+        restore()
+
+
+@schedule.command(name="list")
+@format_option()
+@pass_ctx
+@friendly
+def list_(ctx: Context, fmt: str) -> None:
+    """Show the enabled jobs, their trigger and their next run.
+
+    The next run is the one stored by `schedule run` on this database, or,
+    before it has ever run, the one the config gives.
+
+    \b
+    Examples:
+      partyrules schedule list
+      partyrules schedule list --format json
+    """
+    app = ctx.app
+    app.init()
+    jobs = list_jobs(app)
+    outlook = period_outlook(app, dt.datetime.now(dt.UTC))
+    if fmt == "json":
+        print_json(
+            {
+                "jobs": [
+                    {
+                        "name": j.name,
+                        "title": j.title,
+                        "trigger": j.trigger,
+                        "next_run": j.next_run.isoformat() if j.next_run else None,
+                        "stored": j.stored,
+                    }
+                    for j in jobs
+                ],
+                "periods": {
+                    "since": outlook.since.isoformat() if outlook.since else None,
+                    "pending": [{"period": p, "due": d.isoformat()} for p, d in outlook.pending],
+                    "upcoming": [{"period": p, "due": d.isoformat()} for p, d in outlook.upcoming],
+                },
+            }
+        )
+        return
+    rows = [
+        (
+            j.name,
+            j.title,
+            j.trigger,
+            j.next_run.isoformat(sep=" ", timespec="minutes") if j.next_run else "不再运行",
+            "已启动" if j.stored else "尚未启动（按配置推算）",
+        )
+        for j in jobs
+    ]
+    print_table("定时任务", ["任务", "说明", "触发", "下次运行", "状态"], rows)
+    if outlook.pending:
+        click.echo("待判定期间（下次期间检查时判定）：" + "、".join(f"{p}（{d} 起）" for p, d in outlook.pending))
+    elif outlook.since is None:
+        click.echo("期间检查尚未运行：首次运行之日起到期的期间将被判定（或在 [schedule] since 中指定起始日）。")
+    click.echo("下一批到期：" + "、".join(f"{p} 于 {d}" for p, d in outlook.upcoming))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(schedule)
