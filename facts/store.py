@@ -251,9 +251,11 @@ class FactStore:
             )
             for p, v in new_versions
         ]
-        seqs = conn.execute(sa.insert(_FV).returning(_FV.c.seq, sort_by_parameter_order=True), params).scalars().all()
+        conn.execute(sa.insert(_FV), params)  # executemany: no RETURNING, which would go row by row
+        seqs = _seqs(conn, type_name, run_id, [p.key for p, _ in new_versions]) if type_name == "meeting" else {}
         projected: dict[sa.Table, list[dict[str, Any]]] = defaultdict(list)
-        for (p, version), seq in zip(new_versions, seqs, strict=True):
+        for p, version in new_versions:
+            seq = seqs.get(p.key, 0)
             for table, row in rows_for(p.fact, seq):
                 projected[table].append(row)
             status: Status = "added" if version == 1 else "corrected"
@@ -322,6 +324,19 @@ def _fact_tables() -> list[type[SQLModel]]:
         t.DeclarationRow,
         t.PromotionRow,
     ]
+
+
+def _seqs(conn: sa.Connection, type_name: str, run_id: int, keys: list[str]) -> dict[str, int]:
+    """The order received (fact_version.seq) of the versions this import just wrote."""
+    out: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        rows = conn.execute(
+            sa.select(_FV.c.key, _FV.c.seq).where(
+                _FV.c.type == type_name, _FV.c.import_id == run_id, _FV.c.current.is_(True), _FV.c.key.in_(keys[start : start + 500])
+            )
+        )
+        out.update({k: int(v) for k, v in rows})
+    return out
 
 
 def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:

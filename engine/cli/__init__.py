@@ -51,7 +51,11 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--db", envvar="PARTYRULES_DB", help="Database URL or SQLite file (default: ./partyrules.db).")
 @click.option(
-    "--config", "config", envvar="PARTYRULES_CONFIG", type=click.Path(dir_okay=False), help="partyrules.toml to use."
+    "--config",
+    "config",
+    envvar="PARTYRULES_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="partyrules.toml to use.",
 )
 @click.version_option(package_name="partyrules")
 @click.pass_context
@@ -69,9 +73,9 @@ def main(ctx: click.Context, db: str | None, config: str | None) -> None:
 
 
 def _register() -> None:
-    from engine.cli import check_cmds, facts_cmds, rules_cmds, violations_cmds
+    from engine.cli import check_cmds, facts_cmds, report_cmds, rules_cmds, violations_cmds
 
-    for module in (facts_cmds, check_cmds, rules_cmds, violations_cmds):
+    for module in (facts_cmds, check_cmds, rules_cmds, violations_cmds, report_cmds):
         module.register(main)
 
 

@@ -85,16 +85,27 @@ def add() -> None:
 
 @add.command()
 @click.option("--org", required=True, help="Organising org id (see `partyrules orgs`).")
-@click.option("--kind", required=True, help="committee_meeting, member_assembly, group_meeting, party_lecture, …")
+@click.option(
+    "--kind", required=True, help="committee_meeting, member_assembly, group_meeting, party_lecture, …"
+)
 @click.option("--date", "day", required=True, help="YYYY-MM-DD")
 @click.option("--id", "meeting_id", help="Meeting id (default: ORG-DATE-KIND).")
 @click.option("--attendees", help="Member ids present, comma-separated.")
 @click.option("--absent", help="Member ids absent without leave, comma-separated.")
-@click.option("--leave", multiple=True, help="MEMBER[:REASON[:yes]] on leave; ':yes' = opinion given in advance. Repeatable.")
+@click.option(
+    "--leave",
+    multiple=True,
+    help="MEMBER[:REASON[:yes]] on leave; ':yes' = opinion given in advance. Repeatable.",
+)
 @click.option("--topics", help="Tags, comma-separated (party_building, integrity, appointment, …).")
 @click.option("--host", help="Member id who chaired.")
 @click.option("--lecturer", help="Member id who lectured (party_lecture).")
-@click.option("--minutes", "minutes_file", type=click.Path(exists=True, dir_okay=False), help="Minutes file (text or Markdown with ## 时间/地点/记录人/议程/内容/成效).")
+@click.option(
+    "--minutes",
+    "minutes_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Minutes file (text or Markdown with ## 时间/地点/记录人/议程/内容/成效).",
+)
 @click.option("--time", "m_time", help="Minutes: start–end, e.g. 15:00-16:30.")
 @click.option("--place", help="Minutes: place.")
 @click.option("--recorder", help="Minutes: member id of the recorder.")
@@ -103,10 +114,26 @@ def add() -> None:
 @click.option("--quiet", is_flag=True, help="Do not print the judgement.")
 @pass_ctx
 @friendly
-def meeting(ctx: Context, org: str, kind: str, day: str, meeting_id: str | None, attendees: str | None,
-            absent: str | None, leave: tuple[str, ...], topics: str | None, host: str | None, lecturer: str | None,
-            minutes_file: str | None, m_time: str | None, place: str | None, recorder: str | None,
-            outcome: str | None, source: str | None, quiet: bool) -> None:
+def meeting(
+    ctx: Context,
+    org: str,
+    kind: str,
+    day: str,
+    meeting_id: str | None,
+    attendees: str | None,
+    absent: str | None,
+    leave: tuple[str, ...],
+    topics: str | None,
+    host: str | None,
+    lecturer: str | None,
+    minutes_file: str | None,
+    m_time: str | None,
+    place: str | None,
+    recorder: str | None,
+    outcome: str | None,
+    source: str | None,
+    quiet: bool,
+) -> None:
     """Record a meeting (三会一课) and judge it at once.
 
     \b
@@ -115,11 +142,19 @@ def meeting(ctx: Context, org: str, kind: str, day: str, meeting_id: str | None,
           --attendees m01,m02,m03 --leave m04:出差:yes --minutes minutes.md \\
           --time 15:00-16:30 --recorder m02
     """
-    minutes: dict[str, Any] = parse_minutes(Path(minutes_file).read_text(encoding="utf-8")) if minutes_file else {}
+    minutes: dict[str, Any] = (
+        parse_minutes(Path(minutes_file).read_text(encoding="utf-8")) if minutes_file else {}
+    )
     for k, v in (("time", m_time), ("place", place), ("recorder", recorder), ("outcome", outcome)):
         if v:
             minutes[k] = v
-    obj: dict[str, Any] = {"type": "meeting", "id": meeting_id or f"{org}-{day}-{kind}", "org": org, "kind": kind, "date": day}
+    obj: dict[str, Any] = {
+        "type": "meeting",
+        "id": meeting_id or f"{org}-{day}-{kind}",
+        "org": org,
+        "kind": kind,
+        "date": day,
+    }
     for k, v in (("attendees", _split(attendees)), ("absent", _split(absent)), ("topics", _split(topics))):
         if v:
             obj[k] = v
@@ -152,15 +187,29 @@ def meeting(ctx: Context, org: str, kind: str, day: str, meeting_id: str | None,
 @click.option("--quiet", is_flag=True, help="Do not print the judgement.")
 @pass_ctx
 @friendly
-def dues(ctx: Context, member: str, month: str, amount: str, paid_on: str, base: str | None, source: str | None,
-         quiet: bool) -> None:
+def dues(
+    ctx: Context,
+    member: str,
+    month: str,
+    amount: str,
+    paid_on: str,
+    base: str | None,
+    source: str | None,
+    quiet: bool,
+) -> None:
     """Record one month's Party dues of one member and judge the amount at once.
 
     \b
     Example:
       partyrules add dues --member m01 --month 2017-06 --amount 45 --paid-on 2017-06-20 --base 4500
     """
-    obj: dict[str, Any] = {"type": "dues", "member": member, "month": month, "amount": amount, "paid_on": paid_on}
+    obj: dict[str, Any] = {
+        "type": "dues",
+        "member": member,
+        "month": month,
+        "amount": amount,
+        "paid_on": paid_on,
+    }
     if base:
         obj["base"] = base
     if source:
@@ -176,7 +225,9 @@ def dues(ctx: Context, member: str, month: str, amount: str, paid_on: str, base:
 @click.option("--source", help="Who submits this (free text).")
 @pass_ctx
 @friendly
-def signoff(ctx: Context, document: str, unit: str | None, signer: str | None, day: str, source: str | None) -> None:
+def signoff(
+    ctx: Context, document: str, unit: str | None, signer: str | None, day: str, source: str | None
+) -> None:
     """Record a signed document (e.g. 党风廉政建设目标责任书).
 
     \b

@@ -61,7 +61,11 @@ def dispatch(ctx: Context, once: bool) -> None:
 
 
 @alerts.command()
-@click.option("--day", callback=_day, help="The digest of this day, YYYY-MM-DD (default: today); it covers the day before.")
+@click.option(
+    "--day",
+    callback=_day,
+    help="The digest of this day, YYYY-MM-DD (default: today); it covers the day before.",
+)
 @pass_ctx
 @friendly
 def digest(ctx: Context, day: dt.date | None) -> None:

@@ -39,13 +39,22 @@ def print_findings(findings: list[Finding], title: str) -> None:
 
 @click.command()
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn, YYYY, or a range A..B.")
-@click.option("--as-of", "as_of", callback=_date, help="Judge as of this date (default: today, Asia/Shanghai).")
-@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False), help="Rule pack folder (default: the standard pack).")
+@click.option(
+    "--as-of", "as_of", callback=_date, help="Judge as of this date (default: today, Asia/Shanghai)."
+)
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Rule pack folder (default: the standard pack).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the findings; store nothing.")
 @format_option()
 @pass_ctx
 @friendly
-def check(ctx: Context, period: str, as_of: dt.date | None, rules_dir: str | None, dry_run: bool, fmt: str) -> None:
+def check(
+    ctx: Context, period: str, as_of: dt.date | None, rules_dir: str | None, dry_run: bool, fmt: str
+) -> None:
     """Judge every closed period in PERIOD against the rule pack and store the violations.
 
     A period is judged once it has closed plus the grace for late records

@@ -124,7 +124,13 @@ def history(ctx: Context, type_name: str, key: str, fmt: str) -> None:
     if fmt == "json":
         print_json(
             [
-                dict(version=v.version, current=v.current, recorded_at=v.recorded_at, superseded_at=v.superseded_at, content=v.content)
+                dict(
+                    version=v.version,
+                    current=v.current,
+                    recorded_at=v.recorded_at,
+                    superseded_at=v.superseded_at,
+                    content=v.content,
+                )
                 for v in versions
             ]
         )
@@ -152,7 +158,11 @@ def orgs(ctx: Context, kind: str | None, fmt: str) -> None:
     if fmt == "json":
         print_json(items)
         return
-    print_table("组织", ["id", "名称", "类型", "上级"], [(o["id"], o["name"], o["kind"], o.get("parent", "")) for o in items])
+    print_table(
+        "组织",
+        ["id", "名称", "类型", "上级"],
+        [(o["id"], o["name"], o["kind"], o.get("parent", "")) for o in items],
+    )
 
 
 @click.command()
@@ -172,7 +182,14 @@ def members(ctx: Context, org: str | None, fmt: str) -> None:
         print_json(items)
         return
     rows = [
-        (m["id"], m["name"], m["org"], m.get("status", "full"), m.get("category", "in_service"), ",".join(m.get("roles", [])))
+        (
+            m["id"],
+            m["name"],
+            m["org"],
+            m.get("status", "full"),
+            m.get("category", "in_service"),
+            ",".join(m.get("roles", [])),
+        )
         for m in items
     ]
     print_table("党员及干部", ["id", "姓名", "所在组织", "身份", "类别", "职务"], rows)

@@ -47,7 +47,12 @@ def validate(directory: str | None) -> None:
 
 
 @rules.command(name="list")
-@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False), help="Pack folder (default: in use).")
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Pack folder (default: in use).",
+)
 @format_option()
 @pass_ctx
 @friendly
@@ -69,7 +74,10 @@ def list_(ctx: Context, rules_dir: str | None, fmt: str) -> None:
                     severity=r.rule.severity,
                     period=r.rule.period,
                     basis=r.rule.basis,
-                    effective={"from": str(r.rule.effective.from_), "to": str(r.rule.effective.to) if r.rule.effective.to else None},
+                    effective={
+                        "from": str(r.rule.effective.from_),
+                        "to": str(r.rule.effective.to) if r.rule.effective.to else None,
+                    },
                     when=r.rule.when,
                     params=r.rule.params,
                 )
@@ -77,7 +85,10 @@ def list_(ctx: Context, rules_dir: str | None, fmt: str) -> None:
             ]
         )
         return
-    rows = [(r.id, r.rule.title, severity_cn(r.rule.severity), r.rule.period, r.rule.effective.from_) for r in pack.rules]
+    rows = [
+        (r.id, r.rule.title, severity_cn(r.rule.severity), r.rule.period, r.rule.effective.from_)
+        for r in pack.rules
+    ]
     print_table(f"规则包 {pack.root}（{pack.hash}）", ["规则", "标题", "级别", "周期", "生效"], rows)
 
 
@@ -134,7 +145,11 @@ def history_(ctx: Context, fmt: str) -> None:
     if fmt == "json":
         print_json(items)
         return
-    print_table("规则包版本", ["版本", "来源", "首次使用", "规则数"], [(i["hash"], i["root"], i["first_used"], i["rules"]) for i in items])
+    print_table(
+        "规则包版本",
+        ["版本", "来源", "首次使用", "规则数"],
+        [(i["hash"], i["root"], i["first_used"], i["rules"]) for i in items],
+    )
 
 
 @rules.command()
@@ -175,7 +190,13 @@ def diff(ctx: Context, old: str, new: str | None, fmt: str) -> None:
 
 
 @rules.command()
-@click.option("--rules", "rules_dir", required=True, type=click.Path(exists=True, file_okay=False), help="The candidate pack.")
+@click.option(
+    "--rules",
+    "rules_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The candidate pack.",
+)
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn, YYYY, or A..B.")
 @click.option("--as-of", "as_of", callback=_date, help="Judge as of this date (default: today).")
 @format_option()
@@ -195,7 +216,9 @@ def backtest(ctx: Context, rules_dir: str, period: str, as_of: dt.date | None, f
     if fmt == "json":
         print_json(result.to_json())
         return
-    click.echo(f"回测 {period}：新增 {len(result.added)} 项，不再违规 {len(result.removed)} 项，不变 {result.unchanged} 项（{result.seconds:.2f} 秒）")
+    click.echo(
+        f"回测 {period}：新增 {len(result.added)} 项，不再违规 {len(result.removed)} 项，不变 {result.unchanged} 项（{result.seconds:.2f} 秒）"
+    )
     if result.added:
         print_findings(result.added, "候选规则将新增的违规")
     if result.removed:

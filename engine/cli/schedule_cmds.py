@@ -19,7 +19,9 @@ from engine.schedule.runner import install_stop_signals, list_jobs, run_once, se
 
 def configure_logging() -> None:
     """Log to stderr with timestamps (a service's journal), unless logging is already set up."""
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # "Running job … executed successfully" every few seconds for the dispatcher is noise; failures still show
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
@@ -75,7 +77,9 @@ def run(ctx: Context, once: bool) -> None:
         for name, error in report.failures.items():
             click.echo(f"{name}: 失败：{error}", err=True)
         if report.failures:
-            raise click.ClickException(f"{len(report.failures)} 个任务失败（{', '.join(report.failures)}），下次运行将重试")
+            raise click.ClickException(
+                f"{len(report.failures)} 个任务失败（{', '.join(report.failures)}），下次运行将重试"
+            )
         return
     stop = threading.Event()
     restore = install_stop_signals(stop)
@@ -137,9 +141,13 @@ def list_(ctx: Context, fmt: str) -> None:
     ]
     print_table("定时任务", ["任务", "说明", "触发", "下次运行", "状态"], rows)
     if outlook.pending:
-        click.echo("待判定期间（下次期间检查时判定）：" + "、".join(f"{p}（{d} 起）" for p, d in outlook.pending))
+        click.echo(
+            "待判定期间（下次期间检查时判定）：" + "、".join(f"{p}（{d} 起）" for p, d in outlook.pending)
+        )
     elif outlook.since is None:
-        click.echo("期间检查尚未运行：首次运行之日起到期的期间将被判定（或在 [schedule] since 中指定起始日）。")
+        click.echo(
+            "期间检查尚未运行：首次运行之日起到期的期间将被判定（或在 [schedule] since 中指定起始日）。"
+        )
     click.echo("下一批到期：" + "、".join(f"{p} 于 {d}" for p, d in outlook.upcoming))
 
 

@@ -56,7 +56,9 @@ def violations() -> None:
 @format_option()
 @pass_ctx
 @friendly
-def list_(ctx: Context, status: str | None, rule: str | None, org: str | None, period: str | None, fmt: str) -> None:
+def list_(
+    ctx: Context, status: str | None, rule: str | None, org: str | None, period: str | None, fmt: str
+) -> None:
     """List stored violations.
 
     \b
@@ -69,7 +71,10 @@ def list_(ctx: Context, status: str | None, rule: str | None, org: str | None, p
     if fmt == "json":
         print_json([violation_json(v) for v in items])
         return
-    rows = [(v.key, severity_cn(v.severity), STATUS_CN.get(v.status, v.status), v.period, v.message) for v in items]
+    rows = [
+        (v.key, severity_cn(v.severity), STATUS_CN.get(v.status, v.status), v.period, v.message)
+        for v in items
+    ]
     print_table(f"违规清单（{len(items)}项）", ["编号", "级别", "状态", "期间", "问题"], rows)
 
 
@@ -93,7 +98,14 @@ def show(ctx: Context, key: str, fmt: str) -> None:
     if fmt == "json":
         data = violation_json(v)
         data["log"] = [
-            dict(at=e.at.isoformat(), actor=e.actor, action=e.action, from_status=e.from_status, to_status=e.to_status, note=e.note)
+            dict(
+                at=e.at.isoformat(),
+                actor=e.actor,
+                action=e.action,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                note=e.note,
+            )
             for e in events
         ]
         data["rule_text"] = text
@@ -123,13 +135,21 @@ def show(ctx: Context, key: str, fmt: str) -> None:
     if v.resolution:
         lines.append(("解决情况", v.resolution))
     if v.waiver_reason:
-        lines.append(("豁免", f"{v.waiver_reason}（批准人 {v.waiver_approver}，至 {v.waiver_expires or '长期'}）"))
+        lines.append(
+            ("豁免", f"{v.waiver_reason}（批准人 {v.waiver_approver}，至 {v.waiver_expires or '长期'}）")
+        )
     print_table("违规详情", ["项目", "内容"], lines)
     print_table(
         "处理记录",
         ["时间", "操作人", "操作", "状态变化", "说明"],
         [
-            (e.at.isoformat(timespec="seconds"), e.actor, e.action, f"{e.from_status or '-'} → {e.to_status or '-'}", e.note or "")
+            (
+                e.at.isoformat(timespec="seconds"),
+                e.actor,
+                e.action,
+                f"{e.from_status or '-'} → {e.to_status or '-'}",
+                e.note or "",
+            )
             for e in events
         ],
     )

@@ -14,7 +14,11 @@ from engine.violations.tables import STATUS_CN
 
 def _by() -> click.Option:
     return click.option(
-        "--by", "actor", default=lambda: getpass.getuser(), show_default="the login name", help="Who does this."
+        "--by",
+        "actor",
+        default=lambda: getpass.getuser(),
+        show_default="the login name",
+        help="Who does this.",
     )
 
 

@@ -1,0 +1,213 @@
+"""The benchmark: import a synthetic province, check its year, and say where the time goes.
+
+    python bench/run.py --scale 0.01            # quick
+    python bench/run.py --scale 1 --processes 2 # the target: a province-year in under a minute
+    python bench/run.py --scale 0.1 --db postgresql://postgres@127.0.0.1:5432/test
+
+Prints one JSON summary: import facts/s; check wall time split into SQL
+subject building, matching and storing; subjects and findings per rule; peak
+RSS; and, measured in the same run on the same subjects, two floors — a bare
+loop posting the subjects to durable_rules (the engine's floor) and the
+pure-Python reference evaluator (the interpreter's floor) — with the ratios.
+It also compares the findings with what the generator injected, so a fast
+wrong answer fails (exit status 1).  Figures are ratios against baselines run
+in the same process, since these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+if __package__ in (None, ""):  # run as a script: make the project's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import generate  # noqa: E402
+from engine.app import App, build_app  # noqa: E402
+from engine.check import run_check  # noqa: E402
+from engine.condition import evaluate as reference  # noqa: E402
+from engine.config import CheckSettings, Config  # noqa: E402
+from engine.evaluate import collect_work, match_work  # noqa: E402
+from engine.matcher import floor_loop  # noqa: E402
+from engine.periods import parse_range  # noqa: E402
+from engine.submit import judge_facts  # noqa: E402
+from facts.db import make_engine  # noqa: E402
+from facts.errors import Location  # noqa: E402
+from facts.readers import read_file  # noqa: E402
+
+AS_OF = dt.date(2018, 3, 1)
+PERIOD = "2017"
+
+
+def _rss_mb() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"self": round(own, 1), "largest_child": round(kids, 1)}
+
+
+def _fresh_app(db: str | None, workdir: Path, processes: int) -> tuple[App, str]:
+    config = Config(check=CheckSettings(processes=processes))
+    if db and db.startswith("postgresql"):
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(db)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        engine = make_engine(db, connect_args={"options": f"-csearch_path={schema}"})
+        app = build_app(config=config)
+        app.db.dispose()
+        app = App(config, engine, type(app.facts)(engine), type(app.violations)(engine, config.alerts))
+        return app, f"{db} (schema {schema})"
+    path = workdir / "bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return build_app(str(path), config=config), str(path)
+
+
+def _online(app: App, n: int, seed: int) -> dict[str, Any]:
+    """Judge ``n`` newly submitted party-group meetings one by one: store + judge latency."""
+    with app.db.connect() as conn:
+        groups = conn.execute(sa.text("select id from org where kind = 'party_group'")).scalars().all()
+        members = conn.execute(
+            sa.text("select r.member, m.org from member_role r join member m on m.id = r.member where r.role = 'party_group_member'")
+        ).all()
+        extra = conn.execute(sa.text("select member, org from member_extra_org")).all()
+    by_group: dict[str, list[str]] = {g: [] for g in groups}
+    for member, org in [*members, *extra]:
+        if org in by_group:
+            by_group[org].append(member)
+    rnd = random.Random(seed)
+    pack = app.pack()
+    times = []
+    flagged = 0
+    for i in range(n):
+        group = rnd.choice(groups)
+        people = sorted(set(by_group[group]))
+        present = people[: max(1, len(people) - rnd.choice([0, 0, 1]))]
+        obj = {
+            "type": "meeting", "id": f"online-{i}", "org": group, "kind": "party_group_meeting",
+            "date": f"2017-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}", "attendees": present,
+            "minutes": {"time": "9:00-11:00", "recorder": present[0], "content": f"在线提交测试{i}：研究部署党建工作",
+                        "outcome": "形成决议"},
+        }
+        t0 = time.perf_counter()
+        report = app.facts.import_items([(Location("online", i), obj)])
+        judgement = judge_facts(app, [s.fact for s in report.stored], pack=pack, as_of=AS_OF)
+        times.append(time.perf_counter() - t0)
+        flagged += bool(judgement.findings)
+        if judgement.errors:
+            raise SystemExit(f"online judging failed: {judgement.errors}")
+    times.sort()
+    return {
+        "submissions": n,
+        "flagged": flagged,
+        "p50_ms": round(statistics.median(times) * 1000, 2),
+        "p99_ms": round(times[int(0.99 * (n - 1))] * 1000, 2),
+    }
+
+
+@click.command()
+@click.option("--scale", type=float, default=0.01, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--db", help="Database URL (default: a fresh SQLite file in --out).")
+@click.option("--processes", type=int, default=2, show_default=True, help="Matcher worker processes.")
+@click.option("--out", type=click.Path(file_okay=False), default="out/bench", show_default=True)
+@click.option("--online", type=int, default=1000, show_default=True, help="Submissions for the online latency (0: skip).")
+def main(scale: float, seed: int, db: str | None, processes: int, out: str, online: int) -> None:
+    """Run the benchmark at SCALE and print a JSON summary."""
+    workdir = Path(out) / f"scale-{scale:g}-seed-{seed}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    facts_path = workdir / "facts.jsonl"
+    if not (workdir / "expected_findings.jsonl").exists():
+        generate(scale, seed, workdir)  # the input is reused between runs; results never are
+    expected = json.loads((workdir / "expected.json").read_text())
+    expected_keys = {
+        (e["rule"], e["subject"]["type"], e["subject"]["id"], e["period"])
+        for e in map(json.loads, (workdir / "expected_findings.jsonl").read_text().splitlines())
+    }
+    app, where = _fresh_app(db, workdir, processes)
+    app.init()
+    summary: dict[str, Any] = {"scale": scale, "seed": seed, "db": where, "processes": processes}
+
+    t0 = time.perf_counter()
+    report = app.facts.import_items(read_file(facts_path), files=str(facts_path))
+    seconds = time.perf_counter() - t0
+    n = report.added + report.unchanged + report.corrected
+    summary["import"] = {"facts": n, "rejected": report.rejected, "seconds": round(seconds, 2),
+                         "facts_per_s": round(n / seconds)}
+
+    t0 = time.perf_counter()
+    result = run_check(app, PERIOD, AS_OF, trigger="bench")
+    wall = time.perf_counter() - t0
+    ev = result.evaluation
+    summary["check"] = {
+        "wall_s": round(wall, 2),
+        "sql_s": round(ev.seconds["sql"], 2),
+        "match_s": round(ev.seconds["match"], 2),
+        "store_s": round(ev.seconds.get("store", 0.0), 2),
+        "subjects": sum(ev.subjects.values()),
+        "findings": len(ev.findings),
+    }
+    found = Counter(f.rule for f in ev.findings)
+    summary["per_rule"] = {
+        rule: {"subjects": ev.subjects.get(rule, 0), "findings": found.get(rule, 0), "expected": expected.get(rule, 0)}
+        for rule in sorted(set(expected) | set(ev.subjects))
+    }
+
+    # floors, on the same subjects, in this process
+    pack = result.pack
+    with app.db.connect() as conn:
+        work = collect_work(conn, pack, parse_range(PERIOD), AS_OF, app.config.check.grace_days)
+    conditions = {r.key: r.durable for r in pack.rules}
+    pairs = [(r.key, s.fields) for r, s in work.items]
+    t0 = time.perf_counter()
+    match_work(pack, work, processes)
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    match_work(pack, work, 0)
+    ours_in_process = time.perf_counter() - t0
+    floor = floor_loop(conditions, pairs)
+    t0 = time.perf_counter()
+    for r, s in work.items:
+        reference(r.expr, s.fields, r.params)
+    interp = time.perf_counter() - t0
+    summary["floors"] = {
+        "ours_match_s": round(ours, 3),
+        "ours_match_in_process_s": round(ours_in_process, 3),
+        "durable_floor_s": round(floor, 3),
+        "reference_evaluator_s": round(interp, 3),
+        "match_over_floor": round(ours / floor, 3) if floor else None,
+        "match_in_process_over_floor": round(ours_in_process / floor, 3) if floor else None,
+        "total_over_sql_plus_floor": round(wall / (ev.seconds["sql"] + floor), 3),
+    }
+    summary["peak_rss_mb"] = _rss_mb()
+    got_keys = {(f.rule, f.subject_type, f.subject_id, f.period) for f in ev.findings}
+    missing, extra = sorted(expected_keys - got_keys), sorted(got_keys - expected_keys)
+    summary["correct"] = not missing and not extra
+    summary["missing"] = [list(k) for k in missing[:20]]
+    summary["unexpected"] = [list(k) for k in extra[:20]]
+    if online:
+        summary["online"] = _online(app, online, seed)
+    summary["peak_rss_mb"] = _rss_mb()
+    text = json.dumps(summary, ensure_ascii=False, indent=2)
+    (workdir / f"run-{'pg' if db else 'sqlite'}.json").write_text(text)
+    click.echo(text)
+    if not summary["correct"]:
+        click.echo(f"WRONG: {len(missing)} expected findings missing, {len(extra)} unexpected", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
