@@ -47,7 +47,9 @@ class App:
         return dt.datetime.now(ZoneInfo(self.config.check.timezone)).date()
 
 
-def build_app(db_url: str | None = None, config_path: str | Path | None = None, config: Config | None = None) -> App:
+def build_app(
+    db_url: str | None = None, config_path: str | Path | None = None, config: Config | None = None
+) -> App:
     cfg = config or load_config(config_path)
     db = make_engine(db_url or cfg.database)
     return App(cfg, db, FactStore(db), ViolationStore(db, cfg.alerts))

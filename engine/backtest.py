@@ -62,7 +62,11 @@ class Backtest:
 
 
 def backtest(
-    app: App, candidate: Pack, period: str | PeriodRange, as_of: dt.date | None = None, baseline: Pack | None = None
+    app: App,
+    candidate: Pack,
+    period: str | PeriodRange,
+    as_of: dt.date | None = None,
+    baseline: Pack | None = None,
 ) -> Backtest:
     t0 = time.perf_counter()
     rng = parse_range(period) if isinstance(period, str) else period
@@ -76,7 +80,11 @@ def backtest(
     processes = app.config.check.processes
     with app.db.connect() as conn:
         new = evaluate(conn, candidate, rng, as_of, grace, processes=processes)
-        old = evaluate(conn, baseline, rng, as_of, grace, rule_ids=changed_old, processes=processes) if changed_old else None
+        old = (
+            evaluate(conn, baseline, rng, as_of, grace, rule_ids=changed_old, processes=processes)
+            if changed_old
+            else None
+        )
     result.subjects = sum(new.subjects.values())
     new_changed = {f.key: f for f in new.findings if f.rule in changed_new}
     result.unchanged = sum(1 for f in new.findings if f.rule not in changed_new)

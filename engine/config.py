@@ -52,14 +52,20 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        hint = suggest(str(err["loc"][-1]), list(CheckSettings.model_fields)) if err["type"] == "extra_forbidden" else ""
+        hint = (
+            suggest(str(err["loc"][-1]), list(CheckSettings.model_fields))
+            if err["type"] == "extra_forbidden"
+            else ""
+        )
         raise ConfigError(f"{source}: check.{loc}: {err['msg']}{hint}") from None
     database = data.get("database")
     if isinstance(database, dict):
         database = database.get("url")
     if database is not None and not isinstance(database, str):
         raise ConfigError(f"{source}: database: expected a URL string")
-    return Config(database=database, check=check, alerts=alerts, schedule=data.get("schedule", {}), source=source)
+    return Config(
+        database=database, check=check, alerts=alerts, schedule=data.get("schedule", {}), source=source
+    )
 
 
 def load_config(path: str | Path | None = None) -> Config:

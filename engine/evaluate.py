@@ -17,13 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.finding import Finding
-from engine.matcher import match_all
+from engine.matcher import Matcher, match_all
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
 from engine.periods import Period, PeriodRange
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.periodic import build_period_subjects
 from engine.subjects.registry import Registry
+from engine.subjects.schema import derived_fields
 from engine.subjects.single import FACT_BUILDERS
 
 DEFAULT_GRACE_DAYS = 10
@@ -95,9 +96,12 @@ def make_finding(rule: CompiledRule, subject: Subject, registry: Registry) -> Fi
     r = rule.rule
     values = {k: _display(v) for k, v in {**rule.params, **subject.fields}.items()}
     observed = {n: subject.fields[n] for n in condition_names(rule)}
-    for name in r.derive:
-        observed.setdefault(name, subject.fields[name])
-    threshold = {k: v for k, v in rule.params.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    for name, spec in r.derive.items():
+        for field_name in derived_fields(name, spec):
+            observed.setdefault(field_name, subject.fields[field_name])
+    threshold = {
+        k: v for k, v in rule.params.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
     return Finding(
         rule=r.id,
         rule_version=rule.version,
@@ -149,6 +153,16 @@ def collect_work(
     return work
 
 
+def match_work(pack: Pack, work: Work, processes: int = 1) -> list[bool]:
+    """Match every subject: in ``processes`` worker processes, or in this process when 0 (tests, submit)."""
+    conditions = {r.key: r.durable for r in pack.rules}
+    pairs = [(r.key, s.fields) for r, s in work.items]
+    if processes == 0:
+        matcher = Matcher(conditions)
+        return [matcher.matches(key, fields) for key, fields in pairs]
+    return match_all(conditions, pairs, processes=processes)
+
+
 def evaluate(
     conn: sa.Connection,
     pack: Pack,
@@ -165,11 +179,11 @@ def evaluate(
     result.scope, result.subjects = work.scope, work.subjects
     t1 = time.perf_counter()
     result.seconds["sql"] = t1 - t0
-    fired = match_all(
-        {r.key: r.durable for r in pack.rules}, [(r.key, s.fields) for r, s in work.items], processes=processes
-    )
+    fired = match_work(pack, work, processes)
     result.seconds["match"] = time.perf_counter() - t1
-    result.findings = [make_finding(r, s, work.registry) for (r, s), hit in zip(work.items, fired, strict=True) if hit]
+    result.findings = [
+        make_finding(r, s, work.registry) for (r, s), hit in zip(work.items, fired, strict=True) if hit
+    ]
     return result
 
 

@@ -117,7 +117,9 @@ def parse_period(text: str) -> Period:
         return quarter_of(date(int(m.group(1)), (int(m.group(2)) - 1) * 3 + 1, 1))
     elif m := _YEAR.match(text):
         return year_of(date(int(m.group(1)), 1, 1))
-    raise PeriodError(f'"{text}" is not a period: use YYYY-MM (2017-06), YYYY-Qn (2017-Q2), YYYY (2017) or A..B')
+    raise PeriodError(
+        f'"{text}" is not a period: use YYYY-MM (2017-06), YYYY-Qn (2017-Q2), YYYY (2017) or A..B'
+    )
 
 
 @dataclass(frozen=True)

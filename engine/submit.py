@@ -57,7 +57,9 @@ def _month_of_fact(fact: FactBase) -> date:
     raise TypeError(type(fact).__name__)
 
 
-def judge_facts(app: App, facts: list[FactBase], pack: Pack | None = None, as_of: date | None = None) -> Judgement:
+def judge_facts(
+    app: App, facts: list[FactBase], pack: Pack | None = None, as_of: date | None = None
+) -> Judgement:
     """Judge the single-fact rules of the pack for ``facts`` (stored already) and store the findings."""
     t0 = time.perf_counter()
     result = Judgement()
@@ -92,8 +94,11 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
                 continue
             chosen = by_type[rule.rule.subject.type]
             months = sorted(
-                {month_of(_month_of_fact(f)) for f in chosen.values()
-                 if rule.rule.effective.in_force(month_of(_month_of_fact(f)).start)}
+                {
+                    month_of(_month_of_fact(f))
+                    for f in chosen.values()
+                    if rule.rule.effective.in_force(month_of(_month_of_fact(f)).start)
+                }
             )
             if not months:
                 continue
@@ -109,7 +114,9 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
     matcher = Matcher({r.key: r.durable for r, _ in work})
     result.findings = [make_finding(r, s, registry) for r, s in work if matcher.matches(r.key, s.fields)]
     remember_pack(app.db, pack)
-    result.stored = app.violations.record(result.findings, Scope(pairs, subjects), pack.hash, None, actor="submit")
+    result.stored = app.violations.record(
+        result.findings, Scope(pairs, subjects), pack.hash, None, actor="submit"
+    )
 
 
 def _standing(ctx: BuildContext, pack: Pack, meeting: Meeting, as_of: date) -> list[str]:

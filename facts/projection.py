@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from facts import tables as t
+from facts.minhash import band_keys
 from facts.models import (
     Declaration,
     Dues,
@@ -42,6 +43,7 @@ OWNED: dict[str, list[tuple[Table, str]]] = {
         (_table(t.MeetingRow), "id"),
         (_table(t.MeetingTopicRow), "meeting"),
         (_table(t.AttendanceRow), "meeting"),
+        (_table(t.MinutesSigRow), "meeting"),
     ],
     "dues": [],  # composite key: handled by _delete_dues
     "signoff": [(_table(t.SignoffRow), "key")],
@@ -52,6 +54,17 @@ OWNED: dict[str, list[tuple[Table, str]]] = {
     "declaration": [(_table(t.DeclarationRow), "key")],
     "promotion": [(_table(t.PromotionRow), "key")],
 }
+
+
+def signature_rows(meetings: list[Meeting]) -> Rows:
+    """``minutes_sig`` rows (MinHash band keys) for the meetings that have minutes content, computed in one batch."""
+    with_text = [m for m in meetings if m.minutes and m.minutes.content and m.minutes.content.strip()]
+    table = _table(t.MinutesSigRow)
+    rows: Rows = []
+    for m, keys in zip(with_text, band_keys([m.minutes.content for m in with_text]), strict=True):  # type: ignore[union-attr]
+        if keys:
+            rows.append((table, {"meeting": m.id, **{f"b{i}": k for i, k in enumerate(keys)}}))
+    return rows
 
 
 def rows_for(fact: FactBase, seq: int) -> Rows:

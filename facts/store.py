@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 from facts import tables as t
 from facts.errors import FieldProblem, Location
 from facts.models import MODELS, TYPE_ORDER, FactBase, canonical, natural_key, references
-from facts.projection import OWNED, rows_for
+from facts.projection import OWNED, rows_for, signature_rows
 from facts.validate import suggest, validate_object
 
 Status = Literal["added", "unchanged", "corrected"]
@@ -264,6 +264,9 @@ class FactStore:
             else:
                 report.corrected += 1
             report.stored.append(Stored(p.location, p.fact, p.key, status, version))
+        if type_name == "meeting":
+            for table, row in signature_rows([p.fact for p, _ in new_versions]):  # type: ignore[misc]
+                projected[table].append(row)
         for table, rows in projected.items():
             conn.execute(sa.insert(table), rows)
 
@@ -323,6 +326,7 @@ def _fact_tables() -> list[type[SQLModel]]:
         t.FieldVisitRow,
         t.DeclarationRow,
         t.PromotionRow,
+        t.MinutesSigRow,
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -188,3 +188,26 @@ class PromotionRow(SQLModel, table=True):
     member: str = Field(index=True, max_length=200)
     date: dt.date
     position: str | None = None
+
+
+class MinutesSigRow(SQLModel, table=True):
+    """MinHash band keys of a meeting's minutes content (see :mod:`facts.minhash`): the copy index."""
+
+    __tablename__ = "minutes_sig"
+    meeting: str = Field(primary_key=True, max_length=200)
+    b0: int = Field(sa_type=BigInteger, index=True)
+    b1: int = Field(sa_type=BigInteger, index=True)
+    b2: int = Field(sa_type=BigInteger, index=True)
+    b3: int = Field(sa_type=BigInteger, index=True)
+    b4: int = Field(sa_type=BigInteger, index=True)
+    b5: int = Field(sa_type=BigInteger, index=True)
+    b6: int = Field(sa_type=BigInteger, index=True)
+    b7: int = Field(sa_type=BigInteger, index=True)
+    b8: int = Field(sa_type=BigInteger, index=True)
+    b9: int = Field(sa_type=BigInteger, index=True)
+    b10: int = Field(sa_type=BigInteger, index=True)
+    b11: int = Field(sa_type=BigInteger, index=True)
+    b12: int = Field(sa_type=BigInteger, index=True)
+    b13: int = Field(sa_type=BigInteger, index=True)
+    b14: int = Field(sa_type=BigInteger, index=True)
+    b15: int = Field(sa_type=BigInteger, index=True)

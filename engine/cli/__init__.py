@@ -73,9 +73,17 @@ def main(ctx: click.Context, db: str | None, config: str | None) -> None:
 
 
 def _register() -> None:
-    from engine.cli import check_cmds, facts_cmds, report_cmds, rules_cmds, violations_cmds
+    from engine.cli import (
+        alerts_cmds,
+        check_cmds,
+        facts_cmds,
+        report_cmds,
+        rules_cmds,
+        schedule_cmds,
+        violations_cmds,
+    )
 
-    for module in (facts_cmds, check_cmds, rules_cmds, violations_cmds, report_cmds):
+    for module in (facts_cmds, check_cmds, rules_cmds, violations_cmds, report_cmds, schedule_cmds, alerts_cmds):
         module.register(main)
 
 

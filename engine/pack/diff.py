@@ -63,7 +63,13 @@ class PackDiff:
             "added": [{"id": r.id, "title": r.rule.title, "version": r.version} for r in self.added],
             "removed": [{"id": r.id, "title": r.rule.title, "version": r.version} for r in self.removed],
             "changed": [
-                {"id": d.id, "changes": [{"field": c.field, "old": c.old, "new": c.new, "text": c.describe()} for c in d.changes]}
+                {
+                    "id": d.id,
+                    "changes": [
+                        {"field": c.field, "old": c.old, "new": c.new, "text": c.describe()}
+                        for c in d.changes
+                    ],
+                }
                 for d in self.changed
             ],
         }
@@ -118,16 +124,22 @@ def diff_packs(old: Pack, new: Pack) -> PackDiff:
             changes = _rule_changes(old_rules[key], r)
             if changes:
                 result.changed.append(RuleDiff(r.id, changes))
-        elif r.id in old_by_id and sum(1 for k in old_rules if k[0] == r.id) == 1 and sum(1 for k in new_rules if k[0] == r.id) == 1:
+        elif (
+            r.id in old_by_id
+            and sum(1 for k in old_rules if k[0] == r.id) == 1
+            and sum(1 for k in new_rules if k[0] == r.id) == 1
+        ):
             result.changed.append(RuleDiff(r.id, _rule_changes(old_by_id[r.id], r)))
         else:
             result.added.append(r)
     for key, r in old_rules.items():
         if key in new_rules:
             continue
-        same_id_single = r.id in new_by_id and sum(1 for k in old_rules if k[0] == r.id) == 1 and sum(
-            1 for k in new_rules if k[0] == r.id
-        ) == 1
+        same_id_single = (
+            r.id in new_by_id
+            and sum(1 for k in old_rules if k[0] == r.id) == 1
+            and sum(1 for k in new_rules if k[0] == r.id) == 1
+        )
         if not same_id_single:
             result.removed.append(r)
     return result

@@ -24,6 +24,7 @@ from engine import condition
 from engine.errors import ConditionError
 from engine.pack.errors import PackError, PackProblem
 from engine.pack.model import Rule, RuleFile
+from engine.pack.tables import resolve_tables
 from engine.subjects.schema import subject_fields
 from facts.validate import suggest
 
@@ -215,7 +216,9 @@ def load_pack(root: Path | str) -> Pack:
             text = data.decode("utf-8")
             raw = yaml.safe_load(text)
         except UnicodeDecodeError as exc:
-            problems.append(PackProblem(shown, 1, None, "", f"is not UTF-8 ({exc.reason} at byte {exc.start})", None))
+            problems.append(
+                PackProblem(shown, 1, None, "", f"is not UTF-8 ({exc.reason} at byte {exc.start})", None)
+            )
             continue
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -224,6 +227,11 @@ def load_pack(root: Path | str) -> Pack:
             continue
         if raw is None:
             continue
+        tables, found = resolve_tables(raw, path.parent)
+        problems.extend(found)
+        for table in tables:
+            if table.is_file():
+                digest.update(str(table.relative_to(root)).encode() + b"\0" + table.read_bytes() + b"\0")
         lines = _lines(text)
         try:
             rule_file = RuleFile.model_validate(raw)

@@ -72,7 +72,6 @@ class MeetingSubject(_Model):
     kinds: list[MeetingKind] = Field(default_factory=list)  # empty = every kind
     topics_any: list[str] = Field(default_factory=list)
     eligible: Literal["party_group_members", "full_members", "members"] = "members"
-    similarity_shingle: int = Field(default=3, ge=2, le=8)  # copy detection: character k-grams
     copy_floor: float = Field(default=0.8, gt=0, le=1)  # similarities below this are reported as 0
 
 
@@ -127,7 +126,9 @@ class Interviews(_Model):
     """Interviews of a kind between the member and a holder of one of ``with_roles`` in the same org."""
 
     source: Literal["interviews"]
-    kinds: list[Literal["admonition", "reminder", "integrity", "heart_to_heart", "summons"]] = Field(min_length=1)
+    kinds: list[Literal["admonition", "reminder", "integrity", "heart_to_heart", "summons"]] = Field(
+        min_length=1
+    )
     with_roles: list[Role] = Field(default_factory=list)  # empty = anyone
     same_org: bool = True
 
@@ -243,7 +244,9 @@ class Rule(_Model):
         if is_fact and self.period != "fact":
             raise ValueError(f"a rule judging each {self.subject.type} must have period: fact")
         if not is_fact and self.period == "fact":
-            raise ValueError(f"a rule judging {self.subject.type}s over time needs period: month, quarter or year")
+            raise ValueError(
+                f"a rule judging {self.subject.type}s over time needs period: month, quarter or year"
+            )
         if is_fact and self.derive:
             raise ValueError("derive is for org and member subjects; fact subjects carry their own fields")
         if self.deadline and self.period != "year":
@@ -251,9 +254,11 @@ class Rule(_Model):
         for name, spec in self.derive.items():
             if isinstance(spec, MonthsWithout) and self.period != "month":
                 raise ValueError(f"derive.{name}: months_without needs period: month")
-            if isinstance(spec, MeetingsAttended | LecturesGiven | FieldVisits | Interviews | DuesPaid | MonthsWithout):
-                if self.subject.type != "member":
-                    raise ValueError(f"derive.{name}: {spec.source} is for member subjects")
+            member_only = (
+                MeetingsAttended | LecturesGiven | FieldVisits | Interviews | DuesPaid | MonthsWithout
+            )
+            if isinstance(spec, member_only) and self.subject.type != "member":
+                raise ValueError(f"derive.{name}: {spec.source} is for member subjects")
             if isinstance(spec, MeetingsHeld | SignoffsMade | TermOverdue) and self.subject.type != "org":
                 raise ValueError(f"derive.{name}: {spec.source} is for org subjects")
         return self

@@ -94,7 +94,9 @@ def load_bracket_table(path: Path, rule: str | None) -> tuple[dict[str, Any], li
         items.sort(key=lambda b: b[0])
         for prev, cur in zip(items, items[1:], strict=False):
             if prev[1] is None or cur[0] < prev[1]:
-                problem(cur[3], "lower", f"{category}: bracket from {cur[0]} overlaps the one on line {prev[3]}")
+                problem(
+                    cur[3], "lower", f"{category}: bracket from {cur[0]} overlaps the one on line {prev[3]}"
+                )
             elif cur[0] > prev[1]:
                 problem(
                     cur[3],

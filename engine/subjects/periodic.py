@@ -19,7 +19,9 @@ def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple
     if spec.with_term:
         if "orgs_with_elections" not in ctx.cache:
             table = t.ElectionRow.__table__  # type: ignore[attr-defined]
-            ctx.cache["orgs_with_elections"] = set(ctx.conn.execute(table.select().with_only_columns(table.c.org)).scalars())
+            ctx.cache["orgs_with_elections"] = set(
+                ctx.conn.execute(table.select().with_only_columns(table.c.org)).scalars()
+            )
         with_term = ctx.cache["orgs_with_elections"]
     for org in ctx.registry.orgs.values():
         if org.kind not in kinds or not org.exists_during(period.start, period.end):
@@ -37,14 +39,17 @@ def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> Iterator
             continue
         if not mem.belongs_during(period.start, period.end):
             continue
-        yield mem.id, {
-            "member": mem.id,
-            "member_name": mem.name,
-            "org": mem.org,
-            "org_name": ctx.registry.org_name(mem.org),
-            "status": mem.status,
-            "category": mem.category,
-        }
+        yield (
+            mem.id,
+            {
+                "member": mem.id,
+                "member_name": mem.name,
+                "org": mem.org,
+                "org_name": ctx.registry.org_name(mem.org),
+                "status": mem.status,
+                "category": mem.category,
+            },
+        )
 
 
 def build_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> list[Subject]:

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from engine.pack.model import DuesSubject, MeetingSubject, PetitionSubject, PromotionSubject, Rule
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
-from engine.subjects.similarity import Text, earlier_copies
+from engine.subjects.similarity import Text, candidate_pairs, earlier_copies
 from facts import tables as t
+from facts.minhash import BANDS
 
 MEETING_KIND_CN = {
     "party_group_meeting": "党组会议",
@@ -46,6 +47,7 @@ _TOPIC = t.MeetingTopicRow.__table__  # type: ignore[attr-defined]
 _ATT = t.AttendanceRow.__table__  # type: ignore[attr-defined]
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _PET = t.PetitionRow.__table__  # type: ignore[attr-defined]
+_FEW = 50  # up to this many target meetings, look candidates up by band key instead of reading all
 _PROMO = t.PromotionRow.__table__  # type: ignore[attr-defined]
 _DECL = t.DeclarationRow.__table__  # type: ignore[attr-defined]
 
@@ -61,7 +63,9 @@ def _span(months: list[Period]) -> tuple[date, date]:
 
 def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day: date) -> set[str]:
     reg = ctx.registry
-    if spec.eligible == "party_group_members" or (spec.eligible == "members" and kind == "party_group_meeting"):
+    if spec.eligible == "party_group_members" or (
+        spec.eligible == "members" and kind == "party_group_meeting"
+    ):
         pool = reg.party_group_members_of.get(org, [])
         return {m.id for m in pool if m.belongs_on(day)}
     pool = reg.members_of.get(org, [])
@@ -70,7 +74,9 @@ def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day:
     return {m.id for m in pool if m.status in ("full", "probationary") and m.belongs_on(day)}
 
 
-def meeting_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None) -> list[Subject]:
+def meeting_subjects(
+    ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
+) -> list[Subject]:
     spec = rule.subject
     assert isinstance(spec, MeetingSubject)
     start, end = _span(months)
@@ -80,7 +86,9 @@ def meeting_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: 
     if spec.kinds:
         query = query.where(_M.c.kind.in_(spec.kinds))
     if spec.topics_any:
-        query = query.where(sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any)))
+        query = query.where(
+            sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any))
+        )
     meetings = list(ctx.conn.execute(query).mappings())
     ids = [m["id"] for m in meetings]
     attendance: dict[str, list[Any]] = defaultdict(list)
@@ -113,7 +121,7 @@ def meeting_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: 
         sim, source = copies.get(m["id"], (0.0, ""))
         source_org = ""
         if source:
-            source_org = reg.org_name(ctx.cache["meeting_org"].get(source))
+            source_org = reg.org_name(ctx.cache.get("meeting_org", {}).get(source))
         fields = {
             "meeting": m["id"],
             "org": m["org"],
@@ -142,14 +150,32 @@ def meeting_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: 
 
 
 def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str]) -> dict[str, tuple[float, str]]:
-    rows = ctx.conn.execute(
-        sa.select(_M.c.id, _M.c.org, _M.c.date, _M.c.seq, _M.c.minutes_content).where(
-            _M.c.date <= end, _M.c.minutes_content.is_not(None)
+    """Best earlier near-copy from another org for each target meeting, via the stored band keys."""
+    sig = t.MinutesSigRow.__table__  # type: ignore[attr-defined]
+    bands = [sig.c[f"b{i}"] for i in range(BANDS)]
+    base = sa.select(sig.c.meeting, *bands).select_from(sig.join(_M, _M.c.id == sig.c.meeting)).where(_M.c.date <= end)
+    if len(targets) <= _FEW:
+        mine = ctx.conn.execute(base.where(sig.c.meeting.in_(sorted(targets)))).all()
+        if not mine:
+            return {}
+        near = sa.or_(*(col.in_({row[i + 1] for row in mine}) for i, col in enumerate(bands)))
+        rows = [*mine, *ctx.conn.execute(base.where(near)).all()]
+    else:
+        rows = ctx.conn.execute(base).all()
+    pairs = candidate_pairs((r[0], r[1:]) for r in rows)
+    involved = sorted({m for pair in pairs for m in pair})
+    texts = []
+    for part in range(0, len(involved), 500):
+        texts.extend(
+            Text(r.id, r.org, (r.date.isoformat(), r.seq), r.minutes_content)
+            for r in ctx.conn.execute(
+                sa.select(_M.c.id, _M.c.org, _M.c.date, _M.c.seq, _M.c.minutes_content).where(
+                    _M.c.id.in_(involved[part : part + 500])
+                )
+            )
         )
-    ).all()
-    ctx.cache["meeting_org"] = {r.id: r.org for r in rows}
-    texts = [Text(r.id, r.org, (r.date.isoformat(), r.seq), r.minutes_content) for r in rows]
-    return earlier_copies(texts, targets, spec.copy_floor, spec.similarity_shingle)
+    ctx.cache["meeting_org"] = {x.id: x.org for x in texts}
+    return earlier_copies(texts, targets, spec.copy_floor, pairs)
 
 
 def dues_standard(base: float, category: str, params: dict[str, Any]) -> tuple[Decimal, str]:
@@ -171,7 +197,9 @@ def dues_standard(base: float, category: str, params: dict[str, Any]) -> tuple[D
     return Decimal("0"), "无"
 
 
-def dues_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None) -> list[Subject]:
+def dues_subjects(
+    ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
+) -> list[Subject]:
     spec = rule.subject
     assert isinstance(spec, DuesSubject)
     labels = [m.label for m in months]
@@ -212,7 +240,9 @@ def dues_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: set
     return out
 
 
-def petition_subjects(ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None) -> list[Subject]:
+def petition_subjects(
+    ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
+) -> list[Subject]:
     assert isinstance(rule.subject, PetitionSubject)
     start, end = _span(months)
     out = []
@@ -274,7 +304,9 @@ def promotion_subjects(
             **_period_fields(p.date),
         }
         facts = [f"promotion:{p.key}"] + ([f"declaration:{p.member}|{year}"] if day else [])
-        out.append(Subject("promotion", p.key, fields["org"] or None, p.member, fields["period"], fields, facts))
+        out.append(
+            Subject("promotion", p.key, fields["org"] or None, p.member, fields["period"], fields, facts)
+        )
     return out
 
 

@@ -64,7 +64,9 @@ def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date
     return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
 
 
-def _attended_by_org(ctx: BuildContext, kinds: list[str], start: date, end: date) -> dict[str, dict[str, dict[str, int]]]:
+def _attended_by_org(
+    ctx: BuildContext, kinds: list[str], start: date, end: date
+) -> dict[str, dict[str, dict[str, int]]]:
     """member -> org -> month -> meetings attended (present)."""
     key = ("attended", tuple(kinds), start, end)
     if key in ctx.cache:
@@ -217,21 +219,24 @@ def _signoffs(ctx: BuildContext, spec: SignoffsMade, start: date, end: date) -> 
 
 
 def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: date) -> ValueFn:
-    window_start = shift(month_of(start), -6).start
     reg = ctx.registry
     had: dict[str, set[str]] = defaultdict(set)
+    # the streak walks back to the member's joining or to the store's first record of the thing,
+    # so the data is read from that first record on: the count never depends on the range asked for
     if spec.of == "dues":
         horizon = ctx.conn.execute(sa.select(sa.func.min(_DUES.c.month))).scalar()
-        for member, by_month in _dues_rows(ctx, window_start, end).items():
-            had[member].update(by_month)
+        if horizon:
+            for member, by_month in _dues_rows(ctx, date.fromisoformat(horizon + "-01"), end).items():
+                had[member].update(by_month)
     else:
         horizon_day = ctx.conn.execute(sa.select(sa.func.min(_M.c.date))).scalar()
         horizon = str(horizon_day)[:7] if horizon_day else None
-        for member, by_org in _attended_by_org(ctx, [], window_start, end).items():
-            orgs = _own_orgs(ctx, member, True)
-            for org, months in by_org.items():
-                if org in orgs:
-                    had[member].update(months)
+        if horizon:
+            for member, by_org in _attended_by_org(ctx, [], date.fromisoformat(horizon + "-01"), end).items():
+                orgs = _own_orgs(ctx, member, True)
+                for org, months in by_org.items():
+                    if org in orgs:
+                        had[member].update(months)
 
     def value(sid: str, period: Period) -> Value:
         info = reg.members.get(sid)
@@ -239,14 +244,9 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
         months = had.get(sid, set())
         run = 0
         m = month_of(period.start)
-        while True:
-            label = m.label
-            if horizon is None or label < horizon or (joined and label < joined) or label in months:
-                break
+        while horizon is not None and m.label >= horizon and not (joined and m.label < joined) and m.label not in months:
             run += 1
             m = shift(m, -1)
-            if m.start < window_start:  # no data was loaded before the window
-                break
         return run, {}, []
 
     return value

@@ -20,13 +20,17 @@ def remember_pack(db: sa.Engine, pack: Pack) -> None:
             return
         rules = {r.key: r.rule.model_dump(mode="json", by_alias=True, exclude={"tests"}) for r in pack.rules}
         conn.execute(
-            sa.insert(_PV).values(hash=pack.hash, root=pack.root, first_used=dt.datetime.now(dt.UTC), rules=rules)
+            sa.insert(_PV).values(
+                hash=pack.hash, root=pack.root, first_used=dt.datetime.now(dt.UTC), rules=rules
+            )
         )
 
 
 def pack_history(db: sa.Engine) -> list[dict[str, Any]]:
     with db.connect() as conn:
-        rows = conn.execute(sa.select(_PV.c.hash, _PV.c.root, _PV.c.first_used, _PV.c.rules).order_by(_PV.c.first_used))
+        rows = conn.execute(
+            sa.select(_PV.c.hash, _PV.c.root, _PV.c.first_used, _PV.c.rules).order_by(_PV.c.first_used)
+        )
         return [dict(hash=h, root=root, first_used=first, rules=len(rules)) for h, root, first, rules in rows]
 
 

@@ -96,7 +96,13 @@ class ViolationStore:
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(
-        self, pack_hash: str, pack_root: str, period: str, as_of: dt.date, grace_days: int, trigger: str = "cli"
+        self,
+        pack_hash: str,
+        pack_root: str,
+        period: str,
+        as_of: dt.date,
+        grace_days: int,
+        trigger: str = "cli",
     ) -> int:
         with self.engine.begin() as conn:
             return int(
@@ -138,7 +144,12 @@ class ViolationStore:
 
     # -- findings ---------------------------------------------------------------------------
     def record(
-        self, findings: Sequence[Finding], scope: Scope, pack_hash: str, run_id: int | None, actor: str = SYSTEM
+        self,
+        findings: Sequence[Finding],
+        scope: Scope,
+        pack_hash: str,
+        run_id: int | None,
+        actor: str = SYSTEM,
     ) -> StoreReport:
         """Upsert ``findings``, resolve what ``scope`` judged and no longer finds, enqueue alerts; one transaction."""
         now = utcnow()
@@ -152,7 +163,9 @@ class ViolationStore:
                 old = existing.get(key)
                 values = _row_values(f, pack_hash)
                 if old is None:
-                    inserts.append(dict(key=key, status="open", first_seen=now, last_seen=now, last_run=run_id, **values))
+                    inserts.append(
+                        dict(key=key, status="open", first_seen=now, last_seen=now, last_run=run_id, **values)
+                    )
                     events.append(self._event(key, now, actor, "detected", None, "open", f.message, run_id))
                     enqueue(session, new_alert(f, now), self.alerts)
                     report.new.append(key)
@@ -172,9 +185,15 @@ class ViolationStore:
             for key, v in existing.items():
                 if key in found or v.status not in ACTIVE or not scope.covers(v):
                     continue
-                note = f"复查未再发现（检查运行 #{run_id}）：已符合要求" if run_id else "复查未再发现：已符合要求"
+                note = (
+                    f"复查未再发现（检查运行 #{run_id}）：已符合要求"
+                    if run_id
+                    else "复查未再发现：已符合要求"
+                )
                 updates.append(dict(b_key=key, status="resolved", resolved_at=now, resolution=note))
-                events.append(self._event(key, now, actor, "auto_resolved", v.status, "resolved", note, run_id))
+                events.append(
+                    self._event(key, now, actor, "auto_resolved", v.status, "resolved", note, run_id)
+                )
                 report.resolved.append(key)
             if inserts:
                 session.execute(sa.insert(_V), inserts)
@@ -191,33 +210,62 @@ class ViolationStore:
         periods = sorted({p for _, p in scope.pairs} | {f.period for f in found.values()})
         if not rules:
             return []
-        cols = [_V.c.key, _V.c.rule, _V.c.period, _V.c.status, _V.c.subject_type, _V.c.subject_id, _V.c.waiver_expires]
+        cols = [
+            _V.c.key,
+            _V.c.rule,
+            _V.c.period,
+            _V.c.status,
+            _V.c.subject_type,
+            _V.c.subject_id,
+            _V.c.waiver_expires,
+        ]
         out = []
         for start in range(0, len(rules), 200):
-            query = sa.select(*cols).where(_V.c.rule.in_(rules[start : start + 200]), _V.c.period.in_(periods))
+            query = sa.select(*cols).where(
+                _V.c.rule.in_(rules[start : start + 200]), _V.c.period.in_(periods)
+            )
             out.extend(session.execute(query).all())
         return [r for r in out if r.key in found or scope.covers(r)]
 
     @staticmethod
     def _event(
-        key: str, at: dt.datetime, actor: str, action: str, src: str | None, dst: str | None, note: str, run: int | None
+        key: str,
+        at: dt.datetime,
+        actor: str,
+        action: str,
+        src: str | None,
+        dst: str | None,
+        note: str,
+        run: int | None,
     ) -> dict[str, Any]:
-        return dict(key=key, at=at, actor=actor, action=action, from_status=src, to_status=dst, note=note, run_id=run)
+        return dict(
+            key=key, at=at, actor=actor, action=action, from_status=src, to_status=dst, note=note, run_id=run
+        )
 
     def mark_retired(self, rule_ids: Sequence[str]) -> int:
         """Flag active violations of rules the pack no longer holds: they stay open until resolved or waived."""
         with self.engine.begin() as conn:
-            conn.execute(sa.update(_V).where(_V.c.rule.in_(list(rule_ids)), _V.c.rule_retired.is_(True)).values(rule_retired=False))
+            conn.execute(
+                sa.update(_V)
+                .where(_V.c.rule.in_(list(rule_ids)), _V.c.rule_retired.is_(True))
+                .values(rule_retired=False)
+            )
             result = conn.execute(
                 sa.update(_V)
-                .where(_V.c.rule.not_in(list(rule_ids)), _V.c.status.in_(ACTIVE), _V.c.rule_retired.is_(False))
+                .where(
+                    _V.c.rule.not_in(list(rule_ids)), _V.c.status.in_(ACTIVE), _V.c.rule_retired.is_(False)
+                )
                 .values(rule_retired=True)
             )
             return int(result.rowcount or 0)
 
     # -- reading ----------------------------------------------------------------------------
     def list(
-        self, status: str | None = None, rule: str | None = None, org: str | None = None, period: str | None = None
+        self,
+        status: str | None = None,
+        rule: str | None = None,
+        org: str | None = None,
+        period: str | None = None,
     ) -> list[Violation]:
         query = sa.select(Violation)
         if status:

@@ -64,7 +64,9 @@ class ViolationEvent(SQLModel, table=True):
     key: str = Field(max_length=600, index=True)
     at: dt.datetime
     actor: str = Field(max_length=200)
-    action: str = Field(max_length=32)  # detected | recurred | auto_resolved | ack | assign | resolve | waive | ...
+    action: str = Field(
+        max_length=32
+    )  # detected | recurred | auto_resolved | ack | assign | resolve | waive | ...
     from_status: str | None = None
     to_status: str | None = None
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -102,4 +104,6 @@ class PackVersion(SQLModel, table=True):
     hash: str = Field(primary_key=True, max_length=32)
     root: str = ""
     first_used: dt.datetime
-    rules: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # id@ver -> rule
+    rules: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )  # id@ver -> rule

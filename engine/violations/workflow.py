@@ -29,7 +29,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "waive": ACTIVE,
     "reopen": ("resolved", "waived"),
 }
-TARGET = {"ack": "acknowledged", "assign": "rectifying", "resolve": "resolved", "waive": "waived", "reopen": "open"}
+TARGET = {
+    "ack": "acknowledged",
+    "assign": "rectifying",
+    "resolve": "resolved",
+    "waive": "waived",
+    "reopen": "open",
+}
 
 
 class WorkflowError(PartyrulesError):
@@ -63,7 +69,9 @@ def _transition(
         src, dst = v.status, TARGET[action]
         session.execute(sa.update(_V).where(_V.c.key == key).values(status=dst, **values))
         session.execute(
-            sa.insert(_E).values(key=key, at=now, actor=actor, action=action, from_status=src, to_status=dst, note=note)
+            sa.insert(_E).values(
+                key=key, at=now, actor=actor, action=action, from_status=src, to_status=dst, note=note
+            )
         )
         session.commit()
     return Change(key, action, src, dst)
@@ -74,19 +82,33 @@ def acknowledge(store: ViolationStore, key: str, actor: str, note: str | None = 
 
 
 def assign(
-    store: ViolationStore, key: str, actor: str, owner: str, deadline: dt.date, plan: str, note: str | None = None
+    store: ViolationStore,
+    key: str,
+    actor: str,
+    owner: str,
+    deadline: dt.date,
+    plan: str,
+    note: str | None = None,
 ) -> Change:
     if not owner.strip() or not plan.strip():
         raise WorkflowError("rectification needs a responsible person (--owner) and a plan (--plan)")
     text = note or f"责任人 {owner}，期限 {deadline}，措施：{plan}"
-    return _transition(store, key, "assign", actor, text, owner=owner, deadline=deadline, plan=plan, escalation_level=0)
+    return _transition(
+        store, key, "assign", actor, text, owner=owner, deadline=deadline, plan=plan, escalation_level=0
+    )
 
 
 def resolve(store: ViolationStore, key: str, actor: str, evidence: str) -> Change:
     if not evidence.strip():
         raise WorkflowError("resolving by hand needs the evidence that it was fixed (--evidence)")
     return _transition(
-        store, key, "resolve", actor, evidence, resolved_at=utcnow(), resolution=f"人工确认整改完成：{evidence}"
+        store,
+        key,
+        "resolve",
+        actor,
+        evidence,
+        resolved_at=utcnow(),
+        resolution=f"人工确认整改完成：{evidence}",
     )
 
 
@@ -99,7 +121,14 @@ def waive(
         raise WorkflowError("a waiver needs an approver (--approver) who is not the requester (--by)")
     note = f"{reason}（批准人 {approver}{'，至 ' + str(expires) if expires else ''}）"
     return _transition(
-        store, key, "waive", actor, note, waiver_reason=reason, waiver_approver=approver, waiver_expires=expires
+        store,
+        key,
+        "waive",
+        actor,
+        note,
+        waiver_reason=reason,
+        waiver_approver=approver,
+        waiver_expires=expires,
     )
 
 
@@ -123,7 +152,14 @@ def _escalation_alert(v: Violation, level: int, why: str, now: dt.datetime) -> A
         org_path=up,
         title=f"{v.org_name or ''} {v.period} {v.title}（{why}）".strip(),
         message=f"{v.message}。{why}，已提请上一级关注。",
-        payload={"key": v.key, "rule": v.rule, "status": v.status, "why": why, "level": level, "message": v.message},
+        payload={
+            "key": v.key,
+            "rule": v.rule,
+            "status": v.status,
+            "why": why,
+            "level": level,
+            "message": v.message,
+        },
         created_at=now,
     )
 
@@ -133,15 +169,24 @@ def escalate(store: ViolationStore, today: dt.date, unack_days: int = 7) -> list
     now = utcnow()
     changes: list[Change] = []
     with Session(store.engine) as session:
-        rows = list(session.execute(sa.select(Violation).where(Violation.status.in_(("open", "rectifying", "waived")))).scalars())  # type: ignore[attr-defined]
+        rows = list(
+            session.execute(
+                sa.select(Violation).where(Violation.status.in_(("open", "rectifying", "waived")))
+            ).scalars()
+        )  # type: ignore[attr-defined]
         for v in rows:
             if v.status == "waived":
                 if v.waiver_expires is not None and v.waiver_expires < today:
                     session.execute(sa.update(_V).where(_V.c.key == v.key).values(status="open"))
                     session.execute(
                         sa.insert(_E).values(
-                            key=v.key, at=now, actor="partyrules", action="waiver_expired",
-                            from_status="waived", to_status="open", note=f"豁免已于 {v.waiver_expires} 到期",
+                            key=v.key,
+                            at=now,
+                            actor="partyrules",
+                            action="waiver_expired",
+                            from_status="waived",
+                            to_status="open",
+                            note=f"豁免已于 {v.waiver_expires} 到期",
                         )
                     )
                     changes.append(Change(v.key, "waiver_expired", "waived", "open"))
@@ -163,8 +208,13 @@ def escalate(store: ViolationStore, today: dt.date, unack_days: int = 7) -> list
             session.execute(sa.update(_V).where(_V.c.key == v.key).values(escalation_level=level))
             session.execute(
                 sa.insert(_E).values(
-                    key=v.key, at=now, actor="partyrules", action="escalate",
-                    from_status=v.status, to_status=v.status, note=why,
+                    key=v.key,
+                    at=now,
+                    actor="partyrules",
+                    action="escalate",
+                    from_status=v.status,
+                    to_status=v.status,
+                    note=why,
                 )
             )
             enqueue(session, _escalation_alert(v, level, why, now), store.alerts)

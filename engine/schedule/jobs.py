@@ -1,0 +1,263 @@
+"""The scheduled jobs: library functions over an ``App``, and :func:`run_job`, what APScheduler stores.
+
+* :func:`check_closed_periods` judges every month, quarter and year that has
+  closed plus the grace since the schedule's first day and was not judged yet;
+  a period is marked done only once its run finished, so a killed run is
+  repeated and, the check being idempotent, reports nothing twice.
+* :func:`daily_as_of` re-judges, as of today, the rules whose outcome moves
+  with the as-of date: deadlines (a letter due by 30 April), terms of office,
+  petitions still open.
+* :func:`escalate_job`, :func:`digest_job`, :func:`dispatch_job` wrap the
+  workflow's escalation, the daily digest and the alert dispatcher.
+
+APScheduler's SQLAlchemy job store pickles a job's function by reference and
+its arguments by value, so the stored job is ``run_job(name, db_url,
+config_path)``: plain data, and the app is built afresh for every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from engine.alerts.digest import enqueue_digests
+from engine.alerts.dispatcher import Dispatcher, DispatchReport
+from engine.app import App, build_app
+from engine.check import run_check
+from engine.pack.load import CompiledRule, Pack
+from engine.pack.model import TermOverdue
+from engine.periods import Granularity, Period, period_of, shift
+from engine.schedule.config import schedule_settings
+from engine.schedule.state import done_periods as _done
+from engine.schedule.state import ensure_tables, epoch, mark_done, read_epoch
+from engine.violations.packs import remember_pack
+from engine.violations.workflow import Change, escalate
+from facts.errors import PartyrulesError
+
+_log = logging.getLogger(__name__)
+
+# (app, period range, as_of, pack or None for the app's pack) -> the check run's id
+CheckFn = Callable[[App, str, dt.date, Pack | None], int | None]
+AS_OF_SUBJECTS = ("petition",)  # fact subjects whose fields are counted up to the as-of date
+JOB_NAMES = ("periods", "daily", "escalate", "digest", "dispatch")
+
+
+class ScheduleJobError(PartyrulesError):
+    """A scheduled job that did not complete; ``job`` names it, ``failures`` say what failed where."""
+
+    def __init__(self, job: str, failures: list[str]) -> None:
+        self.job = job
+        self.failures = failures
+        super().__init__(f"定时任务 {job} 未全部完成：" + "；".join(failures))
+
+
+def scheduled_check(app: App, period: str, as_of: dt.date, pack: Pack | None = None) -> int | None:
+    """The real check, recorded with ``trigger="schedule"`` (a failed run is recorded and alerted by it)."""
+    return run_check(app, period, as_of, trigger="schedule", pack=pack).run_id
+
+
+def local_today(app: App, now: dt.datetime) -> dt.date:
+    """``now`` as a date in the schedule's time zone."""
+    return now.astimezone(schedule_settings(app.config).zone()).date()
+
+
+# -- period checks ----------------------------------------------------------------------
+
+
+def due_date(period: Period, grace_days: int) -> dt.date:
+    """The first day ``period`` may be judged: the day after its end plus the grace."""
+    return period.end + dt.timedelta(days=grace_days + 1)
+
+
+def due_periods(
+    since: dt.date, today: dt.date, grace_days: int, granularities: list[Granularity]
+) -> list[tuple[Period, dt.date]]:
+    """Every ``(period, due)`` of those granularities falling due on a day in ``[since, today]``."""
+    out = []
+    for g in granularities:
+        p = period_of(since - dt.timedelta(days=grace_days + 1), g)
+        while (due := due_date(p, grace_days)) <= today:
+            if due >= since:
+                out.append((p, due))
+            p = shift(p, 1)
+    return sorted(out, key=lambda pd: (pd[1], pd[0].start, pd[0].end))
+
+
+def _covers(outer: Period, inner: Period) -> bool:
+    return outer != inner and outer.start <= inner.start and inner.end <= outer.end
+
+
+def group_by_widest(
+    pending: list[tuple[Period, dt.date]],
+) -> list[tuple[Period, list[tuple[Period, dt.date]]]]:
+    """Pending periods grouped under the widest pending period containing them (a check of 2017-Q2 judges its months)."""
+    widest = [p for p, _ in pending if not any(_covers(o, p) for o, _ in pending)]
+    return [(w, [pd for pd in pending if pd[0] == w or _covers(w, pd[0])]) for w in widest]
+
+
+@dataclass(frozen=True)
+class PeriodOutlook:
+    pending: list[tuple[str, dt.date]]  # due and not judged yet: the next periods run judges them
+    upcoming: list[tuple[str, dt.date]]  # the next period of each granularity and the day it falls due
+    since: dt.date | None  # None: the schedule has not run on this database yet
+
+
+def period_outlook(app: App, now: dt.datetime) -> PeriodOutlook:
+    """What the periods job will judge next, without changing anything."""
+    settings = schedule_settings(app.config)
+    today = now.astimezone(settings.zone()).date()
+    grace = app.config.check.grace_days
+    granularities = list(settings.periods.granularities)
+    since = settings.since or read_epoch(app.db)
+    pending: list[tuple[str, dt.date]] = []
+    if since is not None:
+        due = due_periods(since, today, grace, granularities)
+        done = _done(app.db, [p.label for p, _ in due])
+        pending = [(p.label, d) for p, d in due if p.label not in done]
+    upcoming = []
+    for g in granularities:
+        p = period_of(today - dt.timedelta(days=grace + 1), g)
+        while due_date(p, grace) <= today:
+            p = shift(p, 1)
+        upcoming.append((p.label, due_date(p, grace)))
+    return PeriodOutlook(pending, upcoming, since)
+
+
+@dataclass
+class PeriodsReport:
+    checked: dict[str, int | None] = field(default_factory=dict)  # period run -> check run id
+    marked: list[str] = field(default_factory=list)  # every period now recorded as judged
+
+
+def check_closed_periods(app: App, now: dt.datetime, check: CheckFn = scheduled_check) -> PeriodsReport:
+    """Judge each period due since the schedule's first day (or ``[schedule] since``) and not judged yet.
+
+    A failing period is logged and the others still run; the job then raises
+    :class:`ScheduleJobError` naming what failed, and the next run retries it.
+    """
+    settings = schedule_settings(app.config)
+    today = now.astimezone(settings.zone()).date()
+    ensure_tables(app.db)
+    since = settings.since or epoch(app.db, today)
+    grace = app.config.check.grace_days
+    due = due_periods(since, today, grace, list(settings.periods.granularities))
+    done = _done(app.db, [p.label for p, _ in due])
+    pending = [pd for pd in due if pd[0].label not in done]
+    report = PeriodsReport()
+    failures: list[str] = []
+    first_error: Exception | None = None
+    for widest, group in group_by_widest(pending):
+        label = widest.label
+        try:
+            run_id = check(app, label, today, None)
+        except Exception as exc:
+            _log.exception("期间检查 %s 失败，下次运行将重试", label)
+            failures.append(f"{label}: {type(exc).__name__}: {exc}")
+            first_error = first_error or exc
+            continue
+        mark_done(app.db, group, today, run_id, now)
+        report.checked[label] = run_id
+        report.marked.extend(p.label for p, _ in group)
+        _log.info("期间检查 %s 完成（检查运行 #%s，判定日 %s）", label, run_id, today)
+    if failures:
+        raise ScheduleJobError("periods", failures) from first_error
+    return report
+
+
+# -- the daily as-of run ----------------------------------------------------------------
+
+
+def as_of_rules(pack: Pack) -> list[CompiledRule]:
+    """Rules whose outcome moves with the as-of date: a deadline, a term of office, an open petition."""
+    return [
+        r
+        for r in pack.rules
+        if r.rule.deadline
+        or any(isinstance(d, TermOverdue) for d in r.rule.derive.values())
+        or r.rule.subject.type in AS_OF_SUBJECTS
+    ]
+
+
+def daily_range(today: dt.date, years_back: int) -> str:
+    return f"{today.year - years_back}..{today.year}"
+
+
+def daily_as_of(app: App, today: dt.date, check: CheckFn = scheduled_check) -> int | None:
+    """Re-judge the as-of rules over this year (and ``years_back`` before it) as of ``today``."""
+    settings = schedule_settings(app.config)
+    pack = app.pack()
+    rules = as_of_rules(pack)
+    if not rules:
+        _log.info("每日判定：规则包中没有按判定日计算的规则")
+        return None
+    remember_pack(app.db, pack)  # the run records the whole pack's hash: keep its full text
+    rng = daily_range(today, settings.daily.years_back)
+    run_id = check(app, rng, today, dataclasses.replace(pack, rules=rules))
+    _log.info("每日判定 %s 完成（%d 条规则，检查运行 #%s）", rng, len(rules), run_id)
+    return run_id
+
+
+# -- escalation, digest, dispatch -------------------------------------------------------
+
+
+def escalate_job(app: App, today: dt.date) -> list[Change]:
+    changes = escalate(app.violations, today, schedule_settings(app.config).escalate.unack_days)
+    _log.info("逾期升级：%d 项变更", len(changes))
+    return changes
+
+
+def digest_job(app: App, today: dt.date) -> dict[str, int | None]:
+    """Enqueue today's digest for every digest channel (repeating it adds nothing)."""
+    with Session(app.db) as session:
+        result = enqueue_digests(session, app.config.alerts, today)
+        session.commit()
+    _log.info("每日汇总 %s：%s", today, result or "没有设置 digest = true 的通道")
+    return result
+
+
+def dispatch_job(app: App, max_batches: int = 1) -> DispatchReport:
+    """Deliver due alerts: up to ``max_batches`` batches, stopping early once a batch is not full."""
+    dispatcher = Dispatcher(app.db, app.config.alerts)
+    total = DispatchReport()
+    for _ in range(max_batches):
+        report = dispatcher.run_once()
+        for name in ("claimed", "delivered", "failed", "deferred", "lease_lost"):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        total.errors.extend(report.errors)
+        if report.claimed < app.config.alerts.dispatcher.batch_size:
+            break
+    if total.claimed:
+        _log.info("告警投递：送达 %d，失败 %d，推迟 %d", total.delivered, total.failed, total.deferred)
+    return total
+
+
+def run_named(
+    app: App, name: str, now: dt.datetime, check: CheckFn = scheduled_check, dispatch_batches: int = 1
+) -> object:
+    """Run one job by name against ``app`` at ``now``."""
+    today = local_today(app, now)
+    if name == "periods":
+        return check_closed_periods(app, now, check)
+    if name == "daily":
+        return daily_as_of(app, today, check)
+    if name == "escalate":
+        return escalate_job(app, today)
+    if name == "digest":
+        return digest_job(app, today)
+    if name == "dispatch":
+        return dispatch_job(app, dispatch_batches)
+    raise ScheduleJobError(name, [f"未知的任务（可用：{', '.join(JOB_NAMES)}）"])
+
+
+def run_job(name: str, db_url: str | None, config_path: str | None) -> None:
+    """What the job store keeps: build the app from plain data, run job ``name`` now, release the database."""
+    app = build_app(db_url, config_path)
+    try:
+        run_named(app, name, dt.datetime.now(dt.UTC))
+    finally:
+        app.db.dispose()
