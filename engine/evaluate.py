@@ -77,10 +77,10 @@ def build_subjects(ctx: BuildContext, rule: CompiledRule, periods: list[Period])
 
 
 def condition_names(rule: CompiledRule) -> list[str]:
-    """Subject fields the condition reads, in order of appearance."""
+    """Subject fields the condition and the message read, in order of appearance (the observed values)."""
     seen: dict[str, None] = {}
-    for name in _NAME.findall(rule.rule.when):
-        if name in rule.fields:
+    for name in _NAME.findall(rule.rule.when) + _NAME.findall(rule.rule.message):
+        if name in rule.fields and name not in ("period", "period_label"):
             seen[name] = None
     return list(seen)
 

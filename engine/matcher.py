@@ -265,7 +265,7 @@ def _diagnose(event: Mapping[str, Any], exc: Exception) -> str:
     for name, value in event.items():
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, float) and ("e" in repr(item) or not math.isfinite(item)):
-                return f"{name} = {item!r} needs exponent notation, which durable_rules cannot read ({exc})"
+                return f"{name} = {item!r} is not finite or needs exponent notation, which durable_rules cannot read ({exc})"
             if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_EXACT_INT:
                 return f"{name} = {item!r} is too large for durable_rules ({exc})"
             if not isinstance(item, str | int | float | bool):

@@ -22,7 +22,7 @@ from engine.evaluate import make_finding
 from engine.finding import Finding
 from engine.matcher import Matcher
 from engine.pack.load import CompiledRule, Pack
-from engine.pack.model import MeetingsHeld, OrgSubject
+from engine.pack.model import SEVERITY_CN, MeetingsHeld, OrgSubject
 from engine.periods import month_of, period_of
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.periodic import build_period_subjects
@@ -153,7 +153,7 @@ def print_judgement(j: Judgement) -> None:
     if j.findings:
         click.echo(f"即时判定发现 {len(j.findings)} 项问题：")
         for f in j.findings:
-            click.echo(f"  [{f.severity}] {f.rule}：{f.message}")
+            click.echo(f"  【{SEVERITY_CN.get(f.severity, f.severity)}】{f.rule}：{f.message}")
     elif not j.errors:
         click.echo("即时判定：未发现问题。")
     if j.stored and j.stored.resolved:

@@ -123,11 +123,21 @@ def test_sums_on_both_sides_are_rejected_with_a_rewrite() -> None:
         ("at_least > 0", "always true"),
         ("kind in []", "always false"),
         ("kind in topics", "constant"),
+        ("kind < 'm'", "JSON text"),
+        ("not 'b' >= kind", "JSON text"),
+        (" or ".join(f"(meetings == {i} and present == {i})" for i in range(15)), "too complex"),
     ],
 )
 def test_what_durable_rules_cannot_do_is_rejected_at_compile_time(text: str, words: str) -> None:
     err = not_expressible(text)
     assert words in str(err) and err.text == text
+
+
+def test_the_largest_accepted_condition_is_accepted_by_durable_rules() -> None:
+    text = " or ".join(f"(meetings == {i} and present == {i})" for i in range(14))  # 15 groups
+    matcher = Matcher({"r": compiled(text)})
+    assert matcher.matches("r", {"meetings": 13, "present": 13}) is True
+    assert matcher.matches("r", {"meetings": 13, "present": 12}) is False
 
 
 def test_compile_type_checks_first() -> None:

@@ -21,6 +21,7 @@ from engine.condition.ast import (
     Number,
     Or,
     String,
+    children,
 )
 from engine.errors import ConditionError, ConditionSyntaxError
 
@@ -151,9 +152,9 @@ _conditions = st.recursive(
 
 def _flat(expr: Expr) -> bool:
     """The parser flattens a and (b and c); such trees cannot round-trip."""
-    if isinstance(expr, And | Or):
-        return all(not isinstance(o, type(expr)) and _flat(o) for o in expr.operands)
-    return all(_flat(c) for c in getattr(expr, "operands", ()))
+    if isinstance(expr, And | Or) and any(isinstance(o, type(expr)) for o in expr.operands):
+        return False
+    return all(_flat(child) for child in children(expr))
 
 
 @given(_conditions)

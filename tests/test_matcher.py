@@ -94,6 +94,8 @@ def test_unknown_rule_and_bad_conditions_are_reported_with_the_rule_key() -> Non
     assert info.value.rule_key == "bad"
     with pytest.raises(MatcherError, match="'id'"):
         Matcher({"bad": {"id": 3}})
+    with pytest.raises(MatcherError, match="more than 15"):
+        Matcher({"big": {"$and": [{"$or": [{"x": i}, {"y": i}]} for i in range(15)]}})
     with pytest.raises(MatcherError, match="\\$mul needs \\$l and \\$r"):
         Matcher({"bad": {"$lt": {"a": {"$mul": {"$l": 2}}}}})
 

@@ -75,7 +75,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
 def test_unknown_field_suggests_the_right_one(tmp_path):
     (msg,) = problems(write(tmp_path, GOOD.replace("    severity:", "    severty: warning\n    severity:")))
     assert "branch.committee_meeting.monthly" in msg and "severty" in msg and "severity" in msg
-    assert ":7:" in msg  # the line of the misspelt key
+    assert "r.yaml:6:" in msg  # the line of the misspelt key
 
 
 def test_condition_on_a_missing_field_names_it_with_a_suggestion(tmp_path):

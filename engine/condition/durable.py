@@ -60,7 +60,7 @@ _OPS: dict[str, str] = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!="
 _ARITH_OPS: dict[str, str] = {"+": "$add", "-": "$sub", "*": "$mul", "/": "$div"}
 _INVERSE: dict[ArithOp, ArithOp] = {"+": "-", "-": "+", "*": "/", "/": "*"}
 
-Literal_ = Number | String | Bool
+_LITERALS = Number | String | Bool
 
 
 def compile_durable(
@@ -171,7 +171,7 @@ class _Compiler:
         return node
 
     def compare(self, op: CompareOp, left: Expr, right: Expr, column: int) -> Expr:
-        if isinstance(left, Literal_) and isinstance(right, Literal_):
+        if isinstance(left, _LITERALS) and isinstance(right, _LITERALS):
             return Bool(apply_compare(op, left.value, right.value), column)
         return Compare(op, left, right, column)
 
