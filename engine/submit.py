@@ -121,7 +121,7 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
 
 def _standing(ctx: BuildContext, pack: Pack, meeting: Meeting, as_of: date) -> list[str]:
     """Where the meeting's org stands in the period containing the meeting (information, not a violation)."""
-    lines = []
+    lines: list[str] = []
     org = ctx.registry.orgs.get(meeting.org)
     if org is None:
         return lines

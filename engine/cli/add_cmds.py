@@ -155,9 +155,9 @@ def meeting(
         "kind": kind,
         "date": day,
     }
-    for k, v in (("attendees", _split(attendees)), ("absent", _split(absent)), ("topics", _split(topics))):
-        if v:
-            obj[k] = v
+    for k, items in (("attendees", _split(attendees)), ("absent", _split(absent)), ("topics", _split(topics))):
+        if items:
+            obj[k] = items
     leaves = []
     for item in leave:
         parts = item.split(":")

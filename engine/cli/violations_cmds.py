@@ -67,7 +67,7 @@ def list_(
       partyrules violations list --rule dues.monthly.paid --format json
     """
     ctx.app.init()
-    items = ctx.app.violations.list(status, rule, org, period)
+    items = ctx.app.violations.list_violations(status, rule, org, period)
     if fmt == "json":
         print_json([violation_json(v) for v in items])
         return

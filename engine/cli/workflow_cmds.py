@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -12,7 +14,7 @@ from engine.violations import workflow
 from engine.violations.tables import STATUS_CN
 
 
-def _by() -> click.Option:
+def _by() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--by",
         "actor",

@@ -61,7 +61,7 @@ class MemberSubject(_Model):
     """Each member who belongs to their org during the period, filtered by status and roles."""
 
     type: Literal["member"]
-    status: list[MemberStatus] = Field(default_factory=lambda: ["full", "probationary"])
+    status: list[MemberStatus] = Field(default_factory=lambda: ["full", "probationary"])  # type: ignore[arg-type]
     roles_any: list[Role] = Field(default_factory=list)  # empty = everyone
 
 

@@ -88,8 +88,8 @@ class Registry:
         for mem in self.members.values():
             members_of[mem.org].append(mem)
             if "party_group_member" in mem.roles:
-                for org in {mem.org, *mem.extra_orgs}:
-                    pg_members[org].append(mem)
+                for org_id in {mem.org, *mem.extra_orgs}:
+                    pg_members[org_id].append(mem)
         self.children = dict(children)
         self.members_of = dict(members_of)
         self.party_group_members_of = dict(pg_members)

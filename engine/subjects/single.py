@@ -159,12 +159,12 @@ def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str
         if not mine:
             return {}
         near = sa.or_(*(col.in_({row[i + 1] for row in mine}) for i, col in enumerate(bands)))
-        rows = [*mine, *ctx.conn.execute(base.where(near)).all()]
+        rows: list[Any] = [*mine, *ctx.conn.execute(base.where(near)).all()]
     else:
-        rows = ctx.conn.execute(base).all()
+        rows = list(ctx.conn.execute(base).all())
     pairs = candidate_pairs((r[0], r[1:]) for r in rows)
     involved = sorted({m for pair in pairs for m in pair})
-    texts = []
+    texts: list[Text] = []
     for part in range(0, len(involved), 500):
         texts.extend(
             Text(r.id, r.org, (r.date.isoformat(), r.seq), r.minutes_content)

@@ -219,7 +219,7 @@ class ViolationStore:
             _V.c.subject_id,
             _V.c.waiver_expires,
         ]
-        out = []
+        out: list[Any] = []
         for start in range(0, len(rules), 200):
             query = sa.select(*cols).where(
                 _V.c.rule.in_(rules[start : start + 200]), _V.c.period.in_(periods)
@@ -260,7 +260,7 @@ class ViolationStore:
             return int(result.rowcount or 0)
 
     # -- reading ----------------------------------------------------------------------------
-    def list(
+    def list_violations(
         self,
         status: str | None = None,
         rule: str | None = None,

@@ -169,11 +169,8 @@ def escalate(store: ViolationStore, today: dt.date, unack_days: int = 7) -> list
     now = utcnow()
     changes: list[Change] = []
     with Session(store.engine) as session:
-        rows = list(
-            session.execute(
-                sa.select(Violation).where(Violation.status.in_(("open", "rectifying", "waived")))
-            ).scalars()
-        )  # type: ignore[attr-defined]
+        active = _V.c.status.in_(("open", "rectifying", "waived"))
+        rows = list(session.execute(sa.select(Violation).where(active)).scalars())
         for v in rows:
             if v.status == "waived":
                 if v.waiver_expires is not None and v.waiver_expires < today:
