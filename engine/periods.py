@@ -7,6 +7,7 @@ wholly inside it; a single period ``P`` is the range ``P..P``.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,7 +36,7 @@ class Period:
     end: date
     granularity: Granularity
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
         """The contract's text form: ``2017-06``, ``2017-Q2``, ``2017``."""
         y = self.start.year
@@ -54,6 +55,11 @@ class Period:
         if self.granularity == "quarter":
             return f"{y}年第{_CN_QUARTER[(self.start.month - 1) // 3 + 1]}季度"
         return f"{y}年度"
+
+    @functools.cached_property
+    def month_labels(self) -> tuple[str, ...]:
+        """``YYYY-MM`` of every month in the period (cached: subject building asks for it per subject)."""
+        return tuple(m.label for m in self.months())
 
     def months(self) -> list[Period]:
         out = []

@@ -46,7 +46,7 @@ _ELEC = t.ElectionRow.__table__  # type: ignore[attr-defined]
 
 
 def _sum_months(counts: dict[tuple[str, str], int], subject_id: str, period: Period) -> int:
-    return sum(counts.get((subject_id, m.label), 0) for m in period.months())
+    return sum(counts.get((subject_id, m), 0) for m in period.month_labels)
 
 
 def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date) -> ValueFn:
@@ -100,7 +100,7 @@ def _meetings_attended(ctx: BuildContext, spec: MeetingsAttended, start: date, e
     def value(sid: str, period: Period) -> Value:
         orgs = _own_orgs(ctx, sid, spec.include_groups)
         by_org = data.get(sid, {})
-        months = {m.label for m in period.months()}
+        months = set(period.month_labels)
         n = sum(c for org in orgs for mon, c in by_org.get(org, {}).items() if mon in months)
         return n, {}, []
 
