@@ -5,21 +5,74 @@ date (so the comparison shows the change itself, whatever was stored by
 earlier runs).  Rules whose definition is identical in both packs give
 identical findings on the same data, so they are judged once and counted as
 unchanged: a backtest costs one check plus the changed rules.  Nothing is stored.
+
+A range with no dated records at all (meetings, dues, sign-offs, talks,
+petitions…), or one not yet closed by the as-of date, has nothing to compare:
+it raises :class:`BacktestError` saying so, rather than reporting that the
+change flags nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 from engine.app import App
 from engine.evaluate import evaluate
 from engine.finding import Finding
 from engine.pack.load import Pack
 from engine.periods import PeriodRange, parse_range
+from facts.errors import PartyrulesError
+from facts.tables import (
+    DeclarationRow,
+    DuesRow,
+    ElectionRow,
+    FieldVisitRow,
+    InterviewRow,
+    MeetingRow,
+    PetitionRow,
+    PromotionRow,
+    SignoffRow,
+)
+
+# the dated records of each kind: a range holding none of them has no history to backtest on
+_DATED = (
+    (MeetingRow, "date"),
+    (DuesRow, "paid_on"),
+    (SignoffRow, "date"),
+    (InterviewRow, "date"),
+    (PetitionRow, "received"),
+    (ElectionRow, "date"),
+    (FieldVisitRow, "date"),
+    (DeclarationRow, "filed"),
+    (PromotionRow, "date"),
+)
+
+
+class BacktestError(PartyrulesError):
+    """A backtest that has nothing to compare; ``period`` and ``as_of`` say which."""
+
+    def __init__(self, message: str, period: str, as_of: dt.date) -> None:
+        self.period = period
+        self.as_of = as_of
+        super().__init__(message)
+
+
+def dated_records(conn: sa.Connection, rng: PeriodRange) -> int:
+    """How many dated records (meetings, dues, sign-offs…) fall inside ``rng``."""
+    total = 0
+    for model, column in _DATED:
+        table = model.__table__  # type: ignore[union-attr]
+        col = table.c[column]
+        query = sa.select(sa.func.count()).select_from(table).where(col >= rng.start, col <= rng.end)
+        total += int(conn.execute(query).scalar_one())
+    return total
 
 
 @dataclass
@@ -68,6 +121,10 @@ def backtest(
     as_of: dt.date | None = None,
     baseline: Pack | None = None,
 ) -> Backtest:
+    """Judge ``period`` as of ``as_of`` with ``candidate`` and with ``baseline`` (default: the app's pack).
+
+    Raises :class:`BacktestError` when the range holds no records or is not closed by ``as_of``.
+    """
     t0 = time.perf_counter()
     rng = parse_range(period) if isinstance(period, str) else period
     as_of = as_of or app.today()
@@ -79,11 +136,23 @@ def backtest(
     result = Backtest()
     processes = app.config.check.processes
     with app.db.connect() as conn:
+        if not dated_records(conn, rng):
+            raise BacktestError(
+                f"回测期间 {rng.text}（{rng.start} 至 {rng.end}）没有任何记录（会议、党费、谈话、信访等），"
+                "无从比较新旧规则；请选择有数据的期间，或先导入这一期间的记录",
+                rng.text,
+                as_of,
+            )
         new = evaluate(conn, candidate, rng, as_of, grace, processes=processes)
-        old = (
-            evaluate(conn, baseline, rng, as_of, grace, rule_ids=changed_old, processes=processes)
-            if changed_old
-            else None
+        # only the changed rules go to the matcher: it sets up every rule it is given
+        only_changed = dataclasses.replace(baseline, rules=[r for r in baseline.rules if r.id in changed_old])
+        old = evaluate(conn, only_changed, rng, as_of, grace, processes=processes) if changed_old else None
+    if not new.scope:
+        raise BacktestError(
+            f"回测期间 {rng.text} 到判定日 {as_of} 尚未结束（含宽限期 {grace} 天），没有可判定的期间；"
+            "请用 --as-of 指定一个更晚的判定日",
+            rng.text,
+            as_of,
         )
     result.subjects = sum(new.subjects.values())
     new_changed = {f.key: f for f in new.findings if f.rule in changed_new}

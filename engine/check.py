@@ -7,12 +7,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from engine.app import App
 from engine.evaluate import Evaluation, evaluate
 from engine.pack.load import Pack
+from engine.pack.rollout import choose_pack
 from engine.periods import PeriodRange, parse_range
 from engine.violations.packs import remember_pack
 from engine.violations.store import Scope, StoreReport
+from engine.violations.tables import PackVersion
+
+_PV = PackVersion.__table__  # type: ignore[attr-defined]
+
+
+def _whole_pack_ids(app: App, pack: Pack) -> list[str]:
+    """The rule ids of the whole pack version, as remembered: a run of some of its rules (the daily
+    as-of run) must not mark the violations of the others as retired."""
+    with app.db.connect() as conn:
+        rules = conn.execute(sa.select(_PV.c.rules).where(_PV.c.hash == pack.hash)).scalar()
+    stored = {key.rsplit("@", 1)[0] for key in rules or {}}
+    return sorted(stored | set(pack.ids()))
 
 
 @dataclass
@@ -38,11 +53,15 @@ def run_check(
 ) -> CheckResult:
     """Judge ``period`` as of ``as_of`` (default today) and, unless ``dry_run``, store the violations.
 
+    Without ``pack`` or ``rules_dir`` the configured pack is used as :func:`choose_pack` decides
+    (the last good pack while the configured one is invalid or held).
+
     A run that fails after it started is recorded as failed and alerted, then the error is raised.
     """
     rng = parse_range(period) if isinstance(period, str) else period
     as_of = as_of or app.today()
-    pack = pack or app.pack(rules_dir)
+    if pack is None:  # an explicit folder is used as given; the configured pack goes through the guard
+        pack = app.pack(rules_dir) if rules_dir is not None else choose_pack(app).pack
     grace = app.config.check.grace_days
     if dry_run:
         with app.db.connect() as conn:
@@ -55,7 +74,7 @@ def run_check(
             ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
         t0 = time.perf_counter()
         stored = app.violations.record(ev.findings, Scope(ev.scope), pack.hash, run_id)
-        app.violations.mark_retired(pack.ids())
+        app.violations.mark_retired(_whole_pack_ids(app, pack))
         ev.seconds["store"] = time.perf_counter() - t0
     except Exception as exc:
         app.violations.fail_run(run_id, exc)

@@ -6,14 +6,16 @@ are errors naming the key, so a typo never silently leaves a default in place.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.alerts.config import AlertsConfig, parse_alerts_config
+from engine.periods import PeriodError, parse_range
 from facts.errors import PartyrulesError
 from facts.validate import suggest
 
@@ -31,6 +33,20 @@ class CheckSettings(_Strict):
     rules: str | None = None  # folder of the rule pack in use; default: the standard pack
     timezone: str = "Asia/Shanghai"  # what "today" means
     processes: int = Field(default=1, ge=1, le=64)  # matcher worker processes
+    # safe reload: a new pack whose backtest flips more than this share of judged subjects is held
+    blast_radius: float = Field(default=0.05, ge=0.0, le=1.0)
+    backtest_period: str | None = None  # the guard's window, e.g. "2017"; default: the last 12 closed months
+    backtest_as_of: dt.date | None = None  # the guard's as-of date; default: today
+
+    @field_validator("backtest_period")
+    @classmethod
+    def _a_period_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_range(value)
+            except PeriodError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
 
 
 class Config(_Strict):

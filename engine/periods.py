@@ -59,7 +59,11 @@ class Period:
     @functools.cached_property
     def month_labels(self) -> tuple[str, ...]:
         """``YYYY-MM`` of every month in the period (cached: subject building asks for it per subject)."""
-        return tuple(m.label for m in self.months())
+        return tuple(m.label for m in self.month_periods)
+
+    @functools.cached_property
+    def month_periods(self) -> tuple[Period, ...]:
+        return tuple(self.months())
 
     def months(self) -> list[Period]:
         out = []

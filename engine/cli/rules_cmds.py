@@ -1,9 +1,10 @@
-"""``partyrules rules``: validate, list and test a rule pack."""
+"""``partyrules rules``: validate, list and test a rule pack; its history, diff, backtest and approval."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+from typing import Any
 
 import click
 
@@ -14,6 +15,9 @@ from engine.cli.output import format_option, print_json, print_table, severity_c
 from engine.pack.diff import diff_packs
 from engine.pack.errors import PackError
 from engine.pack.load import load_pack
+from engine.pack.model import Effective
+from engine.pack.rollout import STATUS_CN, approvals, pack_in_use
+from engine.pack.rollout import approve as approve_pack
 from engine.pack.testing import run_pack_tests, untested
 from engine.violations.packs import pack_history
 from rules import STANDARD_PACK
@@ -142,14 +146,58 @@ def history_(ctx: Context, fmt: str) -> None:
     """
     ctx.app.init()
     items = pack_history(ctx.app.db)
+    decided = approvals(ctx.app.db)
+    for i in items:
+        d = decided.get(i["hash"], {})
+        i.update(status=d.get("status"), reason=d.get("reason"), decided_by=d.get("decided_by"))
+    seen = {i["hash"] for i in items}
+    waiting = [d for h, d in decided.items() if h not in seen]  # held, invalid, or not run yet
     if fmt == "json":
-        print_json(items)
+        print_json({"used": items, "not_used": waiting})
         return
     print_table(
         "规则包版本",
-        ["版本", "来源", "首次使用", "规则数"],
-        [(i["hash"], i["root"], i["first_used"], i["rules"]) for i in items],
+        ["版本", "来源", "首次使用", "规则数", "状态"],
+        [(i["hash"], i["root"], i["first_used"], i["rules"], _status(i)) for i in items],
     )
+    if waiting:
+        print_table(
+            "尚未用于检查的规则包版本",
+            ["版本", "来源", "登记时间", "状态", "原因"],
+            [(d["hash"], d["root"], d["at"], _status(d), d["reason"] or "") for d in waiting],
+        )
+
+
+def _status(item: dict[str, Any]) -> str:
+    status = item.get("status")
+    text = STATUS_CN.get(status, "-") if status else "-"
+    return f"{text}（{item['decided_by']}）" if item.get("decided_by") else text
+
+
+@rules.command()
+@click.argument("pack_hash", metavar="HASH")
+@click.option("--by", "by", required=True, help="Who confirms the change (recorded).")
+@pass_ctx
+@friendly
+def approve(ctx: Context, pack_hash: str, by: str) -> None:
+    """Release a pack version held by the blast-radius guard; the next run uses it.
+
+    A new pack whose backtest changes the verdict on more than `[check]
+    blast_radius` of the judged subjects is held (and alerted); the last good
+    pack keeps running until someone who has read the backtest approves it.
+    HASH may be a unique prefix of at least 6 characters.
+
+    \b
+    Example:
+      partyrules rules history
+      partyrules rules approve 3f2a9c01d4e5b6a7 --by 王书记
+    """
+    ctx.app.init()
+    row = approve_pack(ctx.app.db, pack_hash, by)
+    if row.get("decided_by") == by and row["status"] == "approved":
+        click.echo(f"规则包 {row['hash']}（{row['root']}）已由 {by} 批准，下次运行起启用。")
+    else:
+        click.echo(f"规则包 {row['hash']} 无需批准：{STATUS_CN.get(row['status'], row['status'])}。")
 
 
 @rules.command()
@@ -169,7 +217,8 @@ def diff(ctx: Context, old: str, new: str | None, fmt: str) -> None:
       partyrules rules diff my-draft/
     """
     if new is None:
-        a, b = ctx.app.pack(), load_pack(old)
+        ctx.app.init()
+        a, b = pack_in_use(ctx.app), load_pack(old)
     else:
         a, b = load_pack(old), load_pack(new)
     result = diff_packs(a, b)
@@ -179,14 +228,20 @@ def diff(ctx: Context, old: str, new: str | None, fmt: str) -> None:
     if result.empty:
         click.echo("两个规则包的规则内容相同。")
         return
+    click.echo(f"规则包 {a.hash}（{a.root}）→ {b.hash}（{b.root}）")
     for r in result.added:
-        click.echo(f"新增  {r.id}  {r.rule.title}")
+        click.echo(f"新增  {r.id}  {r.rule.title}（{_effective(r.rule.effective)}）")
     for r in result.removed:
-        click.echo(f"删除  {r.id}  {r.rule.title}")
+        click.echo(f"删除  {r.id}  {r.rule.title}（{_effective(r.rule.effective)}）")
     for d in result.changed:
-        click.echo(f"修改  {d.id}")
+        click.echo(f"修改  {d.id}  {d.title}")
         for c in d.changes:
             click.echo(f"      {c.describe()}")
+
+
+def _effective(effective: Effective) -> str:
+    to = f"至 {effective.to}" if effective.to else "起"
+    return f"{effective.from_} {to}"
 
 
 @rules.command()
@@ -212,7 +267,7 @@ def backtest(ctx: Context, rules_dir: str, period: str, as_of: dt.date | None, f
       partyrules rules backtest --rules my-draft/ --period 2017 --as-of 2018-03-01 --format json
     """
     ctx.app.init()
-    result = run_backtest(ctx.app, load_pack(rules_dir), period, as_of)
+    result = run_backtest(ctx.app, load_pack(rules_dir), period, as_of, baseline=pack_in_use(ctx.app))
     if fmt == "json":
         print_json(result.to_json())
         return

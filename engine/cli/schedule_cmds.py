@@ -13,6 +13,7 @@ import click
 from engine.alerts.dispatcher import DispatchReport
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
+from engine.schedule.config import schedule_settings
 from engine.schedule.jobs import PeriodsReport, period_outlook
 from engine.schedule.runner import install_stop_signals, list_jobs, run_once, serve
 
@@ -51,11 +52,29 @@ def schedule() -> None:
     """Run period checks, daily checks, escalation, digests and alert delivery on a schedule."""
 
 
+def parse_moment(value: str, zone: dt.tzinfo) -> dt.datetime:
+    """``YYYY-MM-DD`` (that day's start) or an ISO date-time; without an offset it is read in ``zone``."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f'"{value}" is not a date or date-time (expected YYYY-MM-DD or YYYY-MM-DDTHH:MM)', param_hint="--now"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
 @schedule.command(name="run")
 @click.option("--once", is_flag=True, help="Run every enabled job once now, then exit (for cron or a test).")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="MOMENT",
+    help="With --once: run as if it were this moment (YYYY-MM-DD or an ISO date-time, in the schedule's "
+    "time zone), e.g. to judge the sample organisation's 2017 as the schedule would have.",
+)
 @pass_ctx
 @friendly
-def run(ctx: Context, once: bool) -> None:
+def run(ctx: Context, once: bool, now_text: str | None) -> None:
     """Run the schedule in the foreground, logging to stderr, until SIGTERM or Ctrl-C.
 
     On start it judges every period that closed (plus the grace) while it was
@@ -67,11 +86,15 @@ def run(ctx: Context, once: bool) -> None:
     Examples:
       partyrules --config partyrules.toml schedule run
       partyrules schedule run --once
+      partyrules schedule run --once --now 2018-01-11T01:30
     """
+    if now_text is not None and not once:
+        raise click.UsageError("--now only goes with --once (a running schedule follows the clock)")
     configure_logging()
     app = ctx.app
     if once:
-        report = run_once(app)
+        now = parse_moment(now_text, schedule_settings(app.config).zone()) if now_text is not None else None
+        report = run_once(app, now)
         for name, result in report.results.items():
             click.echo(f"{name}: {describe(name, result)}")
         for name, error in report.failures.items():

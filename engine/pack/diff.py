@@ -42,10 +42,14 @@ class Change:
         return f"{self.field}：{_show(self.old)} → {_show(self.new)}"
 
 
+NESTED_CN = {"effective.from": "生效日期", "effective.to": "生效至"}
+
+
 @dataclass
 class RuleDiff:
     id: str
     changes: list[Change] = field(default_factory=list)
+    title: str = ""  # the new version's title
 
 
 @dataclass
@@ -65,6 +69,7 @@ class PackDiff:
             "changed": [
                 {
                     "id": d.id,
+                    "title": d.title,
                     "changes": [
                         {"field": c.field, "old": c.old, "new": c.new, "text": c.describe()}
                         for c in d.changes
@@ -106,7 +111,9 @@ def _rule_changes(old: CompiledRule, new: CompiledRule) -> list[Change]:
         elif isinstance(a[name], dict) and isinstance(b.get(name), dict):
             for k in sorted(set(a[name]) | set(b[name])):
                 if a[name].get(k) != b[name].get(k):
-                    out.append(Change(f"{label}.{k}", a[name].get(k), b[name].get(k)))
+                    out.append(
+                        Change(NESTED_CN.get(f"{name}.{k}", f"{label}.{k}"), a[name].get(k), b[name].get(k))
+                    )
         else:
             out.append(Change(label, a[name], b.get(name)))
     return out
@@ -123,13 +130,13 @@ def diff_packs(old: Pack, new: Pack) -> PackDiff:
         if key in old_rules:
             changes = _rule_changes(old_rules[key], r)
             if changes:
-                result.changed.append(RuleDiff(r.id, changes))
+                result.changed.append(RuleDiff(r.id, changes, r.rule.title))
         elif (
             r.id in old_by_id
             and sum(1 for k in old_rules if k[0] == r.id) == 1
             and sum(1 for k in new_rules if k[0] == r.id) == 1
         ):
-            result.changed.append(RuleDiff(r.id, _rule_changes(old_by_id[r.id], r)))
+            result.changed.append(RuleDiff(r.id, _rule_changes(old_by_id[r.id], r), r.rule.title))
         else:
             result.added.append(r)
     for key, r in old_rules.items():

@@ -72,11 +72,15 @@ def load_bracket_table(path: Path, rule: str | None) -> tuple[dict[str, Any], li
         if not category:
             problem(line, "category", "empty category")
             continue
-        try:
-            lower, upper, rate, fix = (_num(cells[c]) for c in ("lower", "upper", "rate", "fixed"))
-        except InvalidOperation:
-            problem(line, "table", f"a number is not a number: {row}")
+        numbers: dict[str, Decimal | None] = {}
+        for column in ("lower", "upper", "rate", "fixed"):
+            try:
+                numbers[column] = _num(cells[column])
+            except InvalidOperation:
+                problem(line, column, f"{cells[column]!r} is not a number")
+        if len(numbers) < 4:
             continue
+        lower, upper, rate, fix = (numbers[c] for c in ("lower", "upper", "rate", "fixed"))
         if fix is not None:
             if rate is not None:
                 problem(line, "fixed", "give either a rate or a fixed amount, not both")
@@ -106,6 +110,15 @@ def load_bracket_table(path: Path, rule: str | None) -> tuple[dict[str, Any], li
                 )
         if items and items[0][0] != 0:
             problem(items[0][3], "lower", f"{category}: the first bracket must start at 0")
+        if items and items[-1][1] is not None:
+            problem(
+                items[-1][3],
+                "upper",
+                f"{category}: incomes above {items[-1][1]} have no rate",
+                "leave upper empty on the last bracket (open ended)",
+            )
+        if category in fixed:
+            problem(items[0][3], "category", f"{category}: has both brackets and a fixed amount")
         out[category] = [[float(u) if u is not None else None, float(r)] for _lo, u, r, _ln in items]
     return {"brackets": out, "fixed": fixed}, problems
 
@@ -123,7 +136,20 @@ def resolve_tables(raw: Any, folder: Path) -> tuple[list[Path], list[PackProblem
             continue
         for name, value in list(params.items()):
             if isinstance(value, dict) and set(value) == {"table"}:
-                path = folder / str(value["table"])
+                name_given = Path(str(value["table"]))
+                if name_given.is_absolute() or ".." in name_given.parts:
+                    problems.append(
+                        PackProblem(
+                            str(folder),
+                            0,
+                            rule.get("id"),
+                            f"params.{name}",
+                            f"decision table {name_given} is outside the pack folder",
+                            "put the table beside the rule file and name it relative to it",
+                        )
+                    )
+                    continue
+                path = folder / name_given
                 used.append(path)
                 content, found = load_bracket_table(path, rule.get("id"))
                 problems.extend(found)

@@ -7,6 +7,9 @@
 * :func:`daily_as_of` re-judges, as of today, the rules whose outcome moves
   with the as-of date: deadlines (a letter due by 30 April), terms of office,
   petitions still open.
+* Both read the configured pack at each run through
+  :func:`engine.pack.rollout.choose_pack`: an invalid or held pack is not
+  used, the last good one keeps running, and the reason is alerted.
 * :func:`escalate_job`, :func:`digest_job`, :func:`dispatch_job` wrap the
   workflow's escalation, the daily digest and the alert dispatcher.
 
@@ -31,6 +34,7 @@ from engine.app import App, build_app
 from engine.check import run_check
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
+from engine.pack.rollout import choose_pack
 from engine.periods import Granularity, Period, period_of, shift
 from engine.schedule.config import schedule_settings
 from engine.schedule.state import done_periods as _done
@@ -41,7 +45,7 @@ from facts.errors import PartyrulesError
 
 _log = logging.getLogger(__name__)
 
-# (app, period range, as_of, pack or None for the app's pack) -> the check run's id
+# (app, period range, as_of, pack chosen by engine.pack.rollout, or None for that choice) -> the run's id
 CheckFn = Callable[[App, str, dt.date, Pack | None], int | None]
 AS_OF_SUBJECTS = ("petition",)  # fact subjects whose fields are counted up to the as-of date
 JOB_NAMES = ("periods", "daily", "escalate", "digest", "dispatch")
@@ -149,12 +153,19 @@ def check_closed_periods(app: App, now: dt.datetime, check: CheckFn = scheduled_
     done = _done(app.db, [p.label for p, _ in due])
     pending = [pd for pd in due if pd[0].label not in done]
     report = PeriodsReport()
+    if not pending:
+        return report
+    try:
+        pack = choose_pack(app, now).pack
+    except Exception as exc:
+        _log.exception("无法确定本次使用的规则包，期间检查未进行，下次运行将重试")
+        raise ScheduleJobError("periods", [f"规则包: {type(exc).__name__}: {exc}"]) from exc
     failures: list[str] = []
     first_error: Exception | None = None
     for widest, group in group_by_widest(pending):
         label = widest.label
         try:
-            run_id = check(app, label, today, None)
+            run_id = check(app, label, today, pack)
         except Exception as exc:
             _log.exception("期间检查 %s 失败，下次运行将重试", label)
             failures.append(f"{label}: {type(exc).__name__}: {exc}")
@@ -190,7 +201,7 @@ def daily_range(today: dt.date, years_back: int) -> str:
 def daily_as_of(app: App, today: dt.date, check: CheckFn = scheduled_check) -> int | None:
     """Re-judge the as-of rules over this year (and ``years_back`` before it) as of ``today``."""
     settings = schedule_settings(app.config)
-    pack = app.pack()
+    pack = choose_pack(app).pack
     rules = as_of_rules(pack)
     if not rules:
         _log.info("每日判定：规则包中没有按判定日计算的规则")

@@ -9,6 +9,7 @@ promotion needed), so a record can never make its own quorum.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -74,65 +75,87 @@ def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day:
     return {m.id for m in pool if m.status in ("full", "probationary") and m.belongs_on(day)}
 
 
+@dataclass
+class _MeetingData:
+    """Meetings in a span with their topics and attendance sets, loaded once per evaluation."""
+
+    rows: list[Any]
+    topics: dict[str, list[str]]
+    present: dict[str, set[str]]
+    leave_ok: dict[str, set[str]]  # on leave with opinion given in advance
+    on_leave: dict[str, set[str]]
+
+
+def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | None) -> _MeetingData:
+    key = ("meetings", start, end, frozenset(only) if only is not None else None)
+    if key in ctx.cache:
+        return ctx.cache[key]  # type: ignore[no-any-return]
+    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_M.c[c] for c, _ in MINUTES_PARTS if c != "attendees")]
+    in_span = sa.and_(_M.c.date >= start, _M.c.date <= end)
+    if only is not None:
+        in_span = sa.and_(in_span, _M.c.id.in_(sorted(only)))
+    data = _MeetingData(list(ctx.conn.execute(sa.select(*cols).where(in_span)).all()), defaultdict(list),
+                        defaultdict(set), defaultdict(set), defaultdict(set))
+    joined = _TOPIC.join(_M, _M.c.id == _TOPIC.c.meeting)
+    for meeting, topic in ctx.conn.execute(sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).select_from(joined).where(in_span)).all():
+        data.topics[meeting].append(topic)
+    joined = _ATT.join(_M, _M.c.id == _ATT.c.meeting)
+    att = sa.select(_ATT.c.meeting, _ATT.c.member, _ATT.c.status, _ATT.c.opinion_given).select_from(joined)
+    for meeting, member, status, opinion in ctx.conn.execute(att.where(in_span)).all():
+        if status == "present":
+            data.present[meeting].add(member)
+        elif status == "leave":
+            data.on_leave[meeting].add(member)
+            if opinion:
+                data.leave_ok[meeting].add(member)
+    ctx.cache[key] = data
+    return data
+
+
 def meeting_subjects(
     ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
 ) -> list[Subject]:
     spec = rule.subject
     assert isinstance(spec, MeetingSubject)
     start, end = _span(months)
-    query = sa.select(_M).where(_M.c.date >= start, _M.c.date <= end)
-    if only is not None:
-        query = query.where(_M.c.id.in_(sorted(only)))
-    if spec.kinds:
-        query = query.where(_M.c.kind.in_(spec.kinds))
-    if spec.topics_any:
-        query = query.where(
-            sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any))
-        )
-    meetings = list(ctx.conn.execute(query).mappings())
-    ids = [m["id"] for m in meetings]
-    attendance: dict[str, list[Any]] = defaultdict(list)
-    topics: dict[str, list[str]] = defaultdict(list)
-    for part in range(0, len(ids), 500):
-        chunk = ids[part : part + 500]
-        for row in ctx.conn.execute(sa.select(_ATT).where(_ATT.c.meeting.in_(chunk))):
-            attendance[row.meeting].append(row)
-        for row in ctx.conn.execute(sa.select(_TOPIC).where(_TOPIC.c.meeting.in_(chunk))):
-            topics[row.meeting].append(row.topic)
+    data = _meeting_data(ctx, start, end, only)
+    kinds, wanted = set(spec.kinds), set(spec.topics_any)
+    meetings = [
+        m for m in data.rows
+        if (not kinds or m.kind in kinds) and (not wanted or wanted.intersection(data.topics.get(m.id, ())))
+    ]
     copies: dict[str, tuple[float, str]] = {}
     if "copy_similarity" in rule.when:
-        copies = _copies(ctx, spec, end, set(ids))
+        copies = _copies(ctx, spec, end, {m.id for m in meetings})
     reg = ctx.registry
     out = []
+    empty: set[str] = set()
     for m in meetings:
-        eligible = _eligible(ctx, spec, m["kind"], m["org"], m["date"])
-        rows = attendance.get(m["id"], [])
-        present = {r.member for r in rows if r.status == "present"}
-        leave_ok = {r.member for r in rows if r.status == "leave" and r.opinion_given}
-        on_leave = {r.member for r in rows if r.status == "leave"}
-        absentees = sorted(eligible - present - leave_ok)
+        eligible = _eligible(ctx, spec, m.kind, m.org, m.date)
+        present = data.present.get(m.id, empty)
+        absentees = sorted(eligible - present - data.leave_ok.get(m.id, empty))
         n_present = len(present & eligible)
         ratio = n_present / len(eligible) if eligible else 1.0
         missing = [
             label
             for col, label in MINUTES_PARTS
-            if (not present if col == "attendees" else not (m[col] or "").strip())
+            if (not present if col == "attendees" else not (getattr(m, col) or "").strip())
         ]
-        sim, source = copies.get(m["id"], (0.0, ""))
+        sim, source = copies.get(m.id, (0.0, ""))
         source_org = ""
         if source:
             source_org = reg.org_name(ctx.cache.get("meeting_org", {}).get(source))
         fields = {
-            "meeting": m["id"],
-            "org": m["org"],
-            "org_name": reg.org_name(m["org"]),
-            "kind": m["kind"],
-            "kind_label": MEETING_KIND_CN.get(m["kind"], m["kind"]),
-            "date": m["date"].isoformat(),
-            "topics": sorted(topics.get(m["id"], [])),
+            "meeting": m.id,
+            "org": m.org,
+            "org_name": reg.org_name(m.org),
+            "kind": m.kind,
+            "kind_label": MEETING_KIND_CN.get(m.kind, m.kind),
+            "date": m.date.isoformat(),
+            "topics": sorted(data.topics.get(m.id, [])),
             "eligible": len(eligible),
             "present": n_present,
-            "on_leave": len(on_leave & eligible),
+            "on_leave": len(data.on_leave.get(m.id, empty) & eligible),
             "absent_without_leave": len(absentees),
             "absentees": "、".join(reg.member_name(a) for a in absentees) or "无",
             "attendance_ratio": ratio,
@@ -142,10 +165,10 @@ def meeting_subjects(
             "copy_similarity": round(sim, 4),
             "copied_from": source,
             "copied_from_org_name": source_org,
-            **_period_fields(m["date"]),
+            **_period_fields(m.date),
         }
-        facts = [f"meeting:{m['id']}"] + ([f"meeting:{source}"] if source else [])
-        out.append(Subject("meeting", m["id"], m["org"], None, fields["period"], fields, facts))
+        facts = [f"meeting:{m.id}"] + ([f"meeting:{source}"] if source else [])
+        out.append(Subject("meeting", m.id, m.org, None, fields["period"], fields, facts))
     return out
 
 
@@ -202,7 +225,8 @@ def dues_subjects(
 ) -> list[Subject]:
     spec = rule.subject
     assert isinstance(spec, DuesSubject)
-    labels = [m.label for m in months]
+    by_label = {m.label: m for m in months}
+    labels = list(by_label)
     query = sa.select(_DUES).where(_DUES.c.month.in_(labels))
     if spec.with_base:
         query = query.where(_DUES.c.base.is_not(None))
@@ -218,7 +242,7 @@ def dues_subjects(
         category = mem.category if mem else "in_service"
         base = row.base if row.base is not None else 0.0
         standard, rate = dues_standard(base, category, params)
-        p = next(m for m in months if m.label == row.month)
+        p = by_label[row.month]
         key = f"{row.member}|{row.month}"
         fields = {
             "dues": key,

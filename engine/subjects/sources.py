@@ -27,7 +27,7 @@ from engine.pack.model import (
     SignoffsMade,
     TermOverdue,
 )
-from engine.periods import Period, month_of, shift
+from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, month_col
 from facts import tables as t
 
@@ -184,7 +184,7 @@ def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Val
         paid = data.get(sid, {})
         n = 0
         dates = []
-        for m in period.months():
+        for m in period.month_periods:
             day = paid.get(m.label)
             if day is not None:
                 dates.append(day.isoformat())
@@ -238,18 +238,28 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
                     if org in orgs:
                         had[member].update(months)
 
+    first = _month_index(horizon) if horizon else None
+    indexed = {member: {_month_index(m) for m in months} for member, months in had.items()}
+    empty: set[int] = set()
+
+    joined_at = {m.id: _month_index(m.joined.isoformat()[:7]) for m in reg.members.values() if m.joined}
+
     def value(sid: str, period: Period) -> Value:
-        info = reg.members.get(sid)
-        joined = month_of(info.joined).label if info and info.joined else None
-        months = had.get(sid, set())
+        joined = joined_at.get(sid)
+        months = indexed.get(sid, empty)
         run = 0
-        m = month_of(period.start)
-        while horizon is not None and m.label >= horizon and not (joined and m.label < joined) and m.label not in months:
+        i = _month_index(period.label)
+        while first is not None and i >= first and (joined is None or i >= joined) and i not in months:
             run += 1
-            m = shift(m, -1)
+            i -= 1
         return run, {}, []
 
     return value
+
+
+def _month_index(label: str) -> int:
+    """``YYYY-MM`` as a running month number, for stepping back month by month cheaply."""
+    return int(label[:4]) * 12 + int(label[5:7]) - 1
 
 
 def _term_overdue(ctx: BuildContext, _spec: TermOverdue, start: date, end: date) -> ValueFn:
