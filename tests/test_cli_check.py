@@ -98,8 +98,8 @@ def test_a_period_with_no_facts_still_judges_absence(run):
     assert "branch.committee_meeting.monthly" in rules and "dues.monthly.paid" in rules
 
 
-def test_bad_period_is_a_clear_error(run):
-    result = CliRunner().invoke(main, ["--db", "x.db", "check", "--period", "2017-13"])
+def test_bad_period_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "x.db"), "check", "--period", "2017-13"])
     assert result.exit_code == 1 and "is not a period" in result.output
 
 

@@ -58,7 +58,8 @@ def parse_moment(value: str, zone: dt.tzinfo) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f'"{value}" is not a date or date-time (expected YYYY-MM-DD or YYYY-MM-DDTHH:MM)', param_hint="--now"
+            f'"{value}" is not a date or date-time (expected YYYY-MM-DD or YYYY-MM-DDTHH:MM)',
+            param_hint="--now",
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
