@@ -4,7 +4,8 @@ The baseline is the pack in use, evaluated over the same range as of the same
 date (so the comparison shows the change itself, whatever was stored by
 earlier runs).  Rules whose definition is identical in both packs give
 identical findings on the same data, so they are judged once and counted as
-unchanged: a backtest costs one check plus the changed rules.  Nothing is stored.
+unchanged; the baseline's changed versions are matched in the same pass as the
+candidate: a backtest costs one check plus the changed rules.  Nothing is stored.
 
 A range with no dated records at all (meetings, dues, sign-offs, talks,
 petitions…), or one not yet closed by the as-of date, has nothing to compare:
@@ -24,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.app import App
-from engine.evaluate import evaluate
+from engine.evaluate import collect_work, make_finding, match_work
 from engine.finding import Finding
 from engine.pack.load import Pack
 from engine.periods import PeriodRange, parse_range
@@ -130,11 +131,15 @@ def backtest(
     as_of = as_of or app.today()
     baseline = baseline or app.pack()
     grace = app.config.check.grace_days
-    same = {r.key for r in candidate.rules} & {r.key for r in baseline.rules}
-    changed_new = sorted({r.id for r in candidate.rules if r.key not in same})
-    changed_old = sorted({r.id for r in baseline.rules if r.key not in same})
-    result = Backtest()
-    processes = app.config.check.processes
+    cand_keys = {r.key for r in candidate.rules}
+    base_keys = {r.key for r in baseline.rules}
+    changed = {r.id for r in candidate.rules if r.key not in base_keys} | {
+        r.id for r in baseline.rules if r.key not in cand_keys
+    }
+    # one matcher pass over the candidate and the baseline's changed versions (the matcher's set-up
+    # costs about a second per call, whatever it is given)
+    extra = [r for r in baseline.rules if r.key not in cand_keys]
+    merged = dataclasses.replace(candidate, rules=[*candidate.rules, *extra])
     with app.db.connect() as conn:
         if not dated_records(conn, rng):
             raise BacktestError(
@@ -143,23 +148,32 @@ def backtest(
                 rng.text,
                 as_of,
             )
-        new = evaluate(conn, candidate, rng, as_of, grace, processes=processes)
-        # only the changed rules go to the matcher: it sets up every rule it is given
-        only_changed = dataclasses.replace(baseline, rules=[r for r in baseline.rules if r.id in changed_old])
-        old = evaluate(conn, only_changed, rng, as_of, grace, processes=processes) if changed_old else None
-    if not new.scope:
+        work = collect_work(conn, merged, rng, as_of, grace)
+    if not work.scope:
         raise BacktestError(
             f"回测期间 {rng.text} 到判定日 {as_of} 尚未结束（含宽限期 {grace} 天），没有可判定的期间；"
             "请用 --as-of 指定一个更晚的判定日",
             rng.text,
             as_of,
         )
-    result.subjects = sum(new.subjects.values())
-    new_changed = {f.key: f for f in new.findings if f.rule in changed_new}
-    result.unchanged = sum(1 for f in new.findings if f.rule not in changed_new)
-    old_changed = {f.key: f for f in old.findings} if old else {}
-    result.added = [f for k, f in new_changed.items() if k not in old_changed]
-    result.removed = [f for k, f in old_changed.items() if k not in new_changed]
-    result.unchanged += sum(1 for k in new_changed if k in old_changed)
+    fired = match_work(merged, work, app.config.check.processes)
+    result = Backtest()
+    new: dict[str, Finding] = {}
+    old: dict[str, Finding] = {}
+    for (rule, subject), hit in zip(work.items, fired, strict=True):
+        result.subjects += rule.key in cand_keys
+        if not hit:
+            continue
+        if rule.id not in changed:  # every version identical in both packs: the same verdict
+            result.unchanged += 1
+            continue
+        finding = make_finding(rule, subject, work.registry)
+        if rule.key in cand_keys:
+            new[finding.key] = finding
+        if rule.key in base_keys:
+            old[finding.key] = finding
+    result.added = [f for k, f in new.items() if k not in old]
+    result.removed = [f for k, f in old.items() if k not in new]
+    result.unchanged += sum(1 for k in new if k in old)
     result.seconds = time.perf_counter() - t0
     return result
