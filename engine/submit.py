@@ -87,7 +87,7 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
     pairs: set[tuple[str, str]] = set()
     subjects: set[tuple[str, str, str]] = set()
     with app.db.connect() as conn:
-        registry = Registry.load(conn)
+        registry = Registry.load(conn, *_involved(facts))
         ctx = BuildContext(conn, registry, as_of)
         for rule in pack.rules:
             if rule.rule.period != "fact" or rule.rule.subject.type not in by_type:
@@ -117,6 +117,21 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
     result.stored = app.violations.record(
         result.findings, Scope(pairs, subjects), pack.hash, None, actor="submit"
     )
+
+
+def _involved(facts: list[FactBase]) -> tuple[set[str], set[str]]:
+    """The orgs and members judging these facts needs from the registry."""
+    orgs: set[str] = set()
+    members: set[str] = set()
+    for f in facts:
+        match f:
+            case Meeting():
+                orgs.add(f.org)
+                members.update(f.attendees, f.absent, (lv.member for lv in f.on_leave))
+                members.update(m for m in (f.host, f.lecturer, f.minutes.recorder if f.minutes else None) if m)
+            case Dues() | Promotion():
+                members.add(f.member)
+    return orgs, members
 
 
 def _standing(ctx: BuildContext, pack: Pack, meeting: Meeting, as_of: date) -> list[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -55,26 +57,51 @@ class Registry:
     party_group_members_of: dict[str, list[MemberInfo]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, conn: sa.Connection) -> Registry:
+    def load(
+        cls, conn: sa.Connection, orgs: Iterable[str] | None = None, members: Iterable[str] | None = None
+    ) -> Registry:
+        """The whole registry, or with ``orgs``/``members`` only what judging a few facts needs.
+
+        A partial registry holds the given orgs with their ancestors (for routing) and children, the
+        members of those orgs or attached to them through ``extra_orgs``, and the given members.
+        """
         o = t.OrgRow.__table__  # type: ignore[attr-defined]
         m = t.MemberRow.__table__  # type: ignore[attr-defined]
         r = t.MemberRoleRow.__table__  # type: ignore[attr-defined]
         x = t.MemberExtraOrgRow.__table__  # type: ignore[attr-defined]
-        orgs = {row.id: OrgInfo(*row) for row in conn.execute(sa.select(*o.c))}
+        member_cols = [m.c.id, m.c.name, m.c.org, m.c.status, m.c.category, m.c.joined, m.c.left]
+        if orgs is None and members is None:
+            org_rows = conn.execute(sa.select(*o.c)).all()
+            member_rows = conn.execute(sa.select(*member_cols)).all()
+            role_rows = conn.execute(sa.select(r.c.member, r.c.role)).all()
+            extra_rows = conn.execute(sa.select(x.c.member, x.c.org)).all()
+        else:
+            wanted_members = set(members or ())
+            member_rows = list(conn.execute(sa.select(*member_cols).where(m.c.id.in_(sorted(wanted_members)))).all())
+            wanted_orgs = set(orgs or ()) | {row.org for row in member_rows}
+            attached = conn.execute(sa.select(x.c.member).where(x.c.org.in_(sorted(wanted_orgs)))).scalars().all()
+            member_rows += conn.execute(
+                sa.select(*member_cols).where(
+                    sa.or_(m.c.org.in_(sorted(wanted_orgs)), m.c.id.in_(sorted(set(attached))))
+                )
+            ).all()
+            org_rows = _orgs_with_family(conn, o, wanted_orgs)
+            ids = sorted({row.id for row in member_rows})
+            role_rows = conn.execute(sa.select(r.c.member, r.c.role).where(r.c.member.in_(ids))).all()
+            extra_rows = conn.execute(sa.select(x.c.member, x.c.org).where(x.c.member.in_(ids))).all()
         roles: dict[str, set[str]] = defaultdict(set)
-        for member, role in conn.execute(sa.select(r.c.member, r.c.role)):
+        for member, role in role_rows:
             roles[member].add(role)
         extra: dict[str, set[str]] = defaultdict(set)
-        for member, org in conn.execute(sa.select(x.c.member, x.c.org)):
+        for member, org in extra_rows:
             extra[member].add(org)
-        members = {}
-        for row in conn.execute(
-            sa.select(m.c.id, m.c.name, m.c.org, m.c.status, m.c.category, m.c.joined, m.c.left)
-        ):
-            members[row.id] = MemberInfo(
+        people = {
+            row.id: MemberInfo(
                 *row, roles=frozenset(roles.get(row.id, ())), extra_orgs=frozenset(extra.get(row.id, ()))
             )
-        reg = cls(orgs, members)
+            for row in member_rows
+        }
+        reg = cls({row.id: OrgInfo(*row) for row in org_rows}, people)
         reg._index()
         return reg
 
@@ -93,6 +120,14 @@ class Registry:
         self.children = dict(children)
         self.members_of = dict(members_of)
         self.party_group_members_of = dict(pg_members)
+
+    def ensure_orgs(self, conn: sa.Connection, ids: Iterable[str]) -> None:
+        """Load orgs a partial registry lacks (e.g. the org of a meeting that was copied)."""
+        missing = sorted(set(ids) - set(self.orgs))
+        if missing:
+            table = t.OrgRow.__table__  # type: ignore[attr-defined]
+            for row in conn.execute(sa.select(*table.c).where(table.c.id.in_(missing))).all():
+                self.orgs[row.id] = OrgInfo(*row)
 
     def org_name(self, org_id: str | None) -> str:
         if org_id is None:
@@ -118,3 +153,17 @@ class Registry:
             out.append(current)
             current = self.orgs[current].parent
         return list(reversed(out))
+
+
+def _orgs_with_family(conn: sa.Connection, table: sa.Table, ids: set[str]) -> list[Any]:
+    """Rows of ``ids``, their ancestors up to the root, and their direct children."""
+    found: dict[str, Any] = {}
+    todo = set(ids)
+    while todo:
+        rows = conn.execute(sa.select(*table.c).where(table.c.id.in_(sorted(todo)))).all()
+        for row in rows:
+            found[row.id] = row
+        todo = {row.parent for row in rows if row.parent and row.parent not in found}
+    for row in conn.execute(sa.select(*table.c).where(table.c.parent.in_(sorted(ids)))).all():
+        found.setdefault(row.id, row)
+    return list(found.values())

@@ -198,7 +198,9 @@ def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str
             )
         )
     ctx.cache["meeting_org"] = {x.id: x.org for x in texts}
-    return earlier_copies(texts, targets, spec.copy_floor, pairs)
+    best = earlier_copies(texts, targets, spec.copy_floor, pairs)
+    ctx.registry.ensure_orgs(ctx.conn, {ctx.cache["meeting_org"][src] for _sim, src in best.values()})
+    return best
 
 
 def dues_standard(base: float, category: str, params: dict[str, Any]) -> tuple[Decimal, str]:
