@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from engine.app import App
 from engine.evaluate import Evaluation, evaluate
 from engine.pack.load import Pack
-from engine.pack.rollout import choose_pack
+from engine.pack.rollout import PackChoice, choose_pack
 from engine.periods import PeriodRange, parse_range
 from engine.violations.packs import remember_pack
 from engine.violations.store import Scope, StoreReport
@@ -36,6 +36,7 @@ class CheckResult:
     stored: StoreReport | None  # None with dry_run
     run_id: int | None
     pack: Pack
+    choice: PackChoice | None = None  # how the configured pack was chosen (None for an explicit pack)
 
     @property
     def findings(self):  # type: ignore[no-untyped-def]
@@ -60,13 +61,18 @@ def run_check(
     """
     rng = parse_range(period) if isinstance(period, str) else period
     as_of = as_of or app.today()
+    choice: PackChoice | None = None
     if pack is None:  # an explicit folder is used as given; the configured pack goes through the guard
-        pack = app.pack(rules_dir) if rules_dir is not None else choose_pack(app).pack
+        if rules_dir is not None:
+            pack = app.pack(rules_dir)
+        else:
+            choice = choose_pack(app)
+            pack = choice.pack
     grace = app.config.check.grace_days
     if dry_run:
         with app.db.connect() as conn:
             ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
-        return CheckResult(ev, None, None, pack)
+        return CheckResult(ev, None, None, pack, choice)
     remember_pack(app.db, pack)
     run_id = app.violations.start_run(pack.hash, pack.root, rng.text, as_of, grace, trigger)
     try:
@@ -89,4 +95,4 @@ def run_check(
         seconds_match=ev.seconds["match"],
         seconds_store=ev.seconds["store"],
     )
-    return CheckResult(ev, stored, run_id, pack)
+    return CheckResult(ev, stored, run_id, pack, choice)
