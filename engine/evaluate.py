@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from engine.finding import Finding
 from engine.matcher import Matcher, match_all
+from engine.matcher_fork import match_inherited
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
 from engine.periods import Period, PeriodRange
@@ -28,6 +29,7 @@ from engine.subjects.schema import derived_fields
 from engine.subjects.single import FACT_BUILDERS
 
 DEFAULT_GRACE_DAYS = 10
+_FORK_FROM = 20_000  # from this many subjects, forked workers inherit the work instead of receiving it
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -160,7 +162,9 @@ def match_work(pack: Pack, work: Work, processes: int = 1) -> list[bool]:
     if processes == 0:
         matcher = Matcher(conditions)
         return [matcher.matches(key, fields) for key, fields in pairs]
-    return match_all(conditions, pairs, processes=processes)
+    if len(pairs) < _FORK_FROM:
+        return match_all(conditions, pairs, processes=processes)
+    return match_inherited(conditions, pairs, processes)
 
 
 def evaluate(
