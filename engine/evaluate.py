@@ -7,6 +7,7 @@ judged; :mod:`engine.violations` stores them.  Timings are kept per stage
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import re
 import time
 from collections.abc import Sequence
@@ -139,10 +140,12 @@ def collect_work(
     as_of: date,
     grace_days: int = DEFAULT_GRACE_DAYS,
     rule_ids: Sequence[str] | None = None,
+    part: tuple[int, int] | None = None,
 ) -> Work:
-    """Build every subject each rule judges over ``rng`` (the SQL stage)."""
+    """Build every subject each rule judges over ``rng`` (the SQL stage); with ``part=(k, n)`` only
+    the subjects whose top-level org falls in partition k of n."""
     registry = Registry.load(conn)
-    ctx = BuildContext(conn, registry, as_of)
+    ctx = BuildContext(conn, registry, as_of, part=part)
     work = Work([], registry, set(), {})
     for rule in pack.rules:
         if rule_ids is not None and rule.id not in rule_ids:
@@ -176,7 +179,15 @@ def evaluate(
     rule_ids: Sequence[str] | None = None,
     processes: int = 1,
 ) -> Evaluation:
-    """Judge every rule of ``pack`` (or those of ``rule_ids``) over ``rng`` as of ``as_of``."""
+    """Judge every rule of ``pack`` (or those of ``rule_ids``) over ``rng`` as of ``as_of``.
+
+    ``processes`` > 1: subjects are partitioned by top-level org and each partition is built *and*
+    matched in its own forked process (both stages are CPU-bound Python and C holding the GIL).
+    """
+    if processes > 1 and "fork" in mp.get_all_start_methods():
+        from engine.partition import evaluate_partitioned  # it builds on this module
+
+        return evaluate_partitioned(conn.engine, pack, rng, as_of, grace_days, rule_ids, processes)
     result = Evaluation(pack.hash, rng.text, as_of)
     t0 = time.perf_counter()
     work = collect_work(conn, pack, rng, as_of, grace_days, rule_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -30,6 +31,21 @@ class BuildContext:
     registry: Registry
     as_of: date
     cache: dict[Any, Any] = field(default_factory=dict)  # per-evaluation memo of shared queries
+    part: tuple[int, int] | None = None  # (k, n): build only the subjects of partition k of n
+
+    def mine(self, org_id: str | None) -> bool:
+        """Whether a subject of ``org_id`` belongs to this context's partition (by its top-level org)."""
+        if self.part is None:
+            return True
+        k, n = self.part
+        if org_id is None:
+            return k == 0
+        roots: dict[str, str] = self.cache.setdefault("roots", {})
+        root = roots.get(org_id)
+        if root is None:
+            path = self.registry.path(org_id)
+            root = roots[org_id] = path[0] if path else org_id
+        return zlib.crc32(root.encode()) % n == k
 
 
 def month_col(column: Any) -> Any:

@@ -24,7 +24,7 @@ def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple
             )
         with_term = ctx.cache["orgs_with_elections"]
     for org in ctx.registry.orgs.values():
-        if org.kind not in kinds or not org.exists_during(period.start, period.end):
+        if org.kind not in kinds or not org.exists_during(period.start, period.end) or not ctx.mine(org.id):
             continue
         if spec.with_term and not org.term_years and org.id not in with_term:
             continue
@@ -37,7 +37,7 @@ def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> Iterator
     for mem in ctx.registry.members.values():
         if mem.status not in statuses or (roles and not (mem.roles & roles)):
             continue
-        if not mem.belongs_during(period.start, period.end):
+        if not mem.belongs_during(period.start, period.end) or not ctx.mine(mem.org):
             continue
         yield (
             mem.id,

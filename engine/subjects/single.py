@@ -122,7 +122,9 @@ def meeting_subjects(
     kinds, wanted = set(spec.kinds), set(spec.topics_any)
     meetings = [
         m for m in data.rows
-        if (not kinds or m.kind in kinds) and (not wanted or wanted.intersection(data.topics.get(m.id, ())))
+        if (not kinds or m.kind in kinds)
+        and (not wanted or wanted.intersection(data.topics.get(m.id, ())))
+        and ctx.mine(m.org)
     ]
     copies: dict[str, tuple[float, str]] = {}
     if "copy_similarity" in rule.when:
@@ -241,6 +243,8 @@ def dues_subjects(
         if only is not None and f"{row.member}|{row.month}" not in only:
             continue
         mem = reg.members.get(row.member)
+        if not ctx.mine(mem.org if mem else None):
+            continue
         category = mem.category if mem else "in_service"
         base = row.base if row.base is not None else 0.0
         standard, rate = dues_standard(base, category, params)
@@ -275,6 +279,8 @@ def petition_subjects(
     query = sa.select(_PET).where(_PET.c.received >= start, _PET.c.received <= end)
     if only is not None:
         query = query.where(_PET.c.id.in_(sorted(only)))
+    if not ctx.mine(None):  # petitions belong to no org: the first partition judges them
+        return out
     for row in ctx.conn.execute(query):
         registered = row.registered if row.registered and row.registered <= ctx.as_of else None
         closed = row.closed if row.closed and row.closed <= ctx.as_of else None
@@ -316,6 +322,8 @@ def promotion_subjects(
         day = filed.get((p.member, year))
         ok = day is not None and day <= p.date
         mem = reg.members.get(p.member)
+        if not ctx.mine(mem.org if mem else None):
+            continue
         fields = {
             "promotion": p.key,
             "member": p.member,
