@@ -46,7 +46,7 @@ class Period:
             return f"{y}-Q{(self.start.month - 1) // 3 + 1}"
         return str(y)
 
-    @property
+    @functools.cached_property
     def label_cn(self) -> str:
         """How a person reads it: 2017年6月, 2017年第二季度, 2017年度."""
         y = self.start.year

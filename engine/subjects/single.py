@@ -237,6 +237,7 @@ def dues_subjects(
     reg = ctx.registry
     out = []
     params = rule.numeric_params()
+    standards: dict[tuple[float, str], tuple[Decimal, str]] = {}  # many members share a base
     if only is not None:
         query = query.where(_DUES.c.member.in_(sorted({k.split("|")[0] for k in only})))
     for row in ctx.conn.execute(query):
@@ -247,7 +248,10 @@ def dues_subjects(
             continue
         category = mem.category if mem else "in_service"
         base = row.base if row.base is not None else 0.0
-        standard, rate = dues_standard(base, category, params)
+        bracket = standards.get((base, category))
+        if bracket is None:
+            bracket = standards[(base, category)] = dues_standard(base, category, params)
+        standard, rate = bracket
         p = by_label[row.month]
         key = f"{row.member}|{row.month}"
         fields = {
