@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -24,7 +24,7 @@ from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
 from engine.periods import Period, PeriodRange
 from engine.subjects.base import BuildContext, Subject
-from engine.subjects.periodic import build_period_subjects
+from engine.subjects.periodic import iter_period_subjects
 from engine.subjects.registry import Registry
 from engine.subjects.schema import derived_fields
 from engine.subjects.single import FACT_BUILDERS
@@ -72,11 +72,17 @@ def judged_periods(rule: CompiledRule, rng: PeriodRange, as_of: date, grace_days
 
 
 def build_subjects(ctx: BuildContext, rule: CompiledRule, periods: list[Period]) -> list[Subject]:
+    return [s for chunk in iter_subjects(ctx, rule, periods) for s in chunk]
+
+
+def iter_subjects(ctx: BuildContext, rule: CompiledRule, periods: list[Period]) -> Iterator[list[Subject]]:
+    """A rule's subjects in chunks: all of a fact rule's at once, a period rule's period by period."""
     if not periods:
-        return []
+        return
     if rule.rule.period == "fact":
-        return FACT_BUILDERS[rule.rule.subject.type](ctx, rule.rule, periods)
-    return build_period_subjects(ctx, rule.rule, periods)
+        yield FACT_BUILDERS[rule.rule.subject.type](ctx, rule.rule, periods)
+    else:
+        yield from iter_period_subjects(ctx, rule.rule, periods)
 
 
 def condition_names(rule: CompiledRule) -> list[str]:
@@ -133,6 +139,26 @@ class Work:
     subjects: dict[str, int]
 
 
+def iter_work(
+    ctx: BuildContext,
+    pack: Pack,
+    rng: PeriodRange,
+    grace_days: int,
+    rule_ids: Sequence[str] | None,
+    work: Work,
+) -> Iterator[tuple[CompiledRule, list[Subject]]]:
+    """Subjects chunk by chunk, recording in ``work`` the scope judged and the subjects counted."""
+    for rule in pack.rules:
+        if rule_ids is not None and rule.id not in rule_ids:
+            continue
+        periods = judged_periods(rule, rng, ctx.as_of, grace_days)
+        work.scope.update((rule.id, p.label) for p in periods)
+        work.subjects.setdefault(rule.id, 0)
+        for chunk in iter_subjects(ctx, rule, periods):
+            work.subjects[rule.id] += len(chunk)
+            yield rule, chunk
+
+
 def collect_work(
     conn: sa.Connection,
     pack: Pack,
@@ -147,14 +173,8 @@ def collect_work(
     registry = Registry.load(conn)
     ctx = BuildContext(conn, registry, as_of, part=part)
     work = Work([], registry, set(), {})
-    for rule in pack.rules:
-        if rule_ids is not None and rule.id not in rule_ids:
-            continue
-        periods = judged_periods(rule, rng, as_of, grace_days)
-        subjects = build_subjects(ctx, rule, periods)
-        work.scope.update((rule.id, p.label) for p in periods)
-        work.subjects[rule.id] = work.subjects.get(rule.id, 0) + len(subjects)
-        work.items.extend((rule, s) for s in subjects)
+    for rule, chunk in iter_work(ctx, pack, rng, grace_days, rule_ids, work):
+        work.items.extend((rule, s) for s in chunk)
     return work
 
 
@@ -184,7 +204,7 @@ def evaluate(
     ``processes`` > 1: subjects are partitioned by top-level org and each partition is built *and*
     matched in its own forked process (both stages are CPU-bound Python and C holding the GIL).
     """
-    if processes > 1 and "fork" in mp.get_all_start_methods():
+    if processes >= 1 and "fork" in mp.get_all_start_methods():
         from engine.partition import evaluate_partitioned  # it builds on this module
 
         return evaluate_partitioned(conn.engine, pack, rng, as_of, grace_days, rule_ids, processes)

@@ -19,11 +19,13 @@ from multiprocessing.connection import Connection
 
 import sqlalchemy as sa
 
-from engine.evaluate import Evaluation, collect_work, make_finding
+from engine.evaluate import Evaluation, Work, iter_work, make_finding
 from engine.matcher import Matcher
 from engine.matcher_worker import MatcherCrashed, MatcherError
 from engine.pack.load import Pack
 from engine.periods import PeriodRange
+from engine.subjects.base import BuildContext
+from engine.subjects.registry import Registry
 
 
 def _worker(
@@ -38,13 +40,27 @@ def _worker(
 ) -> None:
     try:
         engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
-        t0 = time.perf_counter()
-        with engine.connect() as conn:
-            work = collect_work(conn, pack, rng, as_of, grace_days, rule_ids, part=part)
-        t1 = time.perf_counter()
         matcher = Matcher({r.key: r.durable for r in pack.rules})
-        findings = [make_finding(r, s, work.registry) for r, s in work.items if matcher.matches(r.key, s.fields)]
-        out.send(("ok", (findings, work.scope, work.subjects, t1 - t0, time.perf_counter() - t1)))
+        findings = []
+        sql = match = 0.0
+        with engine.connect() as conn:
+            t0 = time.perf_counter()
+            registry = Registry.load(conn)
+            ctx = BuildContext(conn, registry, as_of, part=part)
+            work = Work([], registry, set(), {})
+            chunks = iter_work(ctx, pack, rng, grace_days, rule_ids, work)
+            sql = time.perf_counter() - t0
+            while True:  # one chunk (a rule's period) at a time: memory stays bounded
+                t1 = time.perf_counter()
+                step = next(chunks, None)
+                t2 = time.perf_counter()
+                sql += t2 - t1
+                if step is None:
+                    break
+                rule, chunk = step
+                findings.extend(make_finding(rule, s, registry) for s in chunk if matcher.matches(rule.key, s.fields))
+                match += time.perf_counter() - t2
+        out.send(("ok", (findings, work.scope, work.subjects, sql, match)))
     except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
         out.send(("error", exc if isinstance(exc, MatcherError) else MatcherError(f"{type(exc).__name__}: {exc}")))
     finally:

@@ -35,3 +35,33 @@ def test_two_partitions_find_the_same_as_one(tmp_path):
     assert sorted(f.key for f in two.findings) == sorted(f.key for f in one.findings)
     assert two.subjects == one.subjects and two.scope == one.scope
     assert len(one.findings) > 50
+
+
+def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import pytest
+
+    import engine.partition
+    from engine.matcher_worker import MatcherCrashed
+    from facts.errors import Location
+    from facts.sample import sample_facts
+
+    app = build_app(str(tmp_path / "s.db"))
+    app.init()
+    app.facts.import_items((Location("sample", i), f) for i, f in enumerate(sample_facts()))
+
+    class Dying:
+        def __init__(self, _conditions):
+            pass
+
+        def matches(self, _key, _fields):
+            os.kill(os.getpid(), signal.SIGSEGV)
+
+    monkeypatch.setattr(engine.partition, "Matcher", Dying)  # the forked worker inherits the patch
+    with app.db.connect() as conn, pytest.raises(MatcherCrashed, match="SIGSEGV"):
+        evaluate(conn, app.pack(), parse_range("2017-06"), dt.date(2017, 8, 1), processes=1)
+    monkeypatch.undo()
+    with app.db.connect() as conn:
+        assert evaluate(conn, app.pack(), parse_range("2017-06"), dt.date(2017, 8, 1), processes=1).findings

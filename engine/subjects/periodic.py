@@ -54,14 +54,20 @@ def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> Iterator
 
 def build_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> list[Subject]:
     """Every subject of ``rule`` in each of ``periods`` (already filtered to those judgeable)."""
+    return [s for chunk in iter_period_subjects(ctx, rule, periods) for s in chunk]
+
+
+def iter_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> Iterator[list[Subject]]:
+    """The subjects of ``rule`` one period at a time (the derived values are queried once for the span),
+    so a province-year never holds all its member-month subjects at once."""
     if not periods:
-        return []
+        return
     start = min(p.start for p in periods)
     end = max(p.end for p in periods)
     schema = subject_fields(rule)
     values = {name: value_function(ctx, spec, start, end) for name, spec in rule.derive.items()}
-    out: list[Subject] = []
     for period in periods:
+        out: list[Subject] = []
         candidates = (
             _orgs(ctx, rule.subject, period)
             if isinstance(rule.subject, OrgSubject)
@@ -87,4 +93,4 @@ def build_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) 
                     facts=facts,
                 )
             )
-    return out
+        yield out
