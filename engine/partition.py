@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 import sqlalchemy as sa
 
 from engine.evaluate import Evaluation, Work, iter_work, make_finding
+from engine.finding import Finding
 from engine.matcher import Matcher
 from engine.matcher_worker import MatcherCrashed, MatcherError
 from engine.pack.load import Pack
@@ -41,7 +42,7 @@ def _worker(
     try:
         engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
         matcher = Matcher({r.key: r.durable for r in pack.rules})
-        findings = []
+        findings: list[Finding] = []
         sql = match = 0.0
         with engine.connect() as conn:
             t0 = time.perf_counter()

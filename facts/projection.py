@@ -1,13 +1,23 @@
-"""Rows of the projection tables for one fact (see :mod:`facts.tables`)."""
+"""Rows of the projection tables for one fact (see :mod:`facts.tables`).
+
+A row is a plain tuple in the order of :data:`COLUMNS` for its table, so the
+importer can hand whole batches to the database driver without building a
+dict per row.
+"""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Table
 
 from facts import tables as t
-from facts.minhash import band_keys
+from facts.minhash import BANDS, band_keys
 from facts.models import (
     Declaration,
     Dues,
@@ -24,199 +34,295 @@ from facts.models import (
     natural_key,
 )
 
-Rows = list[tuple[Table, dict[str, Any]]]
+Row = tuple[Any, ...]
+Rows = list[tuple[Table, Row]]
 
 
 def _table(model: type) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
+ORG = _table(t.OrgRow)
+MEMBER = _table(t.MemberRow)
+MEMBER_ROLE = _table(t.MemberRoleRow)
+MEMBER_EXTRA_ORG = _table(t.MemberExtraOrgRow)
+MEETING = _table(t.MeetingRow)
+MEETING_TOPIC = _table(t.MeetingTopicRow)
+ATTENDANCE = _table(t.AttendanceRow)
+MINUTES_SIG = _table(t.MinutesSigRow)
+DUES = _table(t.DuesRow)
+SIGNOFF = _table(t.SignoffRow)
+INTERVIEW = _table(t.InterviewRow)
+PETITION = _table(t.PetitionRow)
+ELECTION = _table(t.ElectionRow)
+FIELD_VISIT = _table(t.FieldVisitRow)
+DECLARATION = _table(t.DeclarationRow)
+PROMOTION = _table(t.PromotionRow)
+
+#: the columns of each projection table, in the order of the tuples :func:`rows_for` builds
+COLUMNS: dict[Table, tuple[str, ...]] = {
+    ORG: ("id", "name", "kind", "parent", "established", "dissolved", "term_years"),
+    MEMBER: ("id", "name", "org", "status", "category", "joined", "left", "unit"),
+    MEMBER_ROLE: ("member", "role"),
+    MEMBER_EXTRA_ORG: ("member", "org"),
+    MEETING: (
+        "id",
+        "seq",
+        "org",
+        "kind",
+        "date",
+        "host",
+        "lecturer",
+        "has_minutes",
+        "minutes_time",
+        "minutes_place",
+        "minutes_recorder",
+        "minutes_agenda",
+        "minutes_content",
+        "minutes_outcome",
+    ),
+    MEETING_TOPIC: ("meeting", "topic"),
+    ATTENDANCE: ("meeting", "member", "status", "opinion_given", "reason"),
+    MINUTES_SIG: ("meeting", *(f"b{i}" for i in range(BANDS))),
+    DUES: ("member", "month", "amount", "paid_on", "base"),
+    SIGNOFF: ("key", "document", "unit", "signer", "date"),
+    INTERVIEW: ("key", "date", "interviewer", "interviewee", "kind", "topic"),
+    PETITION: ("id", "received", "registered", "accepted", "closed", "subject"),
+    ELECTION: ("key", "org", "date", "term_years"),
+    FIELD_VISIT: ("key", "member", "date", "place", "topic"),
+    DECLARATION: ("key", "member", "year", "filed"),
+    PROMOTION: ("key", "member", "date", "position"),
+}
+
 #: projection tables of each fact type, and the column that holds the fact's key
 OWNED: dict[str, list[tuple[Table, str]]] = {
-    "org": [(_table(t.OrgRow), "id")],
-    "member": [
-        (_table(t.MemberRow), "id"),
-        (_table(t.MemberRoleRow), "member"),
-        (_table(t.MemberExtraOrgRow), "member"),
-    ],
+    "org": [(ORG, "id")],
+    "member": [(MEMBER, "id"), (MEMBER_ROLE, "member"), (MEMBER_EXTRA_ORG, "member")],
     "meeting": [
-        (_table(t.MeetingRow), "id"),
-        (_table(t.MeetingTopicRow), "meeting"),
-        (_table(t.AttendanceRow), "meeting"),
-        (_table(t.MinutesSigRow), "meeting"),
+        (MEETING, "id"),
+        (MEETING_TOPIC, "meeting"),
+        (ATTENDANCE, "meeting"),
+        (MINUTES_SIG, "meeting"),
     ],
-    "dues": [],  # composite key: handled by _delete_dues
-    "signoff": [(_table(t.SignoffRow), "key")],
-    "interview": [(_table(t.InterviewRow), "key")],
-    "petition": [(_table(t.PetitionRow), "id")],
-    "election": [(_table(t.ElectionRow), "key")],
-    "field_visit": [(_table(t.FieldVisitRow), "key")],
-    "declaration": [(_table(t.DeclarationRow), "key")],
-    "promotion": [(_table(t.PromotionRow), "key")],
+    "dues": [],  # composite key: the store deletes by (member, month)
+    "signoff": [(SIGNOFF, "key")],
+    "interview": [(INTERVIEW, "key")],
+    "petition": [(PETITION, "id")],
+    "election": [(ELECTION, "key")],
+    "field_visit": [(FIELD_VISIT, "key")],
+    "declaration": [(DECLARATION, "key")],
+    "promotion": [(PROMOTION, "key")],
 }
 
 
 def signature_rows(meetings: list[Meeting]) -> Rows:
     """``minutes_sig`` rows (MinHash band keys) for the meetings that have minutes content, computed in one batch."""
-    with_text = [m for m in meetings if m.minutes and m.minutes.content and m.minutes.content.strip()]
-    table = _table(t.MinutesSigRow)
+    with_text: list[str] = []
+    texts: list[str] = []
+    for m in meetings:
+        content = m.minutes.content if m.minutes else None
+        if content and content.strip():
+            with_text.append(m.id)
+            texts.append(content)
     rows: Rows = []
-    for m, keys in zip(with_text, band_keys([m.minutes.content for m in with_text]), strict=True):  # type: ignore[union-attr]
+    for meeting, keys in zip(with_text, band_keys(texts), strict=True):
         if keys:
-            rows.append((table, {"meeting": m.id, **{f"b{i}": k for i, k in enumerate(keys)}}))
+            rows.append((MINUTES_SIG, (meeting, *keys)))
+    return rows
+
+
+def _meeting_rows(fact: Meeting, seq: int) -> Rows:
+    mins = fact.minutes
+    rows: Rows = [
+        (
+            MEETING,
+            (fact.id, seq, fact.org, fact.kind, fact.date, fact.host, fact.lecturer, True,
+             mins.time, mins.place, mins.recorder, mins.agenda, mins.content, mins.outcome)
+            if mins is not None
+            else (fact.id, seq, fact.org, fact.kind, fact.date, fact.host, fact.lecturer, False,
+                  None, None, None, None, None, None),
+        )
+    ]  # fmt: skip
+    meeting = fact.id
+    rows += [(MEETING_TOPIC, (meeting, x)) for x in dict.fromkeys(fact.topics)]
+    seen = set(fact.attendees)  # the model guarantees attendees are distinct
+    rows += [(ATTENDANCE, (meeting, m, "present", False, None)) for m in fact.attendees]
+    for lv in fact.on_leave:
+        if lv.member not in seen:
+            seen.add(lv.member)
+            rows.append((ATTENDANCE, (meeting, lv.member, "leave", lv.opinion_given, lv.reason)))
+    for m in fact.absent:
+        if m not in seen:
+            seen.add(m)
+            rows.append((ATTENDANCE, (meeting, m, "absent", False, None)))
     return rows
 
 
 def rows_for(fact: FactBase, seq: int) -> Rows:
     """Projection rows of a fact's current version (``seq`` = its fact_version.seq)."""
-    key = natural_key(fact)
     match fact:
-        case Org():
-            return [
-                (
-                    _table(t.OrgRow),
-                    dict(
-                        id=fact.id,
-                        name=fact.name,
-                        kind=fact.kind,
-                        parent=fact.parent,
-                        established=fact.established,
-                        dissolved=fact.dissolved,
-                        term_years=fact.term_years,
-                    ),
-                )
-            ]
+        case Meeting():
+            return _meeting_rows(fact, seq)
+        case Dues():
+            base = float(fact.base) if fact.base is not None else None
+            return [(DUES, (fact.member, fact.month, float(fact.amount), fact.paid_on, base))]
         case Member():
             rows: Rows = [
                 (
-                    _table(t.MemberRow),
-                    dict(
-                        id=fact.id,
-                        name=fact.name,
-                        org=fact.org,
-                        status=fact.status,
-                        category=fact.category,
-                        joined=fact.joined,
-                        left=fact.left,
-                        unit=fact.unit,
+                    MEMBER,
+                    (
+                        fact.id,
+                        fact.name,
+                        fact.org,
+                        fact.status,
+                        fact.category,
+                        fact.joined,
+                        fact.left,
+                        fact.unit,
                     ),
                 )
             ]
-            rows += [(_table(t.MemberRoleRow), dict(member=fact.id, role=r)) for r in dict.fromkeys(fact.roles)]
-            rows += [
-                (_table(t.MemberExtraOrgRow), dict(member=fact.id, org=o)) for o in dict.fromkeys(fact.extra_orgs)
-            ]
+            rows += [(MEMBER_ROLE, (fact.id, r)) for r in dict.fromkeys(fact.roles)]
+            rows += [(MEMBER_EXTRA_ORG, (fact.id, o)) for o in dict.fromkeys(fact.extra_orgs)]
             return rows
-        case Meeting():
-            mins = fact.minutes
-            rows = [
-                (
-                    _table(t.MeetingRow),
-                    dict(
-                        id=fact.id,
-                        seq=seq,
-                        org=fact.org,
-                        kind=fact.kind,
-                        date=fact.date,
-                        host=fact.host,
-                        lecturer=fact.lecturer,
-                        has_minutes=mins is not None,
-                        minutes_time=mins.time if mins else None,
-                        minutes_place=mins.place if mins else None,
-                        minutes_recorder=mins.recorder if mins else None,
-                        minutes_agenda=mins.agenda if mins else None,
-                        minutes_content=mins.content if mins else None,
-                        minutes_outcome=mins.outcome if mins else None,
-                    ),
-                )
-            ]
-            rows += [(_table(t.MeetingTopicRow), dict(meeting=fact.id, topic=x)) for x in dict.fromkeys(fact.topics)]
-            att = _table(t.AttendanceRow)
-            seen: set[str] = set()
-            for m in fact.attendees:
-                seen.add(m)
-                rows.append((att, dict(meeting=fact.id, member=m, status="present", opinion_given=False, reason=None)))
-            for lv in fact.on_leave:
-                if lv.member not in seen:
-                    seen.add(lv.member)
-                    rows.append(
-                        (
-                            att,
-                            dict(
-                                meeting=fact.id,
-                                member=lv.member,
-                                status="leave",
-                                opinion_given=lv.opinion_given,
-                                reason=lv.reason,
-                            ),
-                        )
-                    )
-            for m in fact.absent:
-                if m not in seen:
-                    seen.add(m)
-                    rows.append((att, dict(meeting=fact.id, member=m, status="absent", opinion_given=False, reason=None)))
-            return rows
-        case Dues():
+        case Org():
             return [
                 (
-                    _table(t.DuesRow),
-                    dict(
-                        member=fact.member,
-                        month=fact.month,
-                        amount=float(fact.amount),
-                        paid_on=fact.paid_on,
-                        base=float(fact.base) if fact.base is not None else None,
+                    ORG,
+                    (
+                        fact.id,
+                        fact.name,
+                        fact.kind,
+                        fact.parent,
+                        fact.established,
+                        fact.dissolved,
+                        fact.term_years,
                     ),
                 )
             ]
         case Signoff():
-            return [
-                (
-                    _table(t.SignoffRow),
-                    dict(key=key, document=fact.document, unit=fact.unit, signer=fact.signer, date=fact.date),
-                )
-            ]
+            return [(SIGNOFF, (natural_key(fact), fact.document, fact.unit, fact.signer, fact.date))]
         case Interview():
             return [
                 (
-                    _table(t.InterviewRow),
-                    dict(
-                        key=key,
-                        date=fact.date,
-                        interviewer=fact.interviewer,
-                        interviewee=fact.interviewee,
-                        kind=fact.kind,
-                        topic=fact.topic,
-                    ),
+                    INTERVIEW,
+                    (natural_key(fact), fact.date, fact.interviewer, fact.interviewee, fact.kind, fact.topic),
                 )
             ]
         case Petition():
             return [
                 (
-                    _table(t.PetitionRow),
-                    dict(
-                        id=fact.id,
-                        received=fact.received,
-                        registered=fact.registered,
-                        accepted=fact.accepted,
-                        closed=fact.closed,
-                        subject=fact.subject,
-                    ),
+                    PETITION,
+                    (fact.id, fact.received, fact.registered, fact.accepted, fact.closed, fact.subject),
                 )
             ]
         case Election():
-            return [(_table(t.ElectionRow), dict(key=key, org=fact.org, date=fact.date, term_years=fact.term_years))]
+            return [(ELECTION, (natural_key(fact), fact.org, fact.date, fact.term_years))]
         case FieldVisit():
-            return [
-                (
-                    _table(t.FieldVisitRow),
-                    dict(key=key, member=fact.member, date=fact.date, place=fact.place, topic=fact.topic),
-                )
-            ]
+            return [(FIELD_VISIT, (natural_key(fact), fact.member, fact.date, fact.place, fact.topic))]
         case Declaration():
-            return [(_table(t.DeclarationRow), dict(key=key, member=fact.member, year=fact.year, filed=fact.filed))]
+            return [(DECLARATION, (natural_key(fact), fact.member, fact.year, fact.filed))]
         case Promotion():
-            return [
-                (_table(t.PromotionRow), dict(key=key, member=fact.member, date=fact.date, position=fact.position))
-            ]
+            return [(PROMOTION, (natural_key(fact), fact.member, fact.date, fact.position))]
     raise TypeError(f"not a fact: {fact!r}")
+
+
+# --- writing rows in bulk --------------------------------------------------------------------
+
+_SQLITE_CACHE_KB = 131_072  # 128 MB: a connection's page cache during an import (SQLite's default is 2 MB)
+
+
+@contextmanager
+def bulk_cache(conn: sa.Connection) -> Iterator[None]:
+    """On SQLite, a page cache of ``_SQLITE_CACHE_KB`` for the import (the indexes of a big store stay in memory)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    old = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KB}")
+    conn.commit()
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.exec_driver_sql(f"PRAGMA cache_size={old}")
+        conn.commit()
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[Row]) -> None:
+    """Insert tuples (values in ``columns`` order) in one batch through the DBAPI cursor, in ``conn``'s transaction.
+
+    SQLAlchemy's per-column bind processing (dates and booleans for SQLite, aware
+    datetimes) is applied once per column; its per-row parameter handling is skipped:
+    ``executemany`` on SQLite, ``COPY`` on psycopg2, and an ordinary SQLAlchemy
+    executemany on any other driver.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    fast = (dialect.name == "sqlite" and dialect.paramstyle == "qmark") or dialect.driver == "psycopg2"
+    if not fast:
+        conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    processors = [
+        (i, p)
+        for i, name in enumerate(columns)
+        if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    if processors:
+        fixed: list[Row] = []
+        for row in rows:
+            values = list(row)
+            for i, process in processors:
+                values[i] = process(values[i])
+            fixed.append(tuple(values))
+        rows = fixed
+    quote = dialect.identifier_preparer
+    target = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
+    sqlite = dialect.name == "sqlite"
+    sql = (
+        f"INSERT INTO {target} VALUES ({', '.join('?' * len(columns))})"
+        if sqlite
+        else f"COPY {target} FROM STDIN"
+    )
+    cursor = conn.connection.cursor()
+    try:
+        if sqlite:
+            cursor.executemany(sql, rows)
+        else:
+            cursor.copy_expert(sql, _copy_text(rows))
+    except dialect.loaded_dbapi.Error as exc:  # the error SQLAlchemy would have raised (IntegrityError, ...)
+        raise sa.exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def _copy_text(rows: list[Row]) -> io.StringIO:
+    """Rows in PostgreSQL's COPY text format (tab-separated, ``\\N`` for NULL, backslash escapes)."""
+    out = io.StringIO()
+    write = out.write
+    for row in rows:
+        write("\t".join([_copy_value(v) for v in row]))
+        write("\n")
+    out.seek(0)
+    return out
+
+
+def _copy_value(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
+            return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        return value  # type: ignore[no-any-return]
+    if value is None:
+        return "\\N"
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is float:
+        return repr(value)
+    if kind is int:
+        return str(value)
+    if isinstance(value, date):  # dates and aware datetimes: ISO 8601
+        return value.isoformat()  # type: ignore[no-any-return]
+    raise TypeError(f"no COPY text form for {kind.__name__} value {value!r}")

@@ -22,11 +22,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from facts.errors import FactError, FieldProblem, Location
 from facts.models import MODELS
@@ -38,6 +41,9 @@ Item = tuple[Location, dict[str, Any]] | FieldProblem
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 SUFFIXES = (*JSON_SUFFIXES, ".csv", ".xlsx")
 _UTF8_BOM = b"\xef\xbb\xbf"
+_KEY_END = re.compile(r'"\s*:')  # how every key of a JSON object ends (strings may hold more of these)
+_PLAIN = frozenset({str, int, bool, type(None)})
+_INT_LIMIT = 2.0**63  # orjson reads integers outside [-2**63, 2**64) as floats; json reads them as ints
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,52 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed (JSON has no such number)")
 
 
+def _key_count(value: dict[str, Any] | list[Any]) -> int:
+    """Keys in all the objects of a parsed value, or -1 if it holds a float orjson may have made of a big integer."""
+    inner: Any = value.values() if type(value) is dict else value
+    total = len(value) if type(value) is dict else 0
+    kinds = set(map(type, inner))  # C speed: most values and lists are plain strings
+    if kinds <= _PLAIN:
+        return total
+    for v in inner:
+        kind = type(v)
+        if kind is dict or kind is list:
+            count = _key_count(v)
+            if count < 0:
+                return -1
+            total += count
+        elif kind is float and not -_INT_LIMIT < v < _INT_LIMIT:
+            return -1
+    return total
+
+
+def _key_endings(text: str) -> int:
+    """An upper bound of the number of keys written on a JSON line: each key is followed by its own colon."""
+    if '" ' in text or '"\t' in text or '"\r' in text:
+        return len(_KEY_END.findall(text))  # white space between a key and its colon
+    return text.count('":')
+
+
+def _fast_object(text: str) -> dict[str, Any] | None:
+    """The object on a line as orjson reads it, when that is certainly what the exact reader gives; else None.
+
+    orjson keeps the last of repeated keys, where the exact reader reports them: a line
+    is taken only when its objects hold as many keys as the line has key endings (an
+    upper bound of its key tokens).  Lines that orjson rejects, non-objects and possible
+    big integers go to the exact reader, which also words the messages.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is not dict:
+        return None
+    keys = _key_count(value)
+    if keys < 0 or (text.count(":") != keys and _key_endings(text) != keys):
+        return None
+    return value
+
+
 def _read_jsonl(label: str, text: str) -> Iterator[Item]:
     seen_content = False
     # split on \n only: str.splitlines would also split on U+2028 and friends inside strings
@@ -182,6 +234,10 @@ def _read_jsonl(label: str, text: str) -> Iterator[Item]:
             return
         seen_content = True
         location = Location(label, number)
+        fast = _fast_object(stripped)
+        if fast is not None:
+            yield location, fast
+            continue
         indent = len(line) - len(line.lstrip())
         try:
             value = json.loads(stripped, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)

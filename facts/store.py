@@ -8,10 +8,12 @@ file, line and field, and nothing valid around it is lost.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,20 +24,24 @@ from sqlmodel import SQLModel
 
 from facts import tables as t
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS, TYPE_ORDER, FactBase, canonical, natural_key, references
-from facts.projection import OWNED, rows_for, signature_rows
-from facts.validate import suggest, validate_object
+from facts.models import MODELS, TYPE_ORDER, FactBase, Meeting, canonical, natural_key, references
+from facts.projection import COLUMNS, OWNED, Row, bulk_cache, insert_rows, rows_for, signature_rows
+from facts.validate import canonical_bytes, suggest, surrogate_problem, validate_object
 
 Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
+_FV_COLUMNS = ("type", "key", "version", "hash", "content", "current", "recorded_at", "import_id")
 CHUNK = 2000
+_ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
+_GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
 
 
 def content_json(fact: FactBase) -> str:
-    return json.dumps(canonical(fact), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """The canonical JSON text of a fact: sorted keys, no spaces, non-ASCII as is (what is stored and hashed)."""
+    return canonical_bytes(canonical(fact)).decode("utf-8")
 
 
 def content_hash(text: str) -> str:
@@ -83,6 +89,13 @@ class VersionInfo:
     content: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Run:
+    id: int
+    now: datetime
+    present: set[str]  # fact types that had versions before this import
+
+
 @dataclass
 class _Pending:
     location: Location
@@ -101,24 +114,37 @@ class FactStore:
     # -- schema -----------------------------------------------------------------
     def create_schema(self) -> None:
         """Create the facts tables (safe to repeat)."""
-        tables = [m.__table__ for m in _fact_tables()]
+        tables = [m.__table__ for m in _fact_tables()]  # type: ignore[attr-defined]
         SQLModel.metadata.create_all(self.engine, tables=tables)
 
     # -- import -----------------------------------------------------------------
-    def import_items(self, items: Iterable[Item], files: str = "", now: datetime | None = None) -> ImportReport:
+    def import_items(
+        self, items: Iterable[Item], files: str = "", now: datetime | None = None
+    ) -> ImportReport:
         """Validate, resolve references and store every valid object of ``items``."""
-        now = now or datetime.now(UTC)
+        with _rare_collections():
+            return self._import(items, files, now or datetime.now(UTC))
+
+    def _import(self, items: Iterable[Item], files: str, now: datetime) -> ImportReport:
         report = ImportReport()
         pending = self._validate(items, report)
         pending = self._drop_duplicates(pending, report)
         pending = self._resolve_references(pending, report)
         with self.engine.begin() as conn:
-            run_id = conn.execute(
+            inserted = conn.execute(
                 sa.insert(t.ImportRun.__table__).values(started_at=now, files=files[:2000])  # type: ignore[attr-defined]
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            run_id = int(inserted[0]) if inserted else 0
         report.import_id = run_id
-        for start in range(0, len(pending), CHUNK):
-            self._store_chunk(pending[start : start + CHUNK], run_id, now, report)
+        with self.engine.connect() as conn, bulk_cache(conn):  # one connection: its page cache stays warm
+            with conn.begin():
+                present = _types_present(conn, {p.fact.type for p in pending})  # type: ignore[attr-defined]
+            run = _Run(run_id, now, present)
+            for start in range(0, len(pending), CHUNK):
+                with conn.begin():  # a chunk is one transaction: a crash never leaves half a fact
+                    self._store_chunk(conn, pending[start : start + CHUNK], run, report)
+            if conn.dialect.name == "postgresql" and report.added + report.corrected >= _ANALYZE_AFTER:
+                _analyze(conn)  # fresh statistics: without them the planner scans a type's rows per look-up
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(t.ImportRun.__table__)  # type: ignore[attr-defined]
@@ -144,8 +170,14 @@ class FactStore:
             if isinstance(result, list):
                 report.problems.extend(result)
                 continue
-            text = content_json(result)
-            pending.append(_Pending(location, result, natural_key(result), text, content_hash(text)))
+            body = canonical(result)
+            try:
+                data = canonical_bytes(body)
+            except UnicodeEncodeError:  # a "\ud800" escape: valid JSON, but not text a database can hold
+                report.problems.append(surrogate_problem(location, body))
+                continue
+            digest = hashlib.sha256(data).hexdigest()[:32]
+            pending.append(_Pending(location, result, natural_key(result), data.decode("utf-8"), digest))
         return pending
 
     def _drop_duplicates(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
@@ -204,20 +236,24 @@ class FactStore:
                     known[p.fact.type].discard(p.key)  # type: ignore[attr-defined]
             alive = [p for p in alive if id(p) not in dropped]
 
-    def _store_chunk(self, chunk: list[_Pending], run_id: int, now: datetime, report: ImportReport) -> None:
+    def _store_chunk(
+        self, conn: sa.Connection, chunk: list[_Pending], run: _Run, report: ImportReport
+    ) -> None:
         by_type: dict[str, list[_Pending]] = defaultdict(list)
         for p in chunk:
             by_type[p.fact.type].append(p)  # type: ignore[attr-defined]
-        with self.engine.begin() as conn:
-            for type_name in TYPE_ORDER:
-                group = by_type.get(type_name)
-                if group:
-                    self._store_group(conn, type_name, group, run_id, now, report)
+        for type_name in TYPE_ORDER:
+            group = by_type.get(type_name)
+            if group:
+                self._store_group(conn, type_name, group, run, report)
 
     def _store_group(
-        self, conn: sa.Connection, type_name: str, group: list[_Pending], run_id: int, now: datetime, report: ImportReport
+        self, conn: sa.Connection, type_name: str, group: list[_Pending], run: _Run, report: ImportReport
     ) -> None:
-        existing = _current_versions(conn, type_name, [p.key for p in group])
+        if type_name in run.present:
+            existing = _current_versions(conn, type_name, [p.key for p in group])
+        else:
+            existing = {}  # nothing of this type was stored before this import, and keys are unique within it
         new_versions: list[tuple[_Pending, int]] = []
         superseded: list[str] = []
         for p in group:
@@ -235,40 +271,33 @@ class FactStore:
             conn.execute(
                 sa.update(_FV)
                 .where(_FV.c.type == type_name, _FV.c.key.in_(superseded), _FV.c.current.is_(True))
-                .values(current=False, superseded_at=now)
+                .values(current=False, superseded_at=run.now)
             )
             _delete_projection(conn, type_name, superseded, [p for p, v in new_versions if v > 1])
-        params = [
-            dict(
-                type=type_name,
-                key=p.key,
-                version=v,
-                hash=p.hash,
-                content=p.content,
-                current=True,
-                recorded_at=now,
-                import_id=run_id,
-            )
-            for p, v in new_versions
-        ]
-        conn.execute(sa.insert(_FV), params)  # executemany: no RETURNING, which would go row by row
-        seqs = _seqs(conn, type_name, run_id, [p.key for p, _ in new_versions]) if type_name == "meeting" else {}
-        projected: dict[sa.Table, list[dict[str, Any]]] = defaultdict(list)
+        before = 0
+        # the projection needs each meeting's seq: remember where this insert starts
+        if type_name == "meeting":
+            before = conn.execute(sa.select(sa.func.max(_FV.c.seq))).scalar() or 0
+        versions = [(type_name, p.key, v, p.hash, p.content, True, run.now, run.id) for p, v in new_versions]
+        insert_rows(conn, _FV, _FV_COLUMNS, versions)
+        seqs = _new_seqs(conn, type_name, run.id, before) if type_name == "meeting" else {}
+        projected: dict[sa.Table, list[Row]] = defaultdict(list)
         for p, version in new_versions:
-            seq = seqs.get(p.key, 0)
-            for table, row in rows_for(p.fact, seq):
+            for table, row in rows_for(p.fact, seqs.get(p.key, 0)):
                 projected[table].append(row)
-            status: Status = "added" if version == 1 else "corrected"
-            if status == "added":
+            if version == 1:
                 report.added += 1
+                report.stored.append(Stored(p.location, p.fact, p.key, "added", version))
             else:
                 report.corrected += 1
-            report.stored.append(Stored(p.location, p.fact, p.key, status, version))
+                report.stored.append(Stored(p.location, p.fact, p.key, "corrected", version))
         if type_name == "meeting":
-            for table, row in signature_rows([p.fact for p, _ in new_versions]):  # type: ignore[misc]
+            for table, row in signature_rows(
+                [p.fact for p, _ in new_versions if isinstance(p.fact, Meeting)]
+            ):
                 projected[table].append(row)
         for table, rows in projected.items():
-            conn.execute(sa.insert(table), rows)
+            insert_rows(conn, table, COLUMNS[table], rows)
 
     # -- reading ----------------------------------------------------------------
     def current(self, type_name: str | None = None) -> Iterator[dict[str, Any]]:
@@ -330,17 +359,18 @@ def _fact_tables() -> list[type[SQLModel]]:
     ]
 
 
-def _seqs(conn: sa.Connection, type_name: str, run_id: int, keys: list[str]) -> dict[str, int]:
-    """The order received (fact_version.seq) of the versions this import just wrote."""
-    out: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        rows = conn.execute(
-            sa.select(_FV.c.key, _FV.c.seq).where(
-                _FV.c.type == type_name, _FV.c.import_id == run_id, _FV.c.current.is_(True), _FV.c.key.in_(keys[start : start + 500])
-            )
+def _new_seqs(conn: sa.Connection, type_name: str, run_id: int, before: int) -> dict[str, int]:
+    """The order received (fact_version.seq) of the versions of ``type_name`` this import wrote after seq ``before``.
+
+    New seqs are above every seq handed out before, concurrent imports' included, and
+    earlier chunks of this import are at or below ``before``: a range scan of the primary key.
+    """
+    rows = conn.execute(
+        sa.select(_FV.c.key, _FV.c.seq).where(
+            _FV.c.seq > before, _FV.c.import_id == run_id, _FV.c.type == type_name
         )
-        out.update({k: int(v) for k, v in rows})
-    return out
+    )
+    return {k: int(v) for k, v in rows}
 
 
 def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
@@ -355,6 +385,39 @@ def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> d
         for key, digest, version in rows:
             out[key] = (digest, version)
     return out
+
+
+def _types_present(conn: sa.Connection, types: set[str]) -> set[str]:
+    """Which of ``types`` already have a version in the store (the others need no look-up of old versions)."""
+    return {
+        name
+        for name in types
+        if conn.execute(sa.select(_FV.c.seq).where(_FV.c.type == name).limit(1)).first() is not None
+    }
+
+
+def _analyze(conn: sa.Connection) -> None:
+    quote = conn.dialect.identifier_preparer
+    with conn.begin():
+        for model in _fact_tables():
+            conn.exec_driver_sql(f"ANALYZE {quote.format_table(model.__table__)}")  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Let the cyclic garbage collector look at young objects rarely while an import runs.
+
+    An import makes millions of objects that live until it ends (every fact, its rows);
+    at the default threshold (700 allocations) the collector rescans them all over
+    again, a sixth of the import's time.  Cycles are still collected, and the previous
+    thresholds come back when the import ends.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], _GC_THRESHOLD), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], facts: list[_Pending]) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from facts.errors import FieldProblem, Location
@@ -112,3 +114,55 @@ def validate_object(raw: Any, location: Location) -> FactBase | list[FieldProble
             field = f"{kind}.{_path(loc)}" if loc else kind
             problems.append(FieldProblem(location, field, _message(dict(error), model)))
         return problems
+
+
+_SURROGATE = "contains a lone surrogate (a \\ud800-\\udfff escape without its pair): not text; fix the value"
+
+
+def canonical_bytes(body: dict[str, Any]) -> bytes:
+    """``json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))`` in UTF-8, made by orjson.
+
+    orjson writes the same bytes except for floats between 1e-10 and 1e-4 (``1e-7`` or
+    ``0.00001`` where json writes ``1e-07`` and ``1e-05``: caught by looking for ``e-`` and
+    ``0.0000``), and cannot write integers beyond 64 bits or lone surrogates.  Those go
+    through :mod:`json`, so the stored text and its hash never change; a lone surrogate
+    then raises ``UnicodeEncodeError``.
+    """
+    try:
+        raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        raw = b""
+    if not raw or b"e-" in raw or b"0.0000" in raw:
+        raw = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return raw
+
+
+def surrogate_problem(location: Location, body: dict[str, Any]) -> FieldProblem:
+    """The problem of a fact whose canonical form (``body``) holds a string UTF-8 cannot encode."""
+    return FieldProblem(location, _surrogate_field(body), _SURROGATE)
+
+
+def _surrogate_field(body: dict[str, Any]) -> str:
+    """``type.path`` of the first string value of a canonical fact that UTF-8 cannot encode."""
+
+    def bad(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            return None if value.isascii() or _encodes(value) else path
+        items = (
+            value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        )
+        for name, inner in items:
+            found = bad(inner, f"{path}[{name}]" if isinstance(name, int) else f"{path}.{name}")
+            if found:
+                return found
+        return None
+
+    return bad({k: v for k, v in body.items() if k != "type"}, str(body["type"])) or str(body["type"])
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

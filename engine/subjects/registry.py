@@ -97,7 +97,15 @@ class Registry:
             extra[member].add(org)
         people = {
             row.id: MemberInfo(
-                *row, roles=frozenset(roles.get(row.id, ())), extra_orgs=frozenset(extra.get(row.id, ()))
+                row.id,
+                row.name,
+                row.org,
+                row.status,
+                row.category,
+                row.joined,
+                row.left,
+                roles=frozenset(roles.get(row.id, ())),
+                extra_orgs=frozenset(extra.get(row.id, ())),
             )
             for row in member_rows
         }

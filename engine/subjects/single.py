@@ -279,7 +279,7 @@ def petition_subjects(
 ) -> list[Subject]:
     assert isinstance(rule.subject, PetitionSubject)
     start, end = _span(months)
-    out = []
+    out: list[Subject] = []
     query = sa.select(_PET).where(_PET.c.received >= start, _PET.c.received <= end)
     if only is not None:
         query = query.where(_PET.c.id.in_(sorted(only)))

@@ -1,0 +1,156 @@
+"""Import throughput: facts per second from a JSON Lines file into a fresh SQLite file and PostgreSQL schema.
+
+    python bench/import_speed.py --scale 0.1                      # generate, then both databases
+    python bench/import_speed.py --data /tmp/prov01 --db sqlite   # reuse a generated province
+    python bench/import_speed.py --scale 0.1 --db sqlite --profile /tmp/import.prof
+
+A province is generated with :func:`bench.generate.generate` (into a temporary
+folder unless ``--data`` names one that already holds ``facts.jsonl``).  For
+each database the whole file goes through the public path —
+:func:`facts.readers.read_file` then :meth:`facts.store.FactStore.import_items`
+— into an empty store (a new SQLite file; a new PostgreSQL schema, dropped
+afterwards), then the same file is imported a second time, which must be a
+no-op.  Prints one JSON object: per database, facts, seconds and facts/s of
+the first import and of the re-import, and the added/unchanged/rejected
+counts.  ``--profile`` writes a cProfile of the first SQLite import (read it
+with ``python -m pstats``).  Exit status 1 if an import rejected anything or
+the re-import added or corrected anything: a fast wrong import fails.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+if __package__ in (None, ""):  # run as a script: make the project's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import generate  # noqa: E402
+from facts.db import make_engine  # noqa: E402
+from facts.readers import read_file  # noqa: E402
+from facts.store import FactStore  # noqa: E402
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def _sqlite(workdir: Path) -> Iterator[sa.Engine]:
+    path = workdir / "import_speed.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _postgresql(url: str) -> Iterator[sa.Engine]:
+    schema = f"bench_import_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _timed_import(store: FactStore, path: Path, profile: Path | None = None) -> dict[str, Any]:
+    profiler = cProfile.Profile() if profile else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    report = store.import_items(read_file(path), files=str(path))
+    if profiler and profile:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
+    seconds = time.perf_counter() - start
+    total = report.added + report.unchanged + report.corrected + report.rejected
+    return {
+        "facts": total,
+        "seconds": round(seconds, 2),
+        "facts_per_s": round(total / seconds),
+        "added": report.added,
+        "unchanged": report.unchanged,
+        "corrected": report.corrected,
+        "rejected": report.rejected,
+    }
+
+
+def _measure(engine: sa.Engine, path: Path, profile: Path | None) -> tuple[dict[str, Any], bool]:
+    store = FactStore(engine)
+    store.create_schema()
+    first = _timed_import(store, path, profile)
+    again = _timed_import(store, path)
+    ok = first["rejected"] == 0 and again["added"] == 0 and again["corrected"] == 0 and again["rejected"] == 0
+    return {"import": first, "reimport": again}, ok
+
+
+@click.command()
+@click.option(
+    "--scale", type=float, default=0.1, show_default=True, help="Province size (1 = about 1.8M facts)."
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder holding facts.jsonl; generated there first if it has none.",
+)
+@click.option(
+    "--db",
+    "which",
+    type=click.Choice(["both", "sqlite", "postgresql"]),
+    default="both",
+    show_default=True,
+)
+@click.option(
+    "--pg-url", default=PG_URL, show_default=True, help="PostgreSQL server (a fresh schema is used)."
+)
+@click.option(
+    "--profile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a cProfile of the first import (the first database measured) here.",
+)
+def main(scale: float, data: Path | None, which: str, pg_url: str, profile: Path | None) -> None:
+    """Print import facts/s for SQLite and PostgreSQL on a generated province."""
+    with tempfile.TemporaryDirectory(prefix="import_speed_") as tmp:
+        folder = data or Path(tmp) / "province"
+        path = folder / "facts.jsonl"
+        if not path.exists():
+            generate(scale, 2017, folder)
+        summary: dict[str, Any] = {"file": str(path), "megabytes": round(path.stat().st_size / 1e6, 1)}
+        good = True
+        if which in ("both", "sqlite"):
+            with _sqlite(Path(tmp)) as engine:
+                summary["sqlite"], ok = _measure(engine, path, profile)
+                good = good and ok
+                profile = None
+        if which in ("both", "postgresql"):
+            with _postgresql(pg_url) as engine:
+                summary["postgresql"], ok = _measure(engine, path, profile)
+                good = good and ok
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        if not good:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The fast import path gives exactly what the plain one gave: same JSON text, same reading, same band keys."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from facts.errors import Location
+from facts.minhash import _A, _B, _MIX, BANDS, ROWS, band_keys, codes
+from facts.readers import _read_jsonl
+from facts.store import FactStore
+from facts.validate import canonical_bytes
+
+
+def _plain(body: object) -> bytes:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"b": 1, "a": {"z": [1, {"y": 2, "x": None}], "c": "党支部\u2028\"\\/\x1f"}},
+        {"amount": 1.5e-07, "note": "x"},
+        {"amount": 1e-05},
+        {"amount": 0.00012, "base": 1e16},
+        {"term_years": 123456789012345678901234567890},
+    ],
+)
+def test_canonical_bytes_are_those_of_json_dumps(body):
+    assert canonical_bytes(body) == _plain(body)
+
+
+def test_random_floats_keep_their_json_form():
+    rnd = random.Random(1)
+    for _ in range(20000):
+        x = rnd.choice([1, -1]) * 10 ** rnd.uniform(-12, 20)
+        assert canonical_bytes({"amount": x}) == _plain({"amount": x})
+
+
+def _read(line: str) -> list[object]:
+    return [x if isinstance(x, tuple) else str(x) for x in _read_jsonl("f", line)]
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [('{"a": 1, "a" : 2}', "a"), ('{"a":{"b":1,"b":1}}', "b"), ('{"l":[{"k":1,"k":1}]}', "k"), ('{"a" :1,"b":"x:y","a":1}', "a")],
+)
+def test_repeated_keys_are_still_reported(line, key):
+    assert _read(line) == [f'f:1: invalid JSON: key "{key}" appears twice in one object']
+
+
+def test_big_integers_stay_integers_and_odd_numbers_keep_their_messages():
+    ((_, obj),) = _read_jsonl("f", '{"year": 18446744073709551616, "n": -9223372036854775809}')
+    assert obj == {"year": 18446744073709551616, "n": -9223372036854775809}
+    assert _read('{"a": NaN}') == ["f:1: invalid JSON: NaN is not allowed (JSON has no such number)"]
+    assert _read('{"a": 1e400}')[0][1] == {"a": float("inf")}
+
+
+def _reference_band_keys(content: str) -> list[int]:
+    s = codes(content)
+    if not s.size:
+        return []
+    mins = (s[:, None] * _A[None, :] + _B[None, :]).min(axis=0)
+    return [int(k) for k in (mins.reshape(BANDS, ROWS) * _MIX).sum(axis=1, dtype=np.uint64).view(np.int64)]
+
+
+def test_band_keys_are_those_of_the_definition():
+    rnd = random.Random(2)
+    alphabet = "ab c\n党支部会议学习 \U0001f600，。"
+    texts = ["".join(rnd.choice(alphabet) for _ in range(rnd.choice([0, 1, 2, 3, 5, 40, 400]))) for _ in range(300)]
+    assert band_keys(texts) == [_reference_band_keys(t) for t in texts]
+
+
+def test_a_lone_surrogate_is_reported_and_the_rest_is_kept(db_engine):
+    s = FactStore(db_engine)
+    s.create_schema()
+    good = {"type": "org", "id": "b1", "name": "一支部", "kind": "branch"}
+    bad = {"type": "org", "id": "b2", "name": "x\ud800", "kind": "branch"}
+    report = s.import_items([(Location("f.jsonl", 1), good), (Location("f.jsonl", 2), bad)])
+    assert report.added == 1 and [str(p).split(":")[1:3] for p in report.problems] == [["2", " org.name"]]
+
+
+def test_database_errors_are_sqlalchemy_errors(db_engine):
+    s = FactStore(db_engine)
+    s.create_schema()
+    org = {"type": "org", "id": "b1", "name": "一支部", "kind": "branch", "term_years": 10**30}
+    # too big for the column: the chunk is rolled back; SQLite's driver raises OverflowError, as it always did
+    with pytest.raises((sa.exc.SQLAlchemyError, OverflowError)):
+        s.import_items([(Location("f.jsonl", 1), org)])
+    assert s.counts()["org"] == 0
