@@ -34,6 +34,7 @@ Item = tuple[Location, dict[str, Any]] | FieldProblem
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _FV_COLUMNS = ("type", "key", "version", "hash", "content", "current", "recorded_at", "import_id")
+_FEW_REFERENCES = 1000  # imports up to this many objects look their references up one by one
 CHUNK = 2000
 _ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
 _GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
@@ -203,12 +204,32 @@ class FactStore:
                 )
         return kept
 
-    def _resolve_references(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
+    def _registry_ids(self, target: str, among: set[str] | None = None) -> set[str]:
+        """Stored org or member ids (only those in ``among`` when given: a small import asks for few)."""
+        column = (t.OrgRow if target == "org" else t.MemberRow).__table__.c.id  # type: ignore[union-attr]
         with self.engine.connect() as conn:
-            known = {
-                "org": set(conn.execute(sa.select(t.OrgRow.__table__.c.id)).scalars()),  # type: ignore[attr-defined]
-                "member": set(conn.execute(sa.select(t.MemberRow.__table__.c.id)).scalars()),  # type: ignore[attr-defined]
-            }
+            if among is None:
+                return set(conn.execute(sa.select(column)).scalars())
+            wanted = sorted(among)
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                found.update(conn.execute(sa.select(column).where(column.in_(wanted[start : start + 500]))).scalars())
+            return found
+
+    def _resolve_references(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
+        asked: dict[str, set[str]] = {"org": set(), "member": set()}
+        for p in pending:
+            for _path, target, ref in references(p.fact):
+                asked[target].add(ref)
+        few = len(pending) <= _FEW_REFERENCES  # a submission: look up its references, not the registry
+        known = {target: self._registry_ids(target, ids if few else None) for target, ids in asked.items()}
+        everyone: dict[str, list[str]] = {}
+
+        def suggestion(ref: str, target: str) -> str:
+            if target not in everyone:  # only when something is unknown: then the whole list helps
+                everyone[target] = sorted(self._registry_ids(target) | known[target])
+            return suggest(ref, everyone[target])
+
         for p in pending:
             if p.fact.type in known:  # type: ignore[attr-defined]
                 known[p.fact.type].add(p.key)  # type: ignore[attr-defined]
@@ -220,7 +241,7 @@ class FactStore:
                     FieldProblem(
                         p.location,
                         f"{p.fact.type}.{path}",  # type: ignore[attr-defined]
-                        f'unknown {target} "{ref}"{suggest(ref, sorted(known[target]))}',
+                        f'unknown {target} "{ref}"{suggestion(ref, target)}',
                     )
                     for path, target, ref in references(p.fact)
                     if ref not in known[target]
