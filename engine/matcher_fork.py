@@ -15,12 +15,64 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from engine.matcher import Matcher, match_all
 from engine.matcher_worker import MatcherCrashed, MatcherError
+
+
+def run_forked(target: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], what: str) -> list[Any]:
+    """Run ``target(*job, conn)`` in one forked process per job; return each job's payload, in order.
+
+    ``target`` sends ``("ok", payload)`` or ``("error", MatcherError)`` on ``conn``.  A process that
+    dies without answering (a crash in the C engine) becomes :class:`MatcherCrashed`; the first error
+    is raised once every process has finished.
+    """
+    ctx = mp.get_context("fork")
+    running = []
+    for job in jobs:
+        receiver, sender = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=target, args=(*job, sender), daemon=True)  # forked: args are inherited
+        proc.start()
+        sender.close()
+        running.append((proc, receiver))
+    payloads: list[Any] = []
+    errors: list[Exception] = []
+    for i, (proc, receiver) in enumerate(running):
+        try:
+            status, payload = receiver.recv()
+        except EOFError:
+            proc.join()
+            code = proc.exitcode or 0
+            why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            errors.append(MatcherCrashed(f"{what} {i + 1}/{len(running)} died ({why})"))
+            payloads.append(None)
+            continue
+        finally:
+            receiver.close()
+        proc.join()
+        if status == "ok":
+            payloads.append(payload)
+        else:
+            errors.append(payload)
+            payloads.append(None)
+    if errors:
+        raise errors[0]
+    return payloads
+
+
+def send_outcome(conn: Connection, work: Callable[[], Any]) -> None:
+    """In a forked worker: run ``work`` and send its result, or the error, to the parent."""
+    try:
+        conn.send(("ok", work()))
+    except MatcherError as exc:
+        conn.send(("error", exc))
+    except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        conn.send(("error", MatcherError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
 
 
 def _slice_worker(
@@ -30,16 +82,11 @@ def _slice_worker(
     stop: int,
     conn: Connection,
 ) -> None:
-    try:
+    def hits() -> list[int]:
         matcher = Matcher(conditions)
-        hits = [i for i in range(start, stop) if matcher.matches(work[i][0], work[i][1])]
-        conn.send(("ok", hits))
-    except MatcherError as exc:
-        conn.send(("error", exc))
-    except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
-        conn.send(("error", MatcherError(f"{type(exc).__name__}: {exc}")))
-    finally:
-        conn.close()
+        return [i for i in range(start, stop) if matcher.matches(work[i][0], work[i][1])]
+
+    send_outcome(conn, hits)
 
 
 def match_inherited(
@@ -50,35 +97,10 @@ def match_inherited(
     """``[matches(key, subject) for key, subject in work]`` in ``processes`` forked workers."""
     if "fork" not in mp.get_all_start_methods():
         return match_all(conditions, work, processes)
-    ctx = mp.get_context("fork")
     n = max(1, min(processes, len(work)))
     bounds = [(len(work) * i // n, len(work) * (i + 1) // n) for i in range(n)]
-    workers = []
-    for start, stop in bounds:
-        receiver, sender = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_slice_worker, args=(conditions, work, start, stop, sender), daemon=True)
-        proc.start()
-        sender.close()
-        workers.append((proc, receiver, start, stop))
     fired = [False] * len(work)
-    errors: list[MatcherError] = []
-    for proc, receiver, start, stop in workers:
-        try:
-            status, payload = receiver.recv()
-        except EOFError:
-            proc.join()
-            code = proc.exitcode or 0
-            why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            errors.append(MatcherCrashed(f"a matcher worker died ({why}) while matching work items {start}..{stop - 1}"))
-            continue
-        finally:
-            receiver.close()
-        proc.join()
-        if status == "ok":
-            for i in payload:
-                fired[i] = True
-        else:
-            errors.append(payload)
-    if errors:
-        raise errors[0]
+    for hits in run_forked(_slice_worker, [(conditions, work, a, b) for a, b in bounds], "a matcher worker"):
+        for i in hits:
+            fired[i] = True
     return fired

@@ -10,19 +10,18 @@ engine) is reported as :class:`~engine.matcher_worker.MatcherCrashed`; the calle
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import signal
 import time
 from collections.abc import Sequence
 from datetime import date
 from multiprocessing.connection import Connection
+from typing import Any
 
 import sqlalchemy as sa
 
 from engine.evaluate import Evaluation, Work, iter_work, make_finding
 from engine.finding import Finding
 from engine.matcher import Matcher
-from engine.matcher_worker import MatcherCrashed, MatcherError
+from engine.matcher_fork import run_forked, send_outcome
 from engine.pack.load import Pack
 from engine.periods import PeriodRange
 from engine.subjects.base import BuildContext
@@ -39,11 +38,11 @@ def _worker(
     part: tuple[int, int],
     out: Connection,
 ) -> None:
-    try:
+    def judge() -> tuple[Any, ...]:
         engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
         matcher = Matcher({r.key: r.durable for r in pack.rules})
         findings: list[Finding] = []
-        sql = match = 0.0
+        match = 0.0
         with engine.connect() as conn:
             t0 = time.perf_counter()
             registry = Registry.load(conn)
@@ -61,11 +60,9 @@ def _worker(
                 rule, chunk = step
                 findings.extend(make_finding(rule, s, registry) for s in chunk if matcher.matches(rule.key, s.fields))
                 match += time.perf_counter() - t2
-        out.send(("ok", (findings, work.scope, work.subjects, sql, match)))
-    except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
-        out.send(("error", exc if isinstance(exc, MatcherError) else MatcherError(f"{type(exc).__name__}: {exc}")))
-    finally:
-        out.close()
+        return findings, work.scope, work.subjects, sql, match
+
+    send_outcome(out, judge)
 
 
 def evaluate_partitioned(
@@ -78,40 +75,14 @@ def evaluate_partitioned(
     processes: int,
 ) -> Evaluation:
     result = Evaluation(pack.hash, rng.text, as_of)
-    ctx = mp.get_context("fork")
-    workers = []
-    for k in range(processes):
-        receiver, sender = ctx.Pipe(duplex=False)
-        args = (engine, pack, rng, as_of, grace_days, rule_ids, (k, processes), sender)
-        proc = ctx.Process(target=_worker, args=args, daemon=True)
-        proc.start()
-        sender.close()
-        workers.append((proc, receiver, k))
-    errors: list[Exception] = []
+    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, (k, processes)) for k in range(processes)]
     sql = match = 0.0
-    for proc, receiver, k in workers:
-        try:
-            status, payload = receiver.recv()
-        except EOFError:
-            proc.join()
-            code = proc.exitcode or 0
-            why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            errors.append(MatcherCrashed(f"evaluation worker {k + 1}/{processes} died ({why})"))
-            continue
-        finally:
-            receiver.close()
-        proc.join()
-        if status != "ok":
-            errors.append(payload)
-            continue
-        findings, scope, subjects, sql_s, match_s = payload
+    for findings, scope, subjects, sql_s, match_s in run_forked(_worker, jobs, "evaluation worker"):
         result.findings.extend(findings)
         result.scope |= scope
         for rule, n in subjects.items():
             result.subjects[rule] = result.subjects.get(rule, 0) + n
         sql, match = max(sql, sql_s), max(match, match_s)  # the stages run side by side: the slowest counts
-    if errors:
-        raise errors[0]
     result.seconds["sql"], result.seconds["match"] = sql, match
     return result
 
