@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from engine.condition import evaluate as reference  # noqa: E402
 from engine.config import CheckSettings, Config  # noqa: E402
 from engine.evaluate import Work, iter_work  # noqa: E402
 from engine.matcher import Matcher, floor_loop  # noqa: E402
+from engine.matcher_fork import run_forked, send_outcome  # noqa: E402
 from engine.periods import parse_range  # noqa: E402
 from engine.subjects.base import BuildContext  # noqa: E402
 from engine.subjects.registry import Registry  # noqa: E402
@@ -58,6 +60,19 @@ def _rss_mb() -> dict[str, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"self": round(own, 1), "largest_child": round(kids, 1)}
+
+
+def _in_child(work: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``work`` in a forked process, so each phase's peak memory is its own; return its value and the
+    peak RSS (MB) of that process and the workers it forked."""
+
+    def body() -> tuple[Any, float]:
+        value = work()
+        usage = _rss_mb()
+        return value, max(usage["self"], usage["largest_child"])
+
+    (answer,) = run_forked(lambda out: send_outcome(out, body), [()], "benchmark phase", daemon=False)
+    return answer  # type: ignore[no-any-return]
 
 
 def _fresh_app(db: str | None, workdir: Path, processes: int) -> tuple[App, str]:
@@ -144,33 +159,46 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
     app.init()
     summary: dict[str, Any] = {"scale": scale, "seed": seed, "db": where, "processes": processes}
 
-    t0 = time.perf_counter()
-    report = app.facts.import_items(read_file(facts_path), files=str(facts_path))
-    seconds = time.perf_counter() - t0
-    n = report.added + report.unchanged + report.corrected
-    summary["import"] = {"facts": n, "rejected": report.rejected, "seconds": round(seconds, 2),
-                         "facts_per_s": round(n / seconds)}
+    def do_import() -> dict[str, Any]:
+        app.db.dispose(close=False)
+        t0 = time.perf_counter()
+        report = app.facts.import_items(read_file(facts_path), files=str(facts_path))
+        seconds = time.perf_counter() - t0
+        n = report.added + report.unchanged + report.corrected
+        return {"facts": n, "rejected": report.rejected, "seconds": round(seconds, 2), "facts_per_s": round(n / seconds)}
 
-    t0 = time.perf_counter()
-    result = run_check(app, PERIOD, AS_OF, trigger="bench")
-    wall = time.perf_counter() - t0
-    ev = result.evaluation
-    summary["check"] = {
-        "wall_s": round(wall, 2),
-        "sql_s": round(ev.seconds["sql"], 2),
-        "match_s": round(ev.seconds["match"], 2),
-        "store_s": round(ev.seconds.get("store", 0.0), 2),
-        "subjects": sum(ev.subjects.values()),
-        "findings": len(ev.findings),
-    }
-    found = Counter(f.rule for f in ev.findings)
+    summary["import"], summary["import"]["peak_rss_mb"] = _in_child(do_import)
+
+    def do_check() -> dict[str, Any]:
+        app.db.dispose(close=False)
+        t0 = time.perf_counter()
+        result = run_check(app, PERIOD, AS_OF, trigger="bench")
+        wall = time.perf_counter() - t0
+        ev = result.evaluation
+        return {
+            "wall_s": round(wall, 2),
+            "sql_s": round(ev.seconds["sql"], 2),
+            "match_s": round(ev.seconds["match"], 2),
+            "store_s": round(ev.seconds.get("store", 0.0), 2),
+            "subjects": sum(ev.subjects.values()),
+            "findings": len(ev.findings),
+            "_subjects": ev.subjects,
+            "_keys": sorted((f.rule, f.subject_type, f.subject_id, f.period) for f in ev.findings),
+        }
+
+    check, check_rss = _in_child(do_check)
+    subjects_per_rule, got = check.pop("_subjects"), check.pop("_keys")
+    summary["check"] = {**check, "peak_rss_mb": check_rss}
+    wall = check["wall_s"]
+    found = Counter(k[0] for k in got)
     summary["per_rule"] = {
-        rule: {"subjects": ev.subjects.get(rule, 0), "findings": found.get(rule, 0), "expected": expected.get(rule, 0)}
-        for rule in sorted(set(expected) | set(ev.subjects))
+        rule: {"subjects": subjects_per_rule.get(rule, 0), "findings": found.get(rule, 0), "expected": expected.get(rule, 0)}
+        for rule in sorted(set(expected) | set(subjects_per_rule))
     }
+    sql_s = check["sql_s"]
 
     # floors, on the same subjects (the first FLOOR_CAP of them, so memory stays bounded), in this process
-    pack = result.pack
+    pack = app.pack()
     items = []
     with app.db.connect() as conn:
         ctx = BuildContext(conn, Registry.load(conn), AS_OF)
@@ -199,17 +227,16 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
         "reference_evaluator_s": round(interp, 3),
         "match_over_floor": round(ours / floor, 3) if floor else None,
         "reference_over_floor": round(interp / floor, 3) if floor else None,
-        "check_wall_over_sql_plus_floor": round(wall / (ev.seconds["sql"] + floor / share), 3),
+        "check_wall_over_sql_plus_floor": round(wall / (sql_s + floor / share), 3),
     }
-    summary["peak_rss_mb"] = _rss_mb()
-    got_keys = {(f.rule, f.subject_type, f.subject_id, f.period) for f in ev.findings}
+    got_keys = set(map(tuple, got))
     missing, extra = sorted(expected_keys - got_keys), sorted(got_keys - expected_keys)
     summary["correct"] = not missing and not extra
     summary["missing"] = [list(k) for k in missing[:20]]
     summary["unexpected"] = [list(k) for k in extra[:20]]
     if online:
         summary["online"] = _online(app, online, seed)
-    summary["peak_rss_mb"] = _rss_mb()
+    summary["peak_rss_mb_bench_process"] = _rss_mb()["self"]
     text = json.dumps(summary, ensure_ascii=False, indent=2)
     (workdir / f"run-{'pg' if db else 'sqlite'}.json").write_text(text)
     click.echo(text)

@@ -23,18 +23,20 @@ from engine.matcher import Matcher, match_all
 from engine.matcher_worker import MatcherCrashed, MatcherError
 
 
-def run_forked(target: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], what: str) -> list[Any]:
+def run_forked(
+    target: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], what: str, daemon: bool = True
+) -> list[Any]:
     """Run ``target(*job, conn)`` in one forked process per job; return each job's payload, in order.
 
     ``target`` sends ``("ok", payload)`` or ``("error", MatcherError)`` on ``conn``.  A process that
     dies without answering (a crash in the C engine) becomes :class:`MatcherCrashed`; the first error
-    is raised once every process has finished.
+    is raised once every process has finished.  ``daemon=False`` lets the workers fork workers of their own.
     """
     ctx = mp.get_context("fork")
     running = []
     for job in jobs:
         receiver, sender = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=target, args=(*job, sender), daemon=True)  # forked: args are inherited
+        proc = ctx.Process(target=target, args=(*job, sender), daemon=daemon)  # forked: args are inherited
         proc.start()
         sender.close()
         running.append((proc, receiver))
