@@ -88,7 +88,7 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
     subjects: set[tuple[str, str, str]] = set()
     with app.db.connect() as conn:
         registry = Registry.load(conn, *_involved(facts))
-        ctx = BuildContext(conn, registry, as_of)
+        ctx = BuildContext(conn, registry, as_of, only_orgs=set(registry.orgs))
         for rule in pack.rules:
             if rule.rule.period != "fact" or rule.rule.subject.type not in by_type:
                 continue

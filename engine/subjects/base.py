@@ -32,6 +32,7 @@ class BuildContext:
     as_of: date
     cache: dict[Any, Any] = field(default_factory=dict)  # per-evaluation memo of shared queries
     part: tuple[int, int] | None = None  # (k, n): build only the subjects of partition k of n
+    only_orgs: set[str] | None = None  # org-level counts only for these orgs (judging a few submitted facts)
 
     def mine(self, org_id: str | None) -> bool:
         """Whether a subject of ``org_id`` belongs to this context's partition (by its top-level org)."""

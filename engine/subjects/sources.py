@@ -60,6 +60,8 @@ def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date
         query = query.where(
             sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any))
         )
+    if ctx.only_orgs is not None:
+        query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
     counts = {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
     return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
 

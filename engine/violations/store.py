@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from engine.alerts.config import AlertsConfig
 from engine.alerts.outbox import Alert, enqueue
-from engine.finding import Finding
+from engine.finding import Finding, violation_key
 from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
 
 _V = Violation.__table__  # type: ignore[attr-defined]
@@ -220,6 +220,11 @@ class ViolationStore:
             _V.c.waiver_expires,
         ]
         out: list[Any] = []
+        if scope.subjects is not None and len(scope.subjects) <= 500:  # a few submitted facts: ask by key
+            keys = sorted(set(found) | {violation_key(r, t, s, p) for r, t, s in scope.subjects for p in periods})
+            for start in range(0, len(keys), 500):
+                out.extend(session.execute(sa.select(*cols).where(_V.c.key.in_(keys[start : start + 500]))).all())
+            return [r for r in out if r.key in found or scope.covers(r)]
         for start in range(0, len(rules), 200):
             query = sa.select(*cols).where(
                 _V.c.rule.in_(rules[start : start + 200]), _V.c.period.in_(periods)
