@@ -54,3 +54,18 @@ def db_engine(request, tmp_path) -> Iterator[sa.Engine]:
         engine.dispose()
     else:
         yield from _pg_engine_in_fresh_schema()
+
+
+@pytest.fixture
+def quiet_crashes() -> Iterator[None]:
+    """Tests that crash a worker on purpose: the forked worker would inherit pytest's faulthandler
+    and print a traceback of the deliberate crash into the test output."""
+    import faulthandler
+
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            faulthandler.enable()

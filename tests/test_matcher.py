@@ -141,7 +141,7 @@ def test_match_all_reports_errors_from_the_worker_with_the_item() -> None:
         match_all(CONDITIONS, [("quorum", {"present": 1})])
 
 
-def test_a_crashing_worker_is_reported_and_the_caller_lives_on() -> None:
+def test_a_crashing_worker_is_reported_and_the_caller_lives_on(quiet_crashes) -> None:
     # integer division by zero kills durable_rules' process with SIGFPE (compile_durable never emits it)
     deadly = {"deadly": {"$lt": {"a": {"$div": {"$l": {"$m": "b"}, "$r": 0}}}}, **CONDITIONS}
     work = [("monthly", subject())] * 10 + [("deadly", {"a": 1, "b": 2})]

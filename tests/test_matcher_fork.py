@@ -37,7 +37,7 @@ def test_same_answers_as_in_process(processes):
     assert any(expected) and not all(expected)
 
 
-def test_a_crash_in_a_worker_is_reported_and_the_caller_lives_on():
+def test_a_crash_in_a_worker_is_reported_and_the_caller_lives_on(quiet_crashes):
     deadly = {"deadly": {"$lt": {"a": {"$div": {"$l": {"$m": "b"}, "$r": 0}}}}, **CONDITIONS}
     items = work(100) + [("deadly", {"a": 1, "b": 2})]
     with pytest.raises(MatcherCrashed, match="SIGFPE"):

@@ -37,7 +37,7 @@ def test_two_partitions_find_the_same_as_one(tmp_path):
     assert len(one.findings) > 50
 
 
-def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkeypatch):
+def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkeypatch, quiet_crashes):
     import os
     import signal
 
