@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from engine.finding import Finding
 from engine.matcher import Matcher, match_all
-from engine.matcher_fork import match_inherited
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
 from engine.periods import Period, PeriodRange
@@ -30,7 +29,6 @@ from engine.subjects.schema import derived_fields
 from engine.subjects.single import FACT_BUILDERS
 
 DEFAULT_GRACE_DAYS = 10
-_FORK_FROM = 20_000  # from this many subjects, forked workers inherit the work instead of receiving it
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -185,9 +183,7 @@ def match_work(pack: Pack, work: Work, processes: int = 1) -> list[bool]:
     if processes == 0:
         matcher = Matcher(conditions)
         return [matcher.matches(key, fields) for key, fields in pairs]
-    if len(pairs) < _FORK_FROM:
-        return match_all(conditions, pairs, processes=processes)
-    return match_inherited(conditions, pairs, processes)
+    return match_all(conditions, pairs, processes=processes)  # platforms without fork
 
 
 def evaluate(
@@ -220,7 +216,3 @@ def evaluate(
         make_finding(r, s, work.registry) for (r, s), hit in zip(work.items, fired, strict=True) if hit
     ]
     return result
-
-
-def finding_dicts(findings: Sequence[Finding]) -> list[dict[str, Any]]:
-    return [f.to_json() for f in findings]

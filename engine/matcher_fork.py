@@ -1,25 +1,20 @@
-"""Matching a large batch in forked worker processes that inherit the work instead of receiving it.
+"""Forked worker processes that inherit their work instead of receiving it through a pipe.
 
-:func:`engine.matcher.match_all` ships every subject to its workers through a pipe; for millions of
-subjects the main process spends as long pickling as the workers spend matching, so a second worker
-brings nothing.  Here each worker is *forked* after the work is built: it inherits the subjects in
-memory, matches its contiguous slice with its own :class:`~engine.matcher.Matcher` (a fresh
-durable_rules Host), and sends back only the indices that fired.  A crash in the C engine kills that
-worker, not the caller: it is reported as :class:`~engine.matcher_worker.MatcherCrashed`.
-
-Linux and other platforms with ``fork`` only; elsewhere :func:`match_inherited` falls back to
-:func:`engine.matcher.match_all`.
+:func:`engine.matcher.match_all` ships every subject to its workers; for millions of subjects the main
+process spends as long pickling as the workers spend matching.  A *forked* worker inherits what the
+parent built, does its share, and sends back only its answer.  A worker that dies (a crash in the C
+engine) is reported as :class:`~engine.matcher_worker.MatcherCrashed`; the caller lives on.  Used by
+:mod:`engine.partition` (a check's workers) and the benchmark.  Platforms with ``fork`` only.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from engine.matcher import Matcher, match_all
 from engine.matcher_worker import MatcherCrashed, MatcherError
 
 
@@ -75,34 +70,3 @@ def send_outcome(conn: Connection, work: Callable[[], Any]) -> None:
         conn.send(("error", MatcherError(f"{type(exc).__name__}: {exc}")))
     finally:
         conn.close()
-
-
-def _slice_worker(
-    conditions: Mapping[str, Mapping[str, Any]],
-    work: Sequence[tuple[str, Mapping[str, Any]]],
-    start: int,
-    stop: int,
-    conn: Connection,
-) -> None:
-    def hits() -> list[int]:
-        matcher = Matcher(conditions)
-        return [i for i in range(start, stop) if matcher.matches(work[i][0], work[i][1])]
-
-    send_outcome(conn, hits)
-
-
-def match_inherited(
-    conditions: Mapping[str, Mapping[str, Any]],
-    work: Sequence[tuple[str, Mapping[str, Any]]],
-    processes: int,
-) -> list[bool]:
-    """``[matches(key, subject) for key, subject in work]`` in ``processes`` forked workers."""
-    if "fork" not in mp.get_all_start_methods():
-        return match_all(conditions, work, processes)
-    n = max(1, min(processes, len(work)))
-    bounds = [(len(work) * i // n, len(work) * (i + 1) // n) for i in range(n)]
-    fired = [False] * len(work)
-    for hits in run_forked(_slice_worker, [(conditions, work, a, b) for a, b in bounds], "a matcher worker"):
-        for i in hits:
-            fired[i] = True
-    return fired

@@ -1,49 +1,50 @@
-"""Forked matching workers that inherit the work: same answers as in-process, crashes reported."""
+"""Forked workers: answers in order, errors and crashes reported, the caller lives on."""
 
 from __future__ import annotations
 
-import random
+import os
+import signal
 
 import pytest
 
-from engine.matcher import Matcher
-from engine.matcher_fork import match_inherited
-from engine.matcher_worker import MatcherCrashed
+from engine.matcher_fork import run_forked, send_outcome
+from engine.matcher_worker import MatcherCrashed, MatcherError
 
-CONDITIONS = {
-    "few": {"$lt": {"meetings": 1}},
-    "quorum": {"$lt": {"present": {"$mul": {"$l": {"$m": "eligible"}, "$r": 0.9}}}},
-}
+BIG = list(range(100_000))  # inherited by the workers, never pickled
 
 
-def work(n: int, seed: int = 7):
-    rnd = random.Random(seed)
-    out = []
-    for _ in range(n):
-        if rnd.random() < 0.5:
-            out.append(("few", {"meetings": rnd.randint(0, 3), "org": "b1", "id": "ignored"}))
-        else:
-            eligible = rnd.randint(1, 12)
-            out.append(("quorum", {"present": rnd.randint(0, eligible), "eligible": eligible}))
-    return out
+def _square_slice(start: int, stop: int, out) -> None:
+    send_outcome(out, lambda: sum(x * x for x in BIG[start:stop]))
 
 
-@pytest.mark.parametrize("processes", [1, 2, 3])
-def test_same_answers_as_in_process(processes):
-    items = work(3000)
-    matcher = Matcher(CONDITIONS)
-    expected = [matcher.matches(k, s) for k, s in items]
-    assert match_inherited(CONDITIONS, items, processes) == expected
-    assert any(expected) and not all(expected)
+def _fail(_n: int, out) -> None:
+    def boom() -> None:
+        raise ValueError("bad input 7")
+
+    send_outcome(out, boom)
 
 
-def test_a_crash_in_a_worker_is_reported_and_the_caller_lives_on(quiet_crashes):
-    deadly = {"deadly": {"$lt": {"a": {"$div": {"$l": {"$m": "b"}, "$r": 0}}}}, **CONDITIONS}
-    items = work(100) + [("deadly", {"a": 1, "b": 2})]
-    with pytest.raises(MatcherCrashed, match="SIGFPE"):
-        match_inherited(deadly, items, 2)
-    assert match_inherited(CONDITIONS, work(10), 2) == [Matcher(CONDITIONS).matches(k, s) for k, s in work(10)]
+def _die(_n: int, out) -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def test_empty_work():
-    assert match_inherited(CONDITIONS, [], 2) == []
+def test_answers_come_back_in_job_order():
+    jobs = [(0, 50_000), (50_000, 100_000), (0, 10)]
+    assert run_forked(_square_slice, jobs, "worker") == [sum(x * x for x in BIG[a:b]) for a, b in jobs]
+
+
+def test_an_error_in_a_worker_is_raised_with_its_message():
+    with pytest.raises(MatcherError, match="ValueError: bad input 7"):
+        run_forked(_fail, [(1,)], "worker")
+
+
+def test_a_dead_worker_is_named_and_the_caller_lives_on(quiet_crashes):
+    with pytest.raises(MatcherCrashed, match=r"worker 2/2 died \(killed by SIGSEGV\)"):
+        run_forked(_pick, [(0,), (1,)], "worker")
+    assert run_forked(_square_slice, [(0, 3)], "worker") == [5]
+
+
+def _pick(n: int, out) -> None:
+    if n == 1:
+        _die(n, out)
+    send_outcome(out, lambda: n)
