@@ -20,7 +20,7 @@ class PackProblem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         who = f" {self.rule}" if self.rule else ""
         fld = f" {self.field}:" if self.field else ""
-        hint = f" — {self.suggestion}" if self.suggestion else ""
+        hint = f" — {self.suggestion}" if self.suggestion and self.suggestion not in self.message else ""
         return f"{where}:{who}{fld} {self.message}{hint}"
 
 
