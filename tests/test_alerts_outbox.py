@@ -194,3 +194,32 @@ def test_digest_is_sent_when_nothing_happened_and_only_once_per_day(engine: sa.E
     assert all(first.values()) and set(again.values()) == {None} and all(next_day.values())
     assert sorted(c for _, c in deliveries(engine)) == ["c1_staff", "c1_staff", "c2_staff", "c2_staff"]
     assert all(NOTHING_NEW in o.message for o in digests_by_channel(engine).values())
+
+
+def test_enqueue_many_equals_enqueuing_one_by_one(db_engine: sa.Engine) -> None:
+    from engine.alerts.outbox import enqueue_many
+
+    SQLModel.metadata.create_all(db_engine)
+    first = make_alert(key="k1")
+    with Session(db_engine) as session:
+        enqueue(session, first, config())
+        session.commit()
+    batch = [
+        first,  # enqueued before: nothing added
+        make_alert(key="k2"),
+        make_alert(key="k2"),  # repeated within the batch: added once
+        make_alert(key="k3", org="c2", org_path=["root", "c2"], severity="info"),
+    ]
+    with Session(db_engine) as session:
+        ids = enqueue_many(session, batch, config())
+        session.commit()
+    assert ids[0] is None and ids[2] is None and ids[1] is not None and ids[3] is not None
+    with Session(db_engine) as session:
+        keys = sorted(session.exec(select(AlertOutbox.key)).all())
+        assert keys == ["k1", "k2", "k3"]
+        routed = sorted(
+            (o.key, d.channel)
+            for o, d in session.exec(select(AlertOutbox, AlertDelivery).where(AlertOutbox.id == AlertDelivery.outbox_id))
+        )
+    expected = sorted((a.key, ch) for a in (first, batch[1], batch[3]) for ch in route_alert(a, config()))
+    assert routed == expected

@@ -211,6 +211,39 @@ def enqueue(
     return outbox_id
 
 
+def enqueue_many(session: Session, alerts: Sequence[Alert], config: AlertsConfig) -> list[int | None]:
+    """:func:`enqueue` for many alerts in a few statements (a check that finds thousands of violations).
+
+    Same result as enqueuing one by one: an alert whose ``(kind, key, occurrence)`` exists already (or
+    repeats within ``alerts``) adds nothing and gets ``None``.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        return [enqueue(session, a, config) for a in alerts]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = AlertOutbox.__table__  # type: ignore[attr-defined]
+    ids: dict[str, int] = {}
+    for start in range(0, len(alerts), 500):
+        rows = [_outbox_values(a) for a in alerts[start : start + 500]]
+        stmt = (
+            insert(table).values(rows).on_conflict_do_nothing(index_elements=["dedup"]).returning(table.c.id, table.c.dedup)
+        )
+        ids.update({dedup: int(i) for i, dedup in session.execute(stmt)})
+    out: list[int | None] = []
+    deliveries = []
+    for alert in alerts:
+        outbox_id = ids.pop(alert.dedup, None)  # pop: a repeat within the batch adds nothing
+        out.append(outbox_id)
+        if outbox_id is not None:
+            due = as_utc(alert.created_at)
+            deliveries += [
+                {"outbox_id": outbox_id, "channel": name, "next_attempt_at": due} for name in route_alert(alert, config)
+            ]
+    if deliveries:
+        session.execute(sa.insert(AlertDelivery.__table__), deliveries)  # type: ignore[attr-defined]
+    return out
+
+
 def run_failed_alert(run: str, error: BaseException | str, at: dt.datetime, what: str = "合规检查") -> Alert:
     """The alert for a check run that itself failed (``run`` identifies the run, e.g. ``check|2017-06``)."""
     if isinstance(error, BaseException):

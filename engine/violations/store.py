@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.alerts.config import AlertsConfig
-from engine.alerts.outbox import Alert, enqueue
+from engine.alerts.outbox import Alert, enqueue, enqueue_many
 from engine.finding import Finding, violation_key
 from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
 
@@ -159,6 +159,7 @@ class ViolationStore:
         with Session(self.engine) as session:
             existing = {v.key: v for v in self._in_scope(session, scope, found)}
             inserts, updates, events = [], [], []
+            alerts: list[Alert] = []
             for key, f in found.items():
                 old = existing.get(key)
                 values = _row_values(f, pack_hash)
@@ -167,7 +168,7 @@ class ViolationStore:
                         dict(key=key, status="open", first_seen=now, last_seen=now, last_run=run_id, **values)
                     )
                     events.append(self._event(key, now, actor, "detected", None, "open", f.message, run_id))
-                    enqueue(session, new_alert(f, now), self.alerts)
+                    alerts.append(new_alert(f, now))
                     report.new.append(key)
                     continue
                 status = old.status
@@ -178,7 +179,7 @@ class ViolationStore:
                     why = "复查再次发现" if status == "resolved" else "豁免已到期，复查仍存在"
                     extra = dict(status="open", resolved_at=None, resolution=None)
                     events.append(self._event(key, now, actor, "recurred", status, "open", why, run_id))
-                    enqueue(session, new_alert(f, now, occurrence=f"recurred@{now.isoformat()}"), self.alerts)
+                    alerts.append(new_alert(f, now, occurrence=f"recurred@{now.isoformat()}"))
                     report.recurred.append(key)
                 updates.append(dict(b_key=key, last_seen=now, last_run=run_id, **values, **extra))
                 report.updated += 1
@@ -197,11 +198,19 @@ class ViolationStore:
                 report.resolved.append(key)
             if inserts:
                 session.execute(sa.insert(_V), inserts)
-            for row in updates:  # heterogeneous columns: one statement each
-                key = row.pop("b_key")
-                session.execute(sa.update(_V).where(_V.c.key == key).values(**row))
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in updates:  # one executemany per set of columns changed
+                by_columns.setdefault(tuple(sorted(row)), []).append(row)
+            for columns, rows in by_columns.items():
+                # bind names must differ from column names in an UPDATE's SET clause: prefix them
+                stmt = sa.update(_V).where(_V.c.key == sa.bindparam("b_key"))
+                stmt = stmt.values({c: sa.bindparam(f"v_{c}") for c in columns if c != "b_key"})
+                params = [{(k if k == "b_key" else f"v_{k}"): v for k, v in row.items()} for row in rows]
+                session.connection().execute(stmt, params)
             if events:
                 session.execute(sa.insert(_E), events)
+            if alerts:
+                enqueue_many(session, alerts, self.alerts)
             session.commit()
         return report
 
