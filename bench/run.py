@@ -75,7 +75,7 @@ def _in_child(work: Callable[[], Any]) -> tuple[Any, float]:
     return answer  # type: ignore[no-any-return]
 
 
-def _fresh_app(db: str | None, workdir: Path, processes: int) -> tuple[App, str]:
+def _fresh_app(db: str | None, workdir: Path, processes: int) -> tuple[App, str, Callable[[], None]]:
     config = Config(check=CheckSettings(processes=processes))
     if db and db.startswith("postgresql"):
         schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -87,11 +87,19 @@ def _fresh_app(db: str | None, workdir: Path, processes: int) -> tuple[App, str]
         app = build_app(config=config)
         app.db.dispose()
         app = App(config, engine, type(app.facts)(engine), type(app.violations)(engine, config.alerts))
-        return app, f"{db} (schema {schema})"
+
+        def drop() -> None:
+            engine.dispose()
+            admin = make_engine(db)
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+        return app, f"{db} (schema {schema})", drop
     path = workdir / "bench.db"
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
-    return build_app(str(path), config=config), str(path)
+    return build_app(str(path), config=config), str(path), lambda: None
 
 
 def _online(app: App, n: int, seed: int) -> dict[str, Any]:
@@ -143,7 +151,8 @@ def _online(app: App, n: int, seed: int) -> dict[str, Any]:
 @click.option("--processes", type=int, default=2, show_default=True, help="Matcher worker processes.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/bench", show_default=True)
 @click.option("--online", type=int, default=1000, show_default=True, help="Submissions for the online latency (0: skip).")
-def main(scale: float, seed: int, db: str | None, processes: int, out: str, online: int) -> None:
+@click.option("--keep", is_flag=True, help="Keep the PostgreSQL schema afterwards (default: drop it).")
+def main(scale: float, seed: int, db: str | None, processes: int, out: str, online: int, keep: bool) -> None:
     """Run the benchmark at SCALE and print a JSON summary."""
     workdir = Path(out) / f"scale-{scale:g}-seed-{seed}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -155,7 +164,7 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
         (e["rule"], e["subject"]["type"], e["subject"]["id"], e["period"])
         for e in map(json.loads, (workdir / "expected_findings.jsonl").read_text().splitlines())
     }
-    app, where = _fresh_app(db, workdir, processes)
+    app, where, cleanup = _fresh_app(db, workdir, processes)
     app.init()
     summary: dict[str, Any] = {"scale": scale, "seed": seed, "db": where, "processes": processes}
 
@@ -237,6 +246,8 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
     if online:
         summary["online"] = _online(app, online, seed)
     summary["peak_rss_mb_bench_process"] = _rss_mb()["self"]
+    if not keep:
+        cleanup()
     text = json.dumps(summary, ensure_ascii=False, indent=2)
     (workdir / f"run-{'pg' if db else 'sqlite'}.json").write_text(text)
     click.echo(text)
