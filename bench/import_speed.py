@@ -24,7 +24,6 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +36,7 @@ if __package__ in (None, ""):  # run as a script: make the project's packages im
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import generate  # noqa: E402
-from facts.db import make_engine  # noqa: E402
+from facts.db import create_schema_engine, make_engine  # noqa: E402
 from facts.readers import read_file  # noqa: E402
 from facts.store import FactStore  # noqa: E402
 
@@ -58,18 +57,11 @@ def _sqlite(workdir: Path) -> Iterator[sa.Engine]:
 
 @contextmanager
 def _postgresql(url: str) -> Iterator[sa.Engine]:
-    schema = f"bench_import_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    engine, _schema, drop = create_schema_engine(url, "bench_import")
     try:
         yield engine
     finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop()
 
 
 def _timed_import(store: FactStore, path: Path, profile: Path | None = None) -> dict[str, Any]:

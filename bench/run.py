@@ -23,7 +23,6 @@ import resource
 import statistics
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -47,9 +46,11 @@ from engine.periods import parse_range  # noqa: E402
 from engine.subjects.base import BuildContext  # noqa: E402
 from engine.subjects.registry import Registry  # noqa: E402
 from engine.submit import judge_facts  # noqa: E402
-from facts.db import make_engine  # noqa: E402
+from engine.violations.store import ViolationStore  # noqa: E402
+from facts.db import create_schema_engine  # noqa: E402
 from facts.errors import Location  # noqa: E402
 from facts.readers import read_file  # noqa: E402
+from facts.store import FactStore  # noqa: E402
 
 AS_OF = dt.date(2018, 3, 1)
 FLOOR_CAP = 600_000  # subjects the floors are measured on (a prefix of the check's own stream)
@@ -78,23 +79,8 @@ def _in_child(work: Callable[[], Any]) -> tuple[Any, float]:
 def _fresh_app(db: str | None, workdir: Path, processes: int) -> tuple[App, str, Callable[[], None]]:
     config = Config(check=CheckSettings(processes=processes))
     if db and db.startswith("postgresql"):
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(db)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        engine = make_engine(db, connect_args={"options": f"-csearch_path={schema}"})
-        app = build_app(config=config)
-        app.db.dispose()
-        app = App(config, engine, type(app.facts)(engine), type(app.violations)(engine, config.alerts))
-
-        def drop() -> None:
-            engine.dispose()
-            admin = make_engine(db)
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-
+        engine, schema, drop = create_schema_engine(db, "bench")
+        app = App(config, engine, FactStore(engine), ViolationStore(engine, config.alerts))
         return app, f"{db} (schema {schema})", drop
     path = workdir / "bench.db"
     for suffix in ("", "-wal", "-shm"):

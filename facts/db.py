@@ -8,10 +8,11 @@ metadata, so one transaction covers a fact, a finding and its alert.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 
 DEFAULT_URL = "sqlite:///partyrules.db"
 
@@ -44,3 +45,25 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def create_schema_engine(url: str, prefix: str = "t") -> tuple[Engine, str, Callable[[], None]]:
+    """A PostgreSQL engine whose search_path is a new schema of its own (tests, benchmarks).
+
+    Returns the engine, the schema's name, and a function that disposes the engine and drops the schema.
+    """
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+
+    def drop() -> None:
+        engine.dispose()
+        again = make_engine(url)
+        with again.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        again.dispose()
+
+    return engine, schema, drop

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from facts.db import make_engine
+from facts.db import create_schema_engine, make_engine
 
 PG_URL = os.environ.get("PARTYRULES_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
@@ -19,18 +18,11 @@ def _pg_engine_in_fresh_schema() -> Iterator[sa.Engine]:
 
     A test that needs PostgreSQL and cannot reach it fails: it does not skip.
     """
-    admin = sa.create_engine(PG_URL)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    engine, _schema, drop = create_schema_engine(PG_URL)
     try:
         yield engine
     finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop()
 
 
 @pytest.fixture
