@@ -17,6 +17,7 @@ in the same process, since these machines are noisy.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import random
 import resource
@@ -205,9 +206,10 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
     conditions = {r.key: r.durable for r in pack.rules}
     pairs = [(r.key, s.fields) for r, s in items]
     matcher = Matcher(conditions)
+    runs = [(key, [fields for _, fields in run]) for key, run in itertools.groupby(pairs, key=lambda p: p[0])]
     t0 = time.perf_counter()
-    for key, fields in pairs:
-        matcher.matches(key, fields)
+    for key, subjects in runs:  # as the check does: a rule's subjects together, batched where it can
+        matcher.matches_many(key, subjects)
     ours = time.perf_counter() - t0
     floor = floor_loop(conditions, pairs)
     t0 = time.perf_counter()

@@ -36,6 +36,7 @@ from engine.condition.durable import (
     RESERVED_NAMES,
     count_junctions,
 )
+from engine.matcher_batch import BATCH, MAX_HIT_RATE, PROBE_BATCHES, batch_condition
 from engine.matcher_worker import MatcherCrashed, MatcherError, run_chunks
 
 __all__ = ["Matcher", "MatcherCrashed", "MatcherError", "floor_loop", "match_all", "ruleset_name"]
@@ -57,6 +58,13 @@ class _Rule:
     name: str  # the ruleset's name in durable_rules
     fields: tuple[str, ...]  # top-level subject keys the condition reads
     list_fields: tuple[str, ...]  # those that need LIST_SENTINEL appended
+    batch: dict[str, Any] | None = None  # the condition over a batch of subjects, when it has one
+
+
+@dataclass(slots=True)
+class _BatchStats:
+    posts: int = 0
+    hits: int = 0
 
 
 def ruleset_name(index: int, key: str, condition: Mapping[str, Any]) -> str:
@@ -164,7 +172,11 @@ def _plan(conditions: Mapping[str, Mapping[str, Any]]) -> dict[str, _Rule]:
                 f"rule {key}: more than {MAX_JUNCTIONS} $and/$or groups (durable_rules error 113)", key
             )
         rules[key] = _Rule(
-            key, ruleset_name(index, key, condition), tuple(reader.fields), tuple(reader.list_fields)
+            key,
+            ruleset_name(index, key, condition),
+            tuple(reader.fields),
+            tuple(reader.list_fields),
+            None if reader.list_fields else batch_condition(condition),
         )
     return rules
 
@@ -195,6 +207,10 @@ class Matcher:
             # durable_rules mutates what it is given (it deletes "run"): hand it a deep copy
             condition = copy.deepcopy(dict(conditions[key]))
             definitions[rule.name] = {"fire": {"all": [{"m": condition}], "run": self._action(rule.name)}}
+            if rule.batch is not None:
+                batch = copy.deepcopy(rule.batch)
+                definitions[rule.name + "_b"] = {"fire": {"all": [{"m": batch}], "run": self._action(rule.name + "_b")}}
+        self._stats: dict[str, _BatchStats] = {}
         self._host = _QuietHost()
         for name, definition in definitions.items():
             try:
@@ -228,6 +244,32 @@ class Matcher:
     def matches(self, rule_key: str, subject: Mapping[str, Any]) -> bool:
         """Whether ``subject`` satisfies the condition of ``rule_key`` (i.e. the rule is violated)."""
         rule = self._rules.get(rule_key) or self._rule(rule_key)
+        return self._post(rule, rule.name, self._event(rule, subject))
+
+    def matches_many(self, rule_key: str, subjects: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """``[matches(rule_key, s) for s in subjects]``, posting :data:`BATCH` subjects at a time where
+        the rule's condition allows it (see :mod:`engine.matcher_batch`)."""
+        rule = self._rules.get(rule_key) or self._rule(rule_key)
+        events = [self._event(rule, s) for s in subjects]
+        if rule.batch is None:
+            return [self._post(rule, rule.name, e) for e in events]
+        stats = self._stats.setdefault(rule_key, _BatchStats())
+        batch_name = rule.name + "_b"
+        out: list[bool] = []
+        for start in range(0, len(events), BATCH):
+            group = events[start : start + BATCH]
+            if len(group) == 1 or (stats.posts >= PROBE_BATCHES and stats.hits > MAX_HIT_RATE * stats.posts):
+                out.extend(self._post(rule, rule.name, e) for e in group)
+                continue
+            stats.posts += 1
+            if self._post(rule, batch_name, {"items": group}):
+                stats.hits += 1
+                out.extend(self._post(rule, rule.name, e) for e in group)  # who, exactly: one by one
+            else:
+                out.extend([False] * len(group))
+        return out
+
+    def _event(self, rule: _Rule, subject: Mapping[str, Any]) -> dict[str, Any]:
         event = _project(rule, subject)
         for name in rule.list_fields:
             value = event[name]
@@ -236,25 +278,30 @@ class Matcher:
         if None in event.values():
             missing = [k for k, v in event.items() if v is None]
             raise MatcherError(
-                f"rule {rule_key}: the subject's {missing} is null; fields are never null", rule_key
+                f"rule {rule.key}: the subject's {missing} is null; fields are never null", rule.key
             )
+        return event
+
+    def _post(self, rule: _Rule, name: str, event: dict[str, Any]) -> bool:
+        """Post ``event`` to the ruleset ``name``; True when its action ran (exactly once, cleanly)."""
         try:
-            state = self._host.post(rule.name, event)
+            state = self._host.post(name, event)
         except MessageNotHandledException:
             return False
         except Exception as exc:
+            shown = event["items"][0] if name != rule.name and event.get("items") else event
             raise MatcherError(
-                f"rule {rule_key}: durable_rules refused the subject: {_diagnose(event, exc)}", rule_key
+                f"rule {rule.key}: durable_rules refused the subject: {_diagnose(shown, exc)}", rule.key
             ) from exc
         fired = self._fired
-        if len(fired) != 1 or fired[0] != rule.name or not isinstance(state, dict) or "exception" in state:
+        if len(fired) != 1 or fired[0] != name or not isinstance(state, dict) or "exception" in state:
             detail = (
                 state.get("exception")
                 if isinstance(state, dict) and "exception" in state
                 else f"actions run: {fired}"
             )
             raise MatcherError(
-                f"rule {rule_key}: the durable_rules action did not run cleanly ({detail})", rule_key
+                f"rule {rule.key}: the durable_rules action did not run cleanly ({detail})", rule.key
             )
         fired.clear()
         return True

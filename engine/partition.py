@@ -58,7 +58,8 @@ def _worker(
                 if step is None:
                     break
                 rule, chunk = step
-                findings.extend(make_finding(rule, s, registry) for s in chunk if matcher.matches(rule.key, s.fields))
+                hits = matcher.matches_many(rule.key, [s.fields for s in chunk])
+                findings.extend(make_finding(rule, s, registry) for s, hit in zip(chunk, hits, strict=True) if hit)
                 match += time.perf_counter() - t2
         return findings, work.scope, work.subjects, sql, match
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 
 DEFAULT_URL = "sqlite:///partyrules.db"
@@ -28,9 +29,15 @@ def database_url(explicit: str | None = None, environ: Mapping[str, str] | None 
     return url
 
 
+def _json_dumps(value: Any) -> str:
+    """JSON columns via orjson: ~5× the standard library's speed (a check stores 5 JSON values a finding)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """An SQLAlchemy engine for ``url`` with the settings partyrules relies on."""
     url = database_url(url)
+    kwargs.setdefault("json_serializer", _json_dumps)
     if url.startswith("sqlite"):
         connect_args = {"timeout": 30, **kwargs.pop("connect_args", {})}
         engine = create_engine(url, connect_args=connect_args, **kwargs)

@@ -56,7 +56,7 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
         def __init__(self, _conditions):
             pass
 
-        def matches(self, _key, _fields):
+        def matches_many(self, _key, _subjects):
             os.kill(os.getpid(), signal.SIGSEGV)
 
     monkeypatch.setattr(engine.partition, "Matcher", Dying)  # the forked worker inherits the patch

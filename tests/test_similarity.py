@@ -83,3 +83,27 @@ def test_never_a_false_finding_and_every_clear_copy_found(seed):
         assert k in slow and abs(sim - slow[k][0]) < 1e-12
     # MinHash recall: a near-duplicate at Jaccard >= 0.95 is missed with probability ~3e-8
     assert {k for k, v in slow.items() if v[0] >= 0.95} <= set(fast)
+
+
+def test_texts_sharing_a_single_band_are_not_candidates():
+    base = list(range(100, 100 + BANDS))
+    one = [base[0], *range(200, 200 + BANDS - 1)]  # shares band 0 only: boilerplate-alike, by chance
+    two = [base[0], base[1], *range(300, 300 + BANDS - 2)]  # shares bands 0 and 1
+    pairs = candidate_pairs([("a", base), ("b", one), ("c", two), ("d", [])])
+    assert pairs == {("a", "c")}
+    assert candidate_pairs([("a", base), ("b", one)], min_shared=1) == {("a", "b")}
+    assert candidate_pairs([("a", base), ("c", two), ("x", base)], targets={"x"}) == {("a", "x"), ("c", "x")}
+
+
+def test_two_shared_bands_remove_the_chance_candidates_of_boilerplate_minutes():
+    # minutes that all share boilerplate (Jaccard ~0.3 between unrelated ones), none copied
+    rnd = random.Random(3)
+    phrases = [f"{w}{rnd.choice(words)}{rnd.choice(words)}" for w in words for _ in range(6)]
+
+    def candidates(n, min_shared):
+        texts = ["2017年支部召开会议，" + "，".join(rnd.sample(phrases, 25)) for _ in range(n)]
+        return len(candidate_pairs(zip(map(str, range(n)), band_keys(texts), strict=True), min_shared=min_shared))
+
+    one_small, one_large = candidates(400, 1), candidates(1600, 1)
+    assert one_large > 10 * one_small  # one shared band: chance pairs grow with the square of the texts
+    assert candidates(1600, 2) * 50 < one_large  # two: almost none are left to verify

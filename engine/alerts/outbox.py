@@ -222,13 +222,11 @@ def enqueue_many(session: Session, alerts: Sequence[Alert], config: AlertsConfig
         return [enqueue(session, a, config) for a in alerts]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = AlertOutbox.__table__  # type: ignore[attr-defined]
-    ids: dict[str, int] = {}
-    for start in range(0, len(alerts), 500):
-        rows = [_outbox_values(a) for a in alerts[start : start + 500]]
-        stmt = (
-            insert(table).values(rows).on_conflict_do_nothing(index_elements=["dedup"]).returning(table.c.id, table.c.dedup)
-        )
-        ids.update({dedup: int(i) for i, dedup in session.execute(stmt)})
+    # one statement given many parameter sets: SQLAlchemy's "insertmanyvalues" sends them as multi-row
+    # INSERTs of a cached compiled statement (compiling a 500-row VALUES clause ourselves cost ~150 µs a row)
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedup"]).returning(table.c.id, table.c.dedup)
+    rows = [_outbox_values(a) for a in alerts]
+    ids: dict[str, int] = {dedup: int(i) for i, dedup in session.execute(stmt, rows)} if rows else {}
     out: list[int | None] = []
     deliveries = []
     for alert in alerts:

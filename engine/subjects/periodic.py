@@ -31,25 +31,38 @@ def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple
         yield org.id, {"org": org.id, "org_name": org.name, "org_kind": org.kind}
 
 
-def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> Iterator[tuple[str, dict[str, Any]]]:
+def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> list[tuple[str, dict[str, Any]]]:
+    """The members a rule judges in ``period`` with their base fields (shared by the rules that ask the
+    same: a province-month has ~100,000 members and several member rules)."""
+    key = ("members", tuple(sorted(spec.status)), tuple(sorted(spec.roles_any)), period.label)
+    found: list[tuple[str, dict[str, Any]]] | None = ctx.cache.get(key)
+    if found is not None:
+        return found
     statuses = set(spec.status)
     roles = set(spec.roles_any)
-    for mem in ctx.registry.members.values():
+    bases: dict[str, dict[str, Any]] = ctx.cache.setdefault("member_bases", {})  # one dict a member
+    mine = ctx.cache.get("my_members")
+    if mine is None:
+        mine = ctx.cache["my_members"] = [m for m in ctx.registry.members.values() if ctx.mine(m.org)]
+    found = []
+    for mem in mine:
         if mem.status not in statuses or (roles and not (mem.roles & roles)):
             continue
-        if not mem.belongs_during(period.start, period.end) or not ctx.mine(mem.org):
+        if not mem.belongs_during(period.start, period.end):
             continue
-        yield (
-            mem.id,
-            {
+        base = bases.get(mem.id)
+        if base is None:
+            base = bases[mem.id] = {
                 "member": mem.id,
                 "member_name": mem.name,
                 "org": mem.org,
                 "org_name": ctx.registry.org_name(mem.org),
                 "status": mem.status,
                 "category": mem.category,
-            },
-        )
+            }
+        found.append((mem.id, base))
+    ctx.cache[key] = found
+    return found
 
 
 def build_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> list[Subject]:
@@ -66,6 +79,9 @@ def iter_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -
     end = max(p.end for p in periods)
     schema = subject_fields(rule)
     values = {name: value_function(ctx, spec, start, end) for name, spec in rule.derive.items()}
+    value_fns = list(values.items())
+    field_of: dict[tuple[str, str], str] = {}  # (derive name, companion key) -> subject field
+    kind = rule.subject.type
     for period in periods:
         out: list[Subject] = []
         candidates = (
@@ -73,24 +89,21 @@ def iter_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -
             if isinstance(rule.subject, OrgSubject)
             else _members(ctx, rule.subject, period)  # type: ignore[arg-type]
         )
+        label, label_cn = period.label, period.label_cn
         for sid, base in candidates:
-            fields = {**base, "period": period.label, "period_label": period.label_cn}
+            fields = base.copy()
+            fields["period"] = label
+            fields["period_label"] = label_cn
             facts: list[str] = []
-            for name, fn in values.items():
+            for name, fn in value_fns:
                 value, extra, ids = fn(sid, period)
                 fields[name] = value
                 for k, v in extra.items():
-                    fields[f"{name}_{k}" if f"{name}_{k}" in schema else k] = v
-                facts.extend(ids)
-            out.append(
-                Subject(
-                    type=rule.subject.type,
-                    id=sid,
-                    org=fields["org"],
-                    member=fields.get("member"),
-                    period=period.label,
-                    fields=fields,
-                    facts=facts,
-                )
-            )
+                    target = field_of.get((name, k))
+                    if target is None:
+                        target = field_of[(name, k)] = f"{name}_{k}" if f"{name}_{k}" in schema else k
+                    fields[target] = v
+                if ids:
+                    facts.extend(ids)
+            out.append(Subject(kind, sid, fields["org"], fields.get("member"), label, fields, facts))
         yield out

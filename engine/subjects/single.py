@@ -8,6 +8,7 @@ promotion needed), so a record can never make its own quorum.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -53,9 +54,15 @@ _PROMO = t.PromotionRow.__table__  # type: ignore[attr-defined]
 _DECL = t.DeclarationRow.__table__  # type: ignore[attr-defined]
 
 
-def _period_fields(day: date) -> dict[str, str]:
+@functools.lru_cache(maxsize=4096)
+def _month_labels(day: date) -> tuple[str, str]:
     p = month_of(day)
-    return {"period": p.label, "period_label": p.label_cn}
+    return p.label, p.label_cn
+
+
+def _period_fields(day: date) -> dict[str, str]:
+    label, label_cn = _month_labels(day)
+    return {"period": label, "period_label": label_cn}
 
 
 def _span(months: list[Period]) -> tuple[date, date]:
@@ -68,11 +75,28 @@ def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day:
         spec.eligible == "members" and kind == "party_group_meeting"
     ):
         pool = reg.party_group_members_of.get(org, [])
-        return {m.id for m in pool if m.belongs_on(day)}
-    pool = reg.members_of.get(org, [])
-    if spec.eligible == "full_members":
-        return {m.id for m in pool if m.status == "full" and m.belongs_on(day)}
-    return {m.id for m in pool if m.status in ("full", "probationary") and m.belongs_on(day)}
+        statuses = None
+    else:
+        pool = reg.members_of.get(org, [])
+        statuses = ("full",) if spec.eligible == "full_members" else ("full", "probationary")
+    # MemberInfo.belongs_on, inlined: this runs for every member of every meeting of a province-year
+    return {
+        m.id
+        for m in pool
+        if (statuses is None or m.status in statuses)
+        and (m.joined is None or m.joined <= day)
+        and (m.left is None or m.left >= day)
+    }
+
+
+#: what Python's ``str.strip()`` removes: a part of the minutes is missing when nothing else is left
+_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _has_text(column: Any) -> Any:
+    """``column`` holds something besides white space (as ``bool(text.strip())``), labelled as the column."""
+    left = sa.func.ltrim(sa.func.coalesce(column, ""), sa.literal(_WHITESPACE))
+    return (sa.func.length(left) > 0).label(column.name)
 
 
 @dataclass
@@ -90,8 +114,9 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
     key = ("meetings", start, end, frozenset(only) if only is not None else None)
     if key in ctx.cache:
         return ctx.cache[key]  # type: ignore[no-any-return]
-    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_M.c[c] for c, _ in MINUTES_PARTS if c != "attendees")]
-    in_span = sa.and_(_M.c.date >= start, _M.c.date <= end)
+    # whether each part of the minutes has text, not the text itself (a province's minutes are hundreds of MB)
+    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_has_text(_M.c[c]) for c, _ in MINUTES_PARTS if c != "attendees")]
+    in_span = sa.and_(_M.c.date >= start, _M.c.date <= end, ctx.in_part(_M.c.org, "org"))
     if only is not None:
         in_span = sa.and_(in_span, _M.c.id.in_(sorted(only)))
     data = _MeetingData(list(ctx.conn.execute(sa.select(*cols).where(in_span)).all()), defaultdict(list),
@@ -129,65 +154,77 @@ def meeting_subjects(
     copies: dict[str, tuple[float, str]] = {}
     if "copy_similarity" in rule.when:
         copies = _copies(ctx, spec, end, {m.id for m in meetings})
+    # the fields besides the copy check are the same for every rule with the same notion of "eligible":
+    # built once per meeting and evaluation (a province-year has ~360,000 meetings and six meeting rules)
+    memo: dict[str, dict[str, Any]] = ctx.cache.setdefault(
+        ("meeting_fields", start, end, frozenset(only) if only is not None else None, spec.eligible), {}
+    )
     reg = ctx.registry
     out = []
-    empty: set[str] = set()
     for m in meetings:
-        eligible = _eligible(ctx, spec, m.kind, m.org, m.date)
-        present = data.present.get(m.id, empty)
-        absentees = sorted(eligible - present - data.leave_ok.get(m.id, empty))
-        n_present = len(present & eligible)
-        ratio = n_present / len(eligible) if eligible else 1.0
-        missing = [
-            label
-            for col, label in MINUTES_PARTS
-            if (not present if col == "attendees" else not (getattr(m, col) or "").strip())
-        ]
+        base = memo.get(m.id)
+        if base is None:
+            base = memo[m.id] = _meeting_fields(ctx, spec, data, m)
         sim, source = copies.get(m.id, (0.0, ""))
         source_org = ""
         if source:
             source_org = reg.org_name(ctx.cache.get("meeting_org", {}).get(source))
-        fields = {
-            "meeting": m.id,
-            "org": m.org,
-            "org_name": reg.org_name(m.org),
-            "kind": m.kind,
-            "kind_label": MEETING_KIND_CN.get(m.kind, m.kind),
-            "date": m.date.isoformat(),
-            "topics": sorted(data.topics.get(m.id, [])),
-            "eligible": len(eligible),
-            "present": n_present,
-            "on_leave": len(data.on_leave.get(m.id, empty) & eligible),
-            "absent_without_leave": len(absentees),
-            "absentees": "、".join(reg.member_name(a) for a in absentees) or "无",
-            "attendance_ratio": ratio,
-            "attendance_pct": f"{ratio * 100:.1f}%",
-            "minutes_missing": len(missing),
-            "minutes_missing_list": "、".join(missing) or "无",
-            "copy_similarity": round(sim, 4),
-            "copied_from": source,
-            "copied_from_org_name": source_org,
-            **_period_fields(m.date),
-        }
+        fields = {**base, "copy_similarity": round(sim, 4), "copied_from": source, "copied_from_org_name": source_org}
         facts = [f"meeting:{m.id}"] + ([f"meeting:{source}"] if source else [])
         out.append(Subject("meeting", m.id, m.org, None, fields["period"], fields, facts))
     return out
+
+
+def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: _MeetingData, m: Any) -> dict[str, Any]:
+    """A meeting's subject fields, except those of the copy check."""
+    reg = ctx.registry
+    empty: set[str] = set()
+    eligible = _eligible(ctx, spec, m.kind, m.org, m.date)
+    present = data.present.get(m.id, empty)
+    absentees = sorted(eligible - present - data.leave_ok.get(m.id, empty))
+    n_present = len(present & eligible)
+    ratio = n_present / len(eligible) if eligible else 1.0
+    missing = [
+        label for col, label in MINUTES_PARTS if (not present if col == "attendees" else not getattr(m, col))
+    ]
+    return {
+        "meeting": m.id,
+        "org": m.org,
+        "org_name": reg.org_name(m.org),
+        "kind": m.kind,
+        "kind_label": MEETING_KIND_CN.get(m.kind, m.kind),
+        "date": m.date.isoformat(),
+        "topics": sorted(data.topics.get(m.id, [])),
+        "eligible": len(eligible),
+        "present": n_present,
+        "on_leave": len(data.on_leave.get(m.id, empty) & eligible),
+        "absent_without_leave": len(absentees),
+        "absentees": "、".join(reg.member_name(a) for a in absentees) or "无",
+        "attendance_ratio": ratio,
+        "attendance_pct": f"{ratio * 100:.1f}%",
+        "minutes_missing": len(missing),
+        "minutes_missing_list": "、".join(missing) or "无",
+        **_period_fields(m.date),
+    }
 
 
 def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str]) -> dict[str, tuple[float, str]]:
     """Best earlier near-copy from another org for each target meeting, via the stored band keys."""
     sig = t.MinutesSigRow.__table__  # type: ignore[attr-defined]
     bands = [sig.c[f"b{i}"] for i in range(BANDS)]
-    base = sa.select(sig.c.meeting, *bands).select_from(sig.join(_M, _M.c.id == sig.c.meeting)).where(_M.c.date <= end)
+    # every stored signature, whatever its date: a meeting after ``end`` is never the earlier text of a pair
+    # with a target, so it cannot change the answer, and leaving out the join to ``meeting`` (whose rows
+    # hold the minutes) makes this read ~3× faster
+    base = sa.select(sig.c.meeting, *bands)
     if len(targets) <= _FEW:
         mine = ctx.conn.execute(base.where(sig.c.meeting.in_(sorted(targets)))).all()
         if not mine:
             return {}
         near = sa.or_(*(col.in_({row[i + 1] for row in mine}) for i, col in enumerate(bands)))
-        rows: list[Any] = [*mine, *ctx.conn.execute(base.where(near)).all()]
+        rows: list[Any] = [*mine, *ctx.conn.execute(base.where(near, sig.c.meeting.not_in(sorted(targets)))).all()]
     else:
         rows = list(ctx.conn.execute(base).all())
-    pairs = candidate_pairs((r[0], r[1:]) for r in rows)
+    pairs = candidate_pairs(((r[0], r[1:]) for r in rows), targets)
     involved = sorted({m for pair in pairs for m in pair})
     texts: list[Text] = []
     for part in range(0, len(involved), 500):
@@ -231,46 +268,58 @@ def dues_subjects(
     assert isinstance(spec, DuesSubject)
     by_label = {m.label: m for m in months}
     labels = list(by_label)
-    query = sa.select(_DUES).where(_DUES.c.month.in_(labels))
+    cols = (_DUES.c.member, _DUES.c.month, _DUES.c.amount, _DUES.c.base, _DUES.c.paid_on)
+    query = sa.select(*cols).where(_DUES.c.month.in_(labels), ctx.in_part(_DUES.c.member, "member"))
     if spec.with_base:
         query = query.where(_DUES.c.base.is_not(None))
     reg = ctx.registry
     out = []
     params = rule.numeric_params()
-    standards: dict[tuple[float, str], tuple[Decimal, str]] = {}  # many members share a base
+    standards: dict[tuple[float, str], tuple[float, str]] = {}  # many members share a base
+    who: dict[str, tuple[bool, str, str, str, str]] = {}  # member -> (mine, org, name, org name, category)
     if only is not None:
         query = query.where(_DUES.c.member.in_(sorted({k.split("|")[0] for k in only})))
-    for row in ctx.conn.execute(query):
-        if only is not None and f"{row.member}|{row.month}" not in only:
+    for member, month, amount, base, paid_on in ctx.conn.execute(query):
+        key = f"{member}|{month}"
+        if only is not None and key not in only:
             continue
-        mem = reg.members.get(row.member)
-        if not ctx.mine(mem.org if mem else None):
+        info = who.get(member)
+        if info is None:
+            mem = reg.members.get(member)
+            org = mem.org if mem else ""
+            info = who[member] = (
+                ctx.mine(org or None),
+                org,
+                reg.member_name(member),
+                reg.org_name(org or None),
+                mem.category if mem else "in_service",
+            )
+        mine, org, name, org_name, category = info
+        if not mine:
             continue
-        category = mem.category if mem else "in_service"
-        base = row.base if row.base is not None else 0.0
+        base = base if base is not None else 0.0
         bracket = standards.get((base, category))
         if bracket is None:
-            bracket = standards[(base, category)] = dues_standard(base, category, params)
-        standard, rate = bracket
-        p = by_label[row.month]
-        key = f"{row.member}|{row.month}"
+            standard, rate = dues_standard(base, category, params)
+            bracket = standards[(base, category)] = (float(standard), rate)
+        p = by_label[month]
         fields = {
             "dues": key,
-            "member": row.member,
-            "member_name": reg.member_name(row.member),
-            "org": mem.org if mem else "",
-            "org_name": reg.org_name(mem.org if mem else None),
-            "month": row.month,
-            "amount": float(row.amount),
+            "member": member,
+            "member_name": name,
+            "org": org,
+            "org_name": org_name,
+            "month": month,
+            "amount": float(amount),
             "base": float(base),
             "category": category,
-            "standard": float(standard),
-            "rate_pct": rate,
-            "paid_on": row.paid_on.isoformat(),
+            "standard": bracket[0],
+            "rate_pct": bracket[1],
+            "paid_on": paid_on.isoformat(),
             "period": p.label,
             "period_label": p.label_cn,
         }
-        out.append(Subject("dues", key, fields["org"] or None, row.member, p.label, fields, [f"dues:{key}"]))
+        out.append(Subject("dues", key, org or None, member, p.label, fields, [f"dues:{key}"]))
     return out
 
 

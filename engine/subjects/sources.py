@@ -54,6 +54,7 @@ def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date
     query = (
         sa.select(_M.c.org, month, sa.func.count())
         .where(_M.c.kind.in_(spec.kinds), _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
+        .where(ctx.in_part(_M.c.org, "org"))
         .group_by(_M.c.org, month)
     )
     if spec.topics_any:
@@ -78,6 +79,7 @@ def _attended_by_org(
         sa.select(_ATT.c.member, _M.c.org, month, sa.func.count())
         .select_from(_ATT.join(_M, _M.c.id == _ATT.c.meeting))
         .where(_ATT.c.status == "present", _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
+        .where(ctx.in_part(_ATT.c.member, "member"))
         .group_by(_ATT.c.member, _M.c.org, month)
     )
     if kinds:
@@ -125,6 +127,7 @@ def _lectures_given(ctx: BuildContext, _spec: LecturesGiven, start: date, end: d
             _M.c.date >= start,
             _M.c.date <= end,
             _M.c.date <= ctx.as_of,
+            ctx.in_part(_M.c.lecturer, "member"),
         )
         .group_by(_M.c.lecturer, month),
     )
@@ -136,6 +139,7 @@ def _field_visits(ctx: BuildContext, _spec: FieldVisits, start: date, end: date)
         ctx,
         sa.select(_FV.c.member, month, sa.func.count())
         .where(_FV.c.date >= start, _FV.c.date <= end, _FV.c.date <= ctx.as_of)
+        .where(ctx.in_part(_FV.c.member, "member"))
         .group_by(_FV.c.member, month),
     )
 
@@ -171,6 +175,7 @@ def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str,
                 _DUES.c.month >= month_of(start).label,
                 _DUES.c.month <= month_of(end).label,
                 _DUES.c.paid_on <= ctx.as_of,
+                ctx.in_part(_DUES.c.member, "member"),
             )
         )
         for member, mon, paid_on in rows:
@@ -246,15 +251,25 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
 
     joined_at = {m.id: _month_index(m.joined.isoformat()[:7]) for m in reg.members.values() if m.joined}
 
+    at: dict[str, int] = {}  # period label -> its running month number
+    no_extra: dict[str, Any] = {}
+    no_facts: list[str] = []
+    if first is None:
+        return lambda sid, period: (0, no_extra, no_facts)
+
     def value(sid: str, period: Period) -> Value:
-        joined = joined_at.get(sid)
+        i = at.get(period.label)
+        if i is None:
+            i = at[period.label] = _month_index(period.label)
         months = indexed.get(sid, empty)
+        if i in months:
+            return 0, no_extra, no_facts  # active in the month itself: most members, most months
+        stop = max(first, joined_at.get(sid, first))  # the streak counts back to here at most
         run = 0
-        i = _month_index(period.label)
-        while first is not None and i >= first and (joined is None or i >= joined) and i not in months:
+        while i >= stop and i not in months:
             run += 1
             i -= 1
-        return run, {}, []
+        return run, no_extra, no_facts
 
     return value
 
