@@ -146,16 +146,26 @@ def iter_work(
     rule_ids: Sequence[str] | None,
     work: Work,
 ) -> Iterator[tuple[CompiledRule, list[Subject]]]:
-    """Subjects chunk by chunk, recording in ``work`` the scope judged and the subjects counted."""
-    for rule in pack.rules:
-        if rule_ids is not None and rule.id not in rule_ids:
-            continue
+    """Subjects chunk by chunk, recording in ``work`` the scope judged and the subjects counted.
+
+    Once the last rule of a subject type is done, what the builders memoised for it (a province's
+    meetings with their attendance, its members' dues…) is dropped, so memory holds one kind at a time.
+    """
+    rules = [r for r in pack.rules if rule_ids is None or r.id in rule_ids]
+    last = {r.rule.subject.type: i for i, r in enumerate(rules)}
+    owned: dict[str, set[Any]] = {}  # subject type -> memo keys first made by its rules
+    for i, rule in enumerate(rules):
+        kind = rule.rule.subject.type
+        before = set(ctx.cache)
         periods = judged_periods(rule, rng, ctx.as_of, grace_days)
         work.scope.update((rule.id, p.label) for p in periods)
         work.subjects.setdefault(rule.id, 0)
         for chunk in iter_subjects(ctx, rule, periods):
             work.subjects[rule.id] += len(chunk)
             yield rule, chunk
+        owned.setdefault(kind, set()).update(set(ctx.cache) - before)
+        if last[kind] == i:
+            ctx.forget(owned.pop(kind))
 
 
 def collect_work(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -50,6 +51,13 @@ class BuildContext:
                 answer = zlib.crc32((path[0] if path else org_id).encode()) % n == k
             known[org_id] = answer
         return answer
+
+    def forget(self, keys: Iterable[Any]) -> None:
+        """Drop these memoised values (never the partition's own bookkeeping): what is asked for again is
+        rebuilt, so forgetting only ever costs time, never correctness."""
+        for key in keys:
+            if key not in ("mine", "part_tables"):
+                self.cache.pop(key, None)
 
     def in_part(self, column: Any, of: Literal["org", "member"]) -> Any:
         """A SQL condition keeping the rows of ``column`` (an org or a member id) that belong to this

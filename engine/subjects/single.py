@@ -8,10 +8,11 @@ promotion needed), so a record can never make its own quorum.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -69,24 +70,35 @@ def _span(months: list[Period]) -> tuple[date, date]:
     return min(m.start for m in months), max(m.end for m in months)
 
 
-def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day: date) -> set[str]:
-    reg = ctx.registry
-    if spec.eligible == "party_group_members" or (
+def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day: date) -> frozenset[str]:
+    """Who should attend a meeting of ``org`` on ``day`` (never to be mutated: it is shared).
+
+    The set only changes on a day somebody joins or the day after somebody leaves, so it is computed once
+    per stretch between such days (a branch holds ~70 meetings a year and its members rarely change).
+    """
+    party_group = spec.eligible == "party_group_members" or (
         spec.eligible == "members" and kind == "party_group_meeting"
-    ):
-        pool = reg.party_group_members_of.get(org, [])
-        statuses = None
-    else:
-        pool = reg.members_of.get(org, [])
-        statuses = ("full",) if spec.eligible == "full_members" else ("full", "probationary")
-    # MemberInfo.belongs_on, inlined: this runs for every member of every meeting of a province-year
-    return {
-        m.id
-        for m in pool
-        if (statuses is None or m.status in statuses)
-        and (m.joined is None or m.joined <= day)
-        and (m.left is None or m.left >= day)
-    }
+    )
+    statuses = None if party_group else ("full",) if spec.eligible == "full_members" else ("full", "probationary")
+    key = ("eligible", party_group, statuses, org)
+    entry = ctx.cache.get(key)
+    if entry is None:
+        reg = ctx.registry
+        pool = (reg.party_group_members_of if party_group else reg.members_of).get(org, [])
+        pool = [m for m in pool if statuses is None or m.status in statuses]
+        changes = sorted(
+            {m.joined for m in pool if m.joined} | {m.left + timedelta(days=1) for m in pool if m.left}
+        )
+        stretches: dict[int, frozenset[str]] = {}
+        entry = ctx.cache[key] = (pool, changes, stretches)
+    pool, changes, by_stretch = entry
+    stretch = bisect.bisect_right(changes, day)
+    found: frozenset[str] | None = by_stretch.get(stretch)
+    if found is None:
+        found = by_stretch[stretch] = frozenset(
+            m.id for m in pool if (m.joined is None or m.joined <= day) and (m.left is None or m.left >= day)
+        )
+    return found
 
 
 #: what Python's ``str.strip()`` removes: a part of the minutes is missing when nothing else is left
@@ -124,17 +136,43 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
     joined = _TOPIC.join(_M, _M.c.id == _TOPIC.c.meeting)
     for meeting, topic in ctx.conn.execute(sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).select_from(joined).where(in_span)).all():
         data.topics[meeting].append(topic)
+    # attendance as one row per (meeting, status, opinion) with the members joined in SQL: a province's
+    # ~4 million attendance rows reach Python as ~400,000 strings, split in C
     joined = _ATT.join(_M, _M.c.id == _ATT.c.meeting)
-    att = sa.select(_ATT.c.meeting, _ATT.c.member, _ATT.c.status, _ATT.c.opinion_given).select_from(joined)
-    for meeting, member, status, opinion in ctx.conn.execute(att.where(in_span)).all():
+    members = _joined_ids(ctx.conn, _ATT.c.member)
+    att = (
+        sa.select(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given, members, sa.func.count())
+        .select_from(joined)
+        .where(in_span, _ATT.c.status.in_(["present", "leave"]))
+        .group_by(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given)
+    )
+    for meeting, status, opinion, joined_ids, count in ctx.conn.execute(att):
+        ids = joined_ids.split(_SEP)
+        if len(ids) != count:  # an id holding the separator itself: read this meeting's rows one by one
+            rows = ctx.conn.execute(
+                sa.select(_ATT.c.member).where(
+                    _ATT.c.meeting == meeting, _ATT.c.status == status, _ATT.c.opinion_given == opinion
+                )
+            )
+            ids = list(rows.scalars())
         if status == "present":
-            data.present[meeting].add(member)
-        elif status == "leave":
-            data.on_leave[meeting].add(member)
+            data.present[meeting].update(ids)
+        else:
+            data.on_leave[meeting].update(ids)
             if opinion:
-                data.leave_ok[meeting].add(member)
+                data.leave_ok[meeting].update(ids)
     ctx.cache[key] = data
     return data
+
+
+_SEP = "\x1f"  # the ASCII unit separator: joins member ids in SQL
+
+
+def _joined_ids(conn: sa.Connection, column: Any) -> Any:
+    """``column``'s values of a group joined by :data:`_SEP` (``group_concat`` / ``string_agg``)."""
+    if conn.dialect.name == "postgresql":
+        return sa.func.string_agg(column, sa.literal(_SEP))
+    return sa.func.group_concat(column, sa.literal(_SEP))
 
 
 def meeting_subjects(
@@ -199,11 +237,11 @@ def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: _MeetingData,
         "present": n_present,
         "on_leave": len(data.on_leave.get(m.id, empty) & eligible),
         "absent_without_leave": len(absentees),
-        "absentees": "、".join(reg.member_name(a) for a in absentees) or "无",
+        "absentees": "、".join([reg.member_name(a) for a in absentees]) if absentees else "无",
         "attendance_ratio": ratio,
         "attendance_pct": f"{ratio * 100:.1f}%",
         "minutes_missing": len(missing),
-        "minutes_missing_list": "、".join(missing) or "无",
+        "minutes_missing_list": "、".join(missing) if missing else "无",
         **_period_fields(m.date),
     }
 

@@ -246,7 +246,12 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
                         had[member].update(months)
 
     first = _month_index(horizon) if horizon else None
-    indexed = {member: {_month_index(m) for m in months} for member, months in had.items()}
+    number: dict[str, int] = {}  # month label -> running month number (a few dozen labels, ~1M uses)
+    for labels in had.values():
+        for m in labels:
+            if m not in number:
+                number[m] = _month_index(m)
+    indexed = {member: {number[m] for m in labels} for member, labels in had.items()}
     empty: set[int] = set()
 
     joined_at = {m.id: _month_index(m.joined.isoformat()[:7]) for m in reg.members.values() if m.joined}
