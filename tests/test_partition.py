@@ -65,3 +65,29 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
     monkeypatch.undo()
     with app.db.connect() as conn:
         assert evaluate(conn, app.pack(), parse_range("2017-06"), dt.date(2017, 8, 1), processes=1).findings
+
+
+def test_a_subject_types_memos_are_dropped_after_its_last_rule(tmp_path):
+    from engine.evaluate import Work, iter_work
+    from engine.subjects.base import BuildContext
+    from engine.subjects.registry import Registry
+    from facts.errors import Location
+    from facts.sample import sample_facts
+
+    app = build_app(str(tmp_path / "s.db"))
+    app.init()
+    app.facts.import_items((Location("sample", i), f) for i, f in enumerate(sample_facts()))
+    pack = app.pack()
+    meeting_rules = [r.id for r in pack.rules if r.rule.subject.type == "meeting"]
+    with app.db.connect() as conn:
+        ctx = BuildContext(conn, Registry.load(conn), dt.date(2018, 3, 1), part=(0, 1))
+        work = Work([], ctx.registry, set(), {})
+        memo_keys_per_rule: dict[str, set] = {}
+        for rule, _chunk in iter_work(ctx, pack, parse_range("2017"), 10, None, work):
+            memo_keys_per_rule.setdefault(rule.id, set()).update(map(repr, ctx.cache))
+        meeting_memos = {k for r in meeting_rules for k in memo_keys_per_rule[r] if "meeting" in k}
+        assert meeting_memos  # the meeting rules did memoise
+        later = [r.id for r in pack.rules][[r.id for r in pack.rules].index(meeting_rules[-1]) + 1 :]
+        assert later, "the standard pack judges other subjects after its last meeting rule"
+        assert not any(k in memo_keys_per_rule[r] for r in later for k in meeting_memos)
+        assert set(ctx.cache) <= {"mine", "part_tables"}  # everything memoised is gone at the end
