@@ -151,6 +151,12 @@ def test_check_on_postgresql(pg_engine):
 
     result = run_check(app, "2017", dt.date(2018, 3, 1))
     assert {(f.rule, f.subject_type, f.subject_id, f.period) for f in result.findings} == EXPECTED
+    # rows written by the bulk path (COPY) read back as written: Chinese text, JSON evidence, the log
+    for finding in result.findings[:20]:
+        row, events = app.violations.get(finding.key)
+        assert row is not None and row.message == finding.message and row.status == "open"
+        assert row.evidence == json.loads(json.dumps(finding.evidence)) and row.escalation_level == 0
+        assert [e.action for e in events] == ["detected"] and events[0].note == finding.message
     again = run_check(app, "2017", dt.date(2018, 3, 1))
     assert again.stored is not None and not again.stored.new and not again.stored.resolved
 

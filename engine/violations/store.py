@@ -20,6 +20,7 @@ from engine.alerts.config import AlertsConfig
 from engine.alerts.outbox import Alert, enqueue, enqueue_many
 from engine.finding import Finding, violation_key
 from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
+from facts.projection import insert_rows
 
 _V = Violation.__table__  # type: ignore[attr-defined]
 _E = ViolationEvent.__table__  # type: ignore[attr-defined]
@@ -67,6 +68,24 @@ def new_alert(f: Finding, now: dt.datetime, occurrence: str = "") -> Alert:
         payload=f.to_json(),
         created_at=now,
     )
+
+
+def _insert_dicts(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys through the fast bulk path (``executemany`` on SQLite,
+    ``COPY`` on PostgreSQL): SQLAlchemy's per-row parameter handling cost ~15 µs a row here."""
+    given = tuple(rows[0])
+    # the column defaults SQLAlchemy would have filled in (plain values only: none here is computed)
+    defaults = {
+        c.name: c.default.arg  # type: ignore[attr-defined]
+        for c in table.columns
+        if c.name not in given and c.default is not None and getattr(c.default, "is_scalar", False)
+    }
+    computed = [c.name for c in table.columns if c.name not in given and c.default is not None and c.name not in defaults]
+    if computed:  # a computed default would be silently skipped by the bulk path: make it loud
+        raise ValueError(f"{table.name}: give {computed} explicitly (their defaults are computed)")
+    columns = (*given, *defaults)
+    tail = tuple(defaults.values())
+    insert_rows(conn, table, columns, [(*(r[c] for c in given), *tail) for r in rows])
 
 
 def _row_values(f: Finding, pack_hash: str) -> dict[str, Any]:
@@ -197,7 +216,7 @@ class ViolationStore:
                 )
                 report.resolved.append(key)
             if inserts:
-                session.execute(sa.insert(_V), inserts)
+                _insert_dicts(session.connection(), _V, inserts)
             by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in updates:  # one executemany per set of columns changed
                 by_columns.setdefault(tuple(sorted(row)), []).append(row)
@@ -208,7 +227,7 @@ class ViolationStore:
                 params = [{(k if k == "b_key" else f"v_{k}"): v for k, v in row.items()} for row in rows]
                 session.connection().execute(stmt, params)
             if events:
-                session.execute(sa.insert(_E), events)
+                _insert_dicts(session.connection(), _E, events)
             if alerts:
                 enqueue_many(session, alerts, self.alerts)
             session.commit()
