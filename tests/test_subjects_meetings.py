@@ -54,3 +54,30 @@ def test_each_meeting_is_built_by_exactly_one_partition(db_engine):
     assert sorted(s.id for s in first + second) == ["b1-0606"]
     (subject,) = first + second
     assert subject.fields["present"] == 3  # the partition's temporary tables select the same rows
+
+
+def test_a_submitted_copy_is_found_against_the_stored_minutes(db_engine):
+    from engine.app import App
+    from engine.config import Config
+    from engine.submit import judge_facts
+    from engine.violations.store import ViolationStore
+
+    app = App(Config(), db_engine, FactStore(db_engine), ViolationStore(db_engine))
+    app.init()
+    text = "支部召开专题组织生活会，传达学习上级党委关于全面从严治党的部署要求，支部书记代表支委会作对照检查，" * 2
+    orgs = [*REGISTRY[:2], {"type": "org", "id": "b2", "name": "机关第二党支部", "kind": "branch", "parent": "oc"}]
+    source = {"type": "meeting", "id": "b1-olm", "org": "b1", "kind": "org_life_meeting", "date": "2017-05-20",
+              "minutes": {"content": text}}
+    others = [  # stored minutes that are not copies, so the band look-up has more than the source to sift
+        {"type": "meeting", "id": f"b1-x{i}", "org": "b1", "kind": "theme_day", "date": f"2017-0{i}-02",
+         "minutes": {"content": f"第{i}次主题党日，学习讨论了{'党章党规' * i}，安排了志愿服务。"}}
+        for i in range(1, 6)
+    ]
+    app.facts.import_items((Location("f", i), o) for i, o in enumerate([*orgs, source, *others]))
+    copy = dict(source, id="b2-olm", org="b2", date="2017-06-20",
+                minutes={"content": text.replace("对照检查", "对照检查。")})
+    report = app.facts.import_items([(Location("submit", 1), copy)])
+    judged = judge_facts(app, [s.fact for s in report.stored], as_of=dt.date(2017, 7, 10))
+    found = [f for f in judged.findings if f.rule == "meeting.minutes.copied"]
+    assert [(f.subject_id, f.evidence["observed"]["copied_from"]) for f in found] == [("b2-olm", "b1-olm")]
+    assert found[0].evidence["observed"]["copy_similarity"] >= 0.9
