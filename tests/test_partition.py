@@ -91,3 +91,30 @@ def test_a_subject_types_memos_are_dropped_after_its_last_rule(tmp_path):
         assert later, "the standard pack judges other subjects after its last meeting rule"
         assert not any(k in memo_keys_per_rule[r] for r in later for k in meeting_memos)
         assert set(ctx.cache) <= {"mine", "part_tables"}  # everything memoised is gone at the end
+
+
+def test_attendance_counted_from_memoised_meetings_equals_the_sql_aggregate(tmp_path):
+    from engine.subjects import single, sources
+    from engine.subjects.base import BuildContext
+    from engine.subjects.registry import Registry
+
+    _generate()(0.02, 5, tmp_path)
+    app = build_app(str(tmp_path / "p.db"))
+    app.init()
+    assert app.facts.import_items(read_file(tmp_path / "facts.jsonl")).rejected == 0
+    start, end, as_of = dt.date(2017, 1, 1), dt.date(2017, 12, 31), dt.date(2017, 10, 15)  # as-of inside the span
+
+    def plain(counts):
+        return {m: {o: dict(by_month) for o, by_month in by_org.items()} for m, by_org in counts.items()}
+
+    with app.db.connect() as conn:
+        registry = Registry.load(conn)
+        for part in (None, (0, 2), (1, 2)):
+            for kinds in ([], ["group_meeting"]):
+                by_sql = sources._attended_by_org(BuildContext(conn, registry, as_of, part=part), kinds, start, end)
+                ctx = BuildContext(conn, registry, as_of, part=part)
+                single._meeting_data(ctx, start, end, None)  # what the meeting rules leave in the memo
+                assert sources._loaded_meetings(ctx, start, end) is not None
+                by_memo = sources._attended_by_org(ctx, kinds, start, end)
+                assert plain(by_memo) == plain(by_sql)
+                assert by_sql or part is not None or kinds  # the province attends something before the as-of date

@@ -74,6 +74,10 @@ def _attended_by_org(
     key = ("attended", tuple(kinds), start, end)
     if key in ctx.cache:
         return ctx.cache[key]  # type: ignore[no-any-return]
+    loaded = _loaded_meetings(ctx, start, end)
+    if loaded is not None:  # the meeting rules hold every meeting of the span with who was present
+        ctx.cache[key] = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of))
+        return ctx.cache[key]  # type: ignore[no-any-return]
     month = month_col(_M.c.date)
     query = (
         sa.select(_ATT.c.member, _M.c.org, month, sa.func.count())
@@ -94,11 +98,46 @@ def _attended_by_org(
     return out
 
 
-def _own_orgs(ctx: BuildContext, member_id: str, include_groups: bool) -> set[str]:
+def _loaded_meetings(ctx: BuildContext, start: date, end: date) -> Any:
+    """The meetings (with attendance) the meeting rules memoised for a span covering [start, end], if any."""
+    for key, value in ctx.cache.items():
+        if isinstance(key, tuple) and key[0] == "meetings" and key[3] is None and key[1] <= start and end <= key[2]:
+            return value
+    return None
+
+
+def _attended_from(data: Any, kinds: set[str], start: date, end: date) -> dict[str, dict[str, dict[str, int]]]:
+    """member -> org -> month -> meetings attended, counted from memoised meetings (as the SQL would)."""
+    out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    labels: dict[tuple[int, int], str] = {}
+    for m in data.rows:
+        if not (start <= m.date <= end) or (kinds and m.kind not in kinds):
+            continue
+        present = data.present.get(m.id)
+        if not present:
+            continue
+        ym = (m.date.year, m.date.month)
+        mon = labels.get(ym)
+        if mon is None:
+            mon = labels[ym] = f"{ym[0]:04d}-{ym[1]:02d}"
+        for member in present:
+            counts = out[member][m.org]
+            counts[mon] = counts.get(mon, 0) + 1
+    return out
+
+
+def _own_orgs(ctx: BuildContext, member_id: str, include_groups: bool) -> frozenset[str]:
+    """The member's org, with its groups when asked (shared per org: never to be mutated)."""
     info = ctx.registry.members.get(member_id)
     if info is None:
-        return set()
-    return ctx.registry.org_and_groups(info.org) if include_groups else {info.org}
+        return frozenset()
+    known: dict[tuple[str, bool], frozenset[str]] = ctx.cache.setdefault("own_orgs", {})
+    found = known.get((info.org, include_groups))
+    if found is None:
+        found = known[(info.org, include_groups)] = frozenset(
+            ctx.registry.org_and_groups(info.org) if include_groups else {info.org}
+        )
+    return found
 
 
 def _meetings_attended(ctx: BuildContext, spec: MeetingsAttended, start: date, end: date) -> ValueFn:
