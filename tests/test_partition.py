@@ -114,7 +114,7 @@ def test_attendance_counted_from_memoised_meetings_equals_the_sql_aggregate(tmp_
                 by_sql = sources._attended_by_org(BuildContext(conn, registry, as_of, part=part), kinds, start, end)
                 ctx = BuildContext(conn, registry, as_of, part=part)
                 single._meeting_data(ctx, start, end, None)  # what the meeting rules leave in the memo
-                assert sources._loaded_meetings(ctx, start, end) is not None
+                assert single.memoised_meetings(ctx, start, end) is not None
                 by_memo = sources._attended_by_org(ctx, kinds, start, end)
                 assert plain(by_memo) == plain(by_sql)
                 assert by_sql or part is not None or kinds  # the province attends something before the as-of date

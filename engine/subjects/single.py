@@ -112,7 +112,7 @@ def _has_text(column: Any) -> Any:
 
 
 @dataclass
-class _MeetingData:
+class MeetingData:
     """Meetings in a span with their topics and attendance sets, loaded once per evaluation."""
 
     rows: list[Any]
@@ -122,7 +122,7 @@ class _MeetingData:
     on_leave: dict[str, set[str]]
 
 
-def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | None) -> _MeetingData:
+def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | None) -> MeetingData:
     key = ("meetings", start, end, frozenset(only) if only is not None else None)
     if key in ctx.cache:
         return ctx.cache[key]  # type: ignore[no-any-return]
@@ -131,7 +131,7 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
     in_span = sa.and_(_M.c.date >= start, _M.c.date <= end, ctx.in_part(_M.c.org, "org"))
     if only is not None:
         in_span = sa.and_(in_span, _M.c.id.in_(sorted(only)))
-    data = _MeetingData(list(ctx.conn.execute(sa.select(*cols).where(in_span)).all()), defaultdict(list),
+    data = MeetingData(list(ctx.conn.execute(sa.select(*cols).where(in_span)).all()), defaultdict(list),
                         defaultdict(set), defaultdict(set), defaultdict(set))
     joined = _TOPIC.join(_M, _M.c.id == _TOPIC.c.meeting)
     for meeting, topic in ctx.conn.execute(sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).select_from(joined).where(in_span)).all():
@@ -163,6 +163,14 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
                 data.leave_ok[meeting].update(ids)
     ctx.cache[key] = data
     return data
+
+
+def memoised_meetings(ctx: BuildContext, start: date, end: date) -> MeetingData | None:
+    """The meetings (with who attended) the meeting rules memoised for a span covering [start, end], if any."""
+    for key, value in ctx.cache.items():
+        if isinstance(key, tuple) and key[0] == "meetings" and key[3] is None and key[1] <= start and end <= key[2]:
+            return value  # type: ignore[no-any-return]
+    return None
 
 
 _SEP = "\x1f"  # the ASCII unit separator: joins member ids in SQL
@@ -213,7 +221,7 @@ def meeting_subjects(
     return out
 
 
-def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: _MeetingData, m: Any) -> dict[str, Any]:
+def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, m: Any) -> dict[str, Any]:
     """A meeting's subject fields, except those of the copy check."""
     reg = ctx.registry
     empty: set[str] = set()

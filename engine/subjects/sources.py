@@ -29,6 +29,7 @@ from engine.pack.model import (
 )
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, month_col
+from engine.subjects.single import MeetingData, memoised_meetings
 from facts import tables as t
 
 # value(subject_id, period) -> (value, companion fields, fact ids)
@@ -74,7 +75,7 @@ def _attended_by_org(
     key = ("attended", tuple(kinds), start, end)
     if key in ctx.cache:
         return ctx.cache[key]  # type: ignore[no-any-return]
-    loaded = _loaded_meetings(ctx, start, end)
+    loaded = memoised_meetings(ctx, start, end)
     if loaded is not None:  # the meeting rules hold every meeting of the span with who was present
         ctx.cache[key] = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of))
         return ctx.cache[key]  # type: ignore[no-any-return]
@@ -98,15 +99,7 @@ def _attended_by_org(
     return out
 
 
-def _loaded_meetings(ctx: BuildContext, start: date, end: date) -> Any:
-    """The meetings (with attendance) the meeting rules memoised for a span covering [start, end], if any."""
-    for key, value in ctx.cache.items():
-        if isinstance(key, tuple) and key[0] == "meetings" and key[3] is None and key[1] <= start and end <= key[2]:
-            return value
-    return None
-
-
-def _attended_from(data: Any, kinds: set[str], start: date, end: date) -> dict[str, dict[str, dict[str, int]]]:
+def _attended_from(data: MeetingData, kinds: set[str], start: date, end: date) -> dict[str, dict[str, dict[str, int]]]:
     """member -> org -> month -> meetings attended, counted from memoised meetings (as the SQL would)."""
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     labels: dict[tuple[int, int], str] = {}
