@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-_COMPARISONS = frozenset({"$lt", "$lte", "$gt", "$gte", "$neq", "$eq"})
+#: the comparisons tested inside item tests (equality is written ``{field: value}``, as compile_durable does)
+_COMPARISONS = frozenset({"$lt", "$lte", "$gt", "$gte", "$neq"})
 
 #: subjects per batch post: measured on 60,000 subjects with 2% violating, 8 cost 3.8 µs a subject,
 #: 16 cost 4.1, single posts 6.5 (bench figures and ``tests/test_matcher_batch.py`` keep it honest)
