@@ -62,7 +62,7 @@ def test_same_day_ties_go_by_order_received():
 words = ["党建", "学习", "部署", "讨论", "发展", "党员", "工作", "计划", "传达", "会议", "精神", "落实", "廉政", "调研"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)  # the same 40 provinces on every run: no flaky CI
 @given(st.integers(min_value=0, max_value=10_000))
 def test_never_a_false_finding_and_every_clear_copy_found(seed):
     rnd = random.Random(seed)
@@ -78,10 +78,15 @@ def test_never_a_false_finding_and_every_clear_copy_found(seed):
         texts.append(Text(f"t{i}", f"o{rnd.randint(1, 4)}", (f"2017-01-{rnd.randint(1, 28):02d}", i), content))
     threshold = 0.8
     fast, slow = find(texts, threshold), brute(texts, threshold)
-    # exact verification: whatever is found is real, with its exact similarity
-    for k, (sim, _src) in fast.items():
-        assert k in slow and abs(sim - slow[k][0]) < 1e-12
-    # MinHash recall: a near-duplicate at Jaccard >= 0.95 is missed with probability ~3e-8
+    # exact verification: whatever is found is real — an earlier text of another org at exactly the similarity
+    # reported — and never better than the truth (MinHash may miss the best source and find a lesser one)
+    by_id = {t.id: t for t in texts}
+    for k, (sim, src) in fast.items():
+        text, source = by_id[k], by_id[src]
+        assert source.org != text.org and source.order < text.order
+        assert abs(sim - jaccard(codes(text.content), codes(source.content))) < 1e-12 and sim >= threshold
+        assert k in slow and sim <= slow[k][0] + 1e-12
+    # MinHash recall: a near-duplicate at Jaccard >= 0.95 is missed with probability ~9e-7 (two shared bands)
     assert {k for k, v in slow.items() if v[0] >= 0.95} <= set(fast)
 
 
