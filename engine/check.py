@@ -51,11 +51,15 @@ def run_check(
     dry_run: bool = False,
     trigger: str = "cli",
     pack: Pack | None = None,
+    cluster: str | None = None,
 ) -> CheckResult:
     """Judge ``period`` as of ``as_of`` (default today) and, unless ``dry_run``, store the violations.
 
     Without ``pack`` or ``rules_dir`` the configured pack is used as :func:`choose_pack` decides
     (the last good pack while the configured one is invalid or held).
+
+    With ``cluster`` (a Dask scheduler's address) or ``[cluster] address`` the partitions are judged on
+    that cluster (:mod:`engine.cluster`) and each partition's record is stored with the run.
 
     A run that fails after it started is recorded as failed and alerted, then the error is raised.
     """
@@ -69,15 +73,22 @@ def run_check(
             choice = choose_pack(app)
             pack = choice.pack
     grace = app.config.check.grace_days
-    if dry_run:
+    address = cluster or app.config.cluster.address
+
+    def judge() -> Evaluation:
+        if address:
+            from engine.cluster.coordinator import evaluate_on_cluster
+
+            return evaluate_on_cluster(app.db, pack, rng, as_of, grace, app.config.cluster, address)
         with app.db.connect() as conn:
-            ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
-        return CheckResult(ev, None, None, pack, choice)
+            return evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
+
+    if dry_run:
+        return CheckResult(judge(), None, None, pack, choice)
     remember_pack(app.db, pack)
     run_id = app.violations.start_run(pack.hash, pack.root, rng.text, as_of, grace, trigger)
     try:
-        with app.db.connect() as conn:
-            ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
+        ev = judge()
         t0 = time.perf_counter()
         stored = app.violations.record(ev.findings, Scope(ev.scope), pack.hash, run_id)
         app.violations.mark_retired(_whole_pack_ids(app, pack))
@@ -95,4 +106,8 @@ def run_check(
         seconds_match=ev.seconds["match"],
         seconds_store=ev.seconds["store"],
     )
+    if address:
+        from engine.cluster.tables import record_partitions
+
+        record_partitions(app.db, run_id, getattr(ev, "partitions", []))
     return CheckResult(ev, stored, run_id, pack, choice)

@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -49,16 +49,42 @@ class CheckSettings(_Strict):
         return value
 
 
+class ClusterSettings(_Strict):
+    """``[cluster]``: where ``check`` sends its partitions (engine.cluster); no address = on this machine."""
+
+    address: str | None = None  # the Dask scheduler, e.g. "tcp://10.0.0.5:8786"
+    database: str | None = None  # the database as the workers reach it; default: the check's own URL
+    partitions: int = Field(default=0, ge=0, le=100_000)  # 0: twice the cluster's worker threads
+    isolate: Literal["process", "thread"] = "process"  # durable_rules in a child process, or in the thread
+    retries: int = Field(default=2, ge=0, le=10)  # re-runs of a partition that raised (a lost worker is free)
+    connect_timeout: float = Field(default=30.0, gt=0)  # seconds to reach the scheduler
+
+
 class Config(_Strict):
     database: str | None = None
     check: CheckSettings = Field(default_factory=CheckSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     schedule: dict[str, Any] = Field(default_factory=dict)  # validated by engine.schedule
     source: str = "(defaults)"
 
 
+_S = TypeVar("_S", bound=_Strict)
+
+
+def _section(model: type[_S], name: str, data: dict[str, Any], source: str) -> _S:
+    """Section ``[name]`` of ``data`` validated by ``model``; an error names the key (with a did-you-mean)."""
+    try:
+        return model.model_validate(data.get(name, {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        hint = suggest(str(err["loc"][-1]), list(model.model_fields)) if err["type"] == "extra_forbidden" else ""
+        raise ConfigError(f"{source}: {name}.{loc}: {err['msg']}{hint}") from None
+
+
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    known = ["database", "check", "alerts", "schedule"]
+    known = ["database", "check", "cluster", "alerts", "schedule"]
     for key in data:
         if key not in known:
             raise ConfigError(f"{source}: unknown section or key [{key}]{suggest(key, known)}")
@@ -74,6 +100,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
             else ""
         )
         raise ConfigError(f"{source}: check.{loc}: {err['msg']}{hint}") from None
+    cluster = _section(ClusterSettings, "cluster", data, source)
     database = data.get("database")
     if isinstance(database, dict):
         database = database.get("url")
@@ -81,7 +108,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         raise ConfigError(f"{source}: database: expected a URL string")
     return Config(
         database=database, check=check, alerts=alerts, schedule=data.get("schedule", {}), source=source
-    )
+    ).model_copy(update={"cluster": cluster})
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -49,11 +49,22 @@ def print_findings(findings: list[Finding], title: str) -> None:
     help="Rule pack folder (default: the standard pack).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the findings; store nothing.")
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Judge the partitions on this Dask scheduler (tcp://HOST:8786; default: [cluster] address).",
+)
 @format_option()
 @pass_ctx
 @friendly
 def check(
-    ctx: Context, period: str, as_of: dt.date | None, rules_dir: str | None, dry_run: bool, fmt: str
+    ctx: Context,
+    period: str,
+    as_of: dt.date | None,
+    rules_dir: str | None,
+    dry_run: bool,
+    cluster: str | None,
+    fmt: str,
 ) -> None:
     """Judge every closed period in PERIOD against the rule pack and store the violations.
 
@@ -67,10 +78,11 @@ def check(
       partyrules check --period 2017 --as-of 2018-03-01
       partyrules check --period 2017-06 --dry-run --format json
       partyrules check --period 2017-01..2017-06 --rules my-pack/
+      partyrules check --period 2017 --cluster tcp://10.0.0.5:8786
     """
     app = ctx.app
     app.init()
-    result = run_check(app, period, as_of, rules_dir, dry_run)
+    result = run_check(app, period, as_of, rules_dir, dry_run, cluster=cluster)
     findings = result.evaluation.findings
     if result.choice is not None and result.choice.fallback:
         click.echo(
@@ -95,6 +107,9 @@ def check(
             f"已保存：新增 {len(s.new)}，复发 {len(s.recurred)}，更新 {s.updated - len(s.recurred)}，"
             f"自动解决 {len(s.resolved)}（检查运行 #{result.run_id}）。"
         )
+    retried = getattr(ev, "retried", None)
+    if retried:
+        click.echo(f"集群：分区 {', '.join(map(str, retried))} 因工作进程失联或出错而重新执行（结果只计一次）。")
 
 
 def register(group: click.Group) -> None:

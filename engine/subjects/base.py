@@ -35,14 +35,22 @@ class BuildContext:
     cache: dict[Any, Any] = field(default_factory=dict)  # per-evaluation memo of shared queries
     part: tuple[int, int] | None = None  # (k, n): build only the subjects of partition k of n
     only_orgs: set[str] | None = None  # org-level counts only for these orgs (judging a few submitted facts)
+    # a planned partition (engine.cluster): the subjects under these top-level orgs, and with ``orphans``
+    # the subjects that have no org; used instead of ``part``
+    roots: frozenset[str] | None = None
+    orphans: bool = False
 
     def mine(self, org_id: str | None) -> bool:
         """Whether a subject of ``org_id`` belongs to this context's partition (by its top-level org)."""
-        if self.part is None:
+        if self.part is None and self.roots is None:
             return True
         known: dict[str | None, bool] = self.cache.setdefault("mine", {})
         answer = known.get(org_id)
-        if answer is None:
+        if answer is None and self.roots is not None:
+            path = self.registry.path(org_id) if org_id is not None else []
+            answer = self.orphans if org_id is None else (path[0] if path else org_id) in self.roots
+            known[org_id] = answer
+        elif answer is None and self.part is not None:
             k, n = self.part
             if org_id is None:
                 answer = k == 0
@@ -50,7 +58,7 @@ class BuildContext:
                 path = self.registry.path(org_id)
                 answer = zlib.crc32((path[0] if path else org_id).encode()) % n == k
             known[org_id] = answer
-        return answer
+        return bool(answer)
 
     def forget(self, keys: Iterable[Any]) -> None:
         """Drop these memoised values (never the partition's own bookkeeping): what is asked for again is
@@ -67,7 +75,7 @@ class BuildContext:
         the rows and half the memory with two workers) instead of reading all and dropping the rest.
         The ids go into two temporary tables of this connection, filled on first use.
         """
-        if self.part is None:
+        if self.part is None and self.roots is None:
             return sa.true()
         tables = self.cache.get("part_tables")
         if tables is None:
