@@ -11,7 +11,7 @@ import itertools
 import multiprocessing as mp
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -234,16 +234,18 @@ def evaluate(
     grace_days: int = DEFAULT_GRACE_DAYS,
     rule_ids: Sequence[str] | None = None,
     processes: int = 1,
+    heartbeat: Callable[[], None] | None = None,
 ) -> Evaluation:
     """Judge every rule of ``pack`` (or those of ``rule_ids``) over ``rng`` as of ``as_of``.
 
     ``processes`` > 1: subjects are partitioned by top-level org and each partition is built *and*
     matched in its own forked process (both stages are CPU-bound Python and C holding the GIL).
+    ``heartbeat`` is called every 30 s while forked workers run (the check run's liveness).
     """
     if processes >= 1 and "fork" in mp.get_all_start_methods():
         from engine.partition import evaluate_partitioned  # it builds on this module
 
-        return evaluate_partitioned(conn.engine, pack, rng, as_of, grace_days, rule_ids, processes)
+        return evaluate_partitioned(conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat)
     result = Evaluation(pack.hash, rng.text, as_of)
     t0 = time.perf_counter()
     work = collect_work(conn, pack, rng, as_of, grace_days, rule_ids)
