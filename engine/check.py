@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from engine.pack.load import Pack
 from engine.pack.rollout import PackChoice, choose_pack
 from engine.periods import PeriodRange, parse_range
 from engine.violations.packs import remember_pack
+from engine.violations.runs import beat, reap_abandoned
 from engine.violations.store import Scope, StoreReport
 from engine.violations.tables import PackVersion
 
@@ -75,20 +78,25 @@ def run_check(
     grace = app.config.check.grace_days
     address = cluster or app.config.cluster.address
 
-    def judge() -> Evaluation:
+    def judge(heartbeat: Callable[[], None] | None = None) -> Evaluation:
         if address:
             from engine.cluster.coordinator import evaluate_on_cluster
 
-            return evaluate_on_cluster(app.db, pack, rng, as_of, grace, app.config.cluster, address)
+            return evaluate_on_cluster(
+                app.db, pack, rng, as_of, grace, app.config.cluster, address, heartbeat=heartbeat
+            )
         with app.db.connect() as conn:
-            return evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
+            return evaluate(
+                conn, pack, rng, as_of, grace, processes=app.config.check.processes, heartbeat=heartbeat
+            )
 
     if dry_run:
         return CheckResult(judge(), None, None, pack, choice)
     remember_pack(app.db, pack)
+    reap_abandoned(app.db, app.config.alerts)  # runs left "running" by a killed check
     run_id = app.violations.start_run(pack.hash, pack.root, rng.text, as_of, grace, trigger)
     try:
-        ev = judge()
+        ev = judge(functools.partial(beat, app.db, run_id))
         t0 = time.perf_counter()
         stored = app.violations.record(ev.findings, Scope(ev.scope), pack.hash, run_id)
         app.violations.mark_retired(_whole_pack_ids(app, pack))

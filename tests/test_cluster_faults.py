@@ -186,5 +186,5 @@ def test_a_worker_killed_mid_check_then_the_coordinator_killed(tmp_path, real_cl
     assert _keys(app) == expected
     with app.db.connect() as conn:
         statuses = conn.execute(sa.select(_RUN.c.status).order_by(_RUN.c.id)).scalars().all()
-    assert statuses[-1] == "ok" and statuses[-2] == "running"  # the killed run is left as it was
+    assert statuses[-1] == "ok" and statuses[-2] == "abandoned"  # the rerun marked the killed run
     app.db.dispose()

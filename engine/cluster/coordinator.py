@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -29,6 +29,8 @@ from engine.pack.load import Pack
 from engine.periods import PeriodRange
 from engine.subjects.registry import Registry
 from facts.errors import PartyrulesError
+
+HEARTBEAT_SECONDS = 30.0
 
 
 class ClusterError(PartyrulesError):
@@ -88,10 +90,14 @@ def evaluate_on_cluster(
     settings: ClusterSettings,
     address: str | None = None,
     rule_ids: Sequence[str] | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> ClusterEvaluation:
     """Judge ``rng`` as of ``as_of`` with one Dask task a partition; the workers read ``settings.database``
-    (default: ``db``'s own URL, password included, so it must be reachable from every worker)."""
-    from distributed import Client, as_completed
+    (default: ``db``'s own URL, password included, so it must be reachable from every worker).
+
+    ``heartbeat`` is called every :data:`HEARTBEAT_SECONDS` while the partitions run (the run's liveness).
+    """
+    from distributed import Client
 
     address = address or settings.address
     if not address:
@@ -128,7 +134,7 @@ def evaluate_on_cluster(
         ]
         sql = match = 0.0
         try:
-            for future in as_completed(futures, loop=client.loop):
+            for future in _completed(futures, client, heartbeat):
                 done: PartitionResult = future.result()
                 _merge(result, done)
                 rec = records[done.index]
@@ -152,6 +158,20 @@ def evaluate_on_cluster(
     result.partitions = [records[i] for i in sorted(records)]
     result.seconds["sql"], result.seconds["match"] = sql, match  # side by side: the slowest partition counts
     return result
+
+
+def _completed(futures: list[Any], client: Any, heartbeat: Callable[[], None] | None) -> Iterator[Any]:
+    """The futures as they complete, calling ``heartbeat`` every HEARTBEAT_SECONDS meanwhile."""
+    from distributed import as_completed
+
+    pending = as_completed(futures, loop=client.loop)
+    last = time.monotonic()
+    while not pending.is_empty():
+        yield from pending.next_batch(block=False)
+        if heartbeat is not None and time.monotonic() - last >= HEARTBEAT_SECONDS:
+            heartbeat()
+            last = time.monotonic()
+        time.sleep(0.1)
 
 
 def _merge(result: Evaluation, done: PartitionResult) -> None:

@@ -16,7 +16,6 @@ process.  A Dask worker is a threaded process, so the matching is kept out of it
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pickle
 import signal
@@ -148,12 +147,12 @@ def _tail(err: bytes, lines: int = 8) -> str:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this process when its parent (the Dask worker's thread) dies; elsewhere, poll."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: a watchdog thread instead (this child runs no Host threads
-        def watch() -> None:  # of durable_rules, and this one never touches it)
+    """Have the kernel kill this process when its parent (the Dask worker's thread) dies; elsewhere, poll."""
+    from engine.lifeline import set_parent_death_signal
+
+    if not set_parent_death_signal():  # not Linux: a watchdog thread (it never touches durable_rules)
+
+        def watch() -> None:
             while os.getppid() == parent:
                 time.sleep(1)
             os._exit(1)
