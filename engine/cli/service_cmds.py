@@ -67,7 +67,12 @@ def users_add(
 @pass_ctx
 @friendly
 def users_list(ctx: Context, fmt: str) -> None:
-    """List the accounts, their roles and whether they are disabled."""
+    """List the accounts, their roles and whether they are disabled.
+
+    \b
+    Example:
+      partyrules users list --format json
+    """
     ctx.app.init()
     rows = accounts.list_users(ctx.app.db, ctx.principal())
     if fmt == "json":
@@ -88,7 +93,12 @@ def users_list(ctx: Context, fmt: str) -> None:
 @pass_ctx
 @friendly
 def users_disable(ctx: Context, name: str, enable: bool) -> None:
-    """Disable an account (its sessions end, its tokens stop working), or --enable it again."""
+    """Disable an account (its sessions end, its tokens stop working), or --enable it again.
+
+    \b
+    Example:
+      partyrules users disable 王书记
+    """
     ctx.app.init()
     accounts.set_disabled(ctx.app.db, ctx.principal(), name, disabled=not enable)
     click.echo(f"account {name} {'enabled' if enable else 'disabled'}")
@@ -102,7 +112,12 @@ def users_disable(ctx: Context, name: str, enable: bool) -> None:
 @pass_ctx
 @friendly
 def users_passwd(ctx: Context, name: str, password_stdin: bool) -> None:
-    """Set an account's password (its open sessions end)."""
+    """Set an account's password (its open sessions end).
+
+    \b
+    Example:
+      partyrules users passwd admin
+    """
     ctx.app.init()
     accounts.set_password(ctx.app.db, ctx.principal(), name, _password(None, password_stdin, False) or "")
     click.echo(f"password of {name} changed")
@@ -137,6 +152,10 @@ def audit_verify(ctx: Context) -> None:
     """Recompute the hash chain, every stored fact's content hash and every audited workflow event.
 
     Names the first tampered row of each kind; exit status 1 if anything was tampered with.
+
+    \b
+    Example:
+      partyrules audit verify
     """
     ctx.app.init()
     ctx.principal().require("audit.verify")
