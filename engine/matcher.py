@@ -22,11 +22,12 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from durable.engine import Host, MessageNotHandledException
 
 from engine.condition.durable import (
@@ -38,6 +39,20 @@ from engine.condition.durable import (
 )
 from engine.matcher_batch import BATCH, MAX_HIT_RATE, PROBE_BATCHES, batch_condition
 from engine.matcher_worker import MatcherCrashed, MatcherError, run_chunks
+
+if TYPE_CHECKING:
+    from engine.condition.prefilter import Prefilter
+
+
+class RuleLike(Protocol):
+    """What :meth:`Matcher.for_rules` reads of a compiled rule."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def durable(self) -> dict[str, Any]: ...
+    @property
+    def prefilter(self) -> Prefilter | None: ...
 
 __all__ = ["Matcher", "MatcherCrashed", "MatcherError", "floor_loop", "match_all", "ruleset_name"]
 
@@ -195,21 +210,36 @@ def _project(rule: _Rule, subject: Mapping[str, Any]) -> dict[str, Any]:
 class Matcher:
     """Judges subjects against compiled conditions, in this process, with its own durable_rules Host.
 
-    ``conditions`` maps a rule key to its durable_rules JSON condition (from ``compile_durable``).
+    ``conditions`` maps a rule key to its durable_rules JSON condition (from ``compile_durable``);
+    ``prefilters`` the vectorised forms of some of them (:mod:`engine.condition.prefilter`), which
+    :meth:`matches_many` uses to post only the candidates.  ``batch=False`` turns the batched posts off.
     Not thread-safe; after a :class:`MatcherError` raised by :meth:`matches`, build a new one.
     """
 
-    def __init__(self, conditions: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        conditions: Mapping[str, Mapping[str, Any]],
+        prefilters: Mapping[str, Prefilter] | None = None,
+        batch: bool = True,
+    ) -> None:
         self._fired: list[str] = []
         self._rules = _plan(conditions)
+        if not batch:
+            self._rules = {k: _Rule(r.key, r.name, r.fields, r.list_fields) for k, r in self._rules.items()}
+        self._prefilters = dict(prefilters or {})
+        for key in self._prefilters.keys() - self._rules.keys():
+            raise MatcherError(f"a pre-filter for {key!r}, which has no condition in this matcher", key)
+        self.posts = 0  # subjects posted to the rules' own rulesets (what the pre-filter saves is the rest)
         definitions: dict[str, Any] = {}
         for key, rule in self._rules.items():
             # durable_rules mutates what it is given (it deletes "run"): hand it a deep copy
             condition = copy.deepcopy(dict(conditions[key]))
             definitions[rule.name] = {"fire": {"all": [{"m": condition}], "run": self._action(rule.name)}}
             if rule.batch is not None:
-                batch = copy.deepcopy(rule.batch)
-                definitions[rule.name + "_b"] = {"fire": {"all": [{"m": batch}], "run": self._action(rule.name + "_b")}}
+                over_batch = copy.deepcopy(rule.batch)
+                definitions[rule.name + "_b"] = {
+                    "fire": {"all": [{"m": over_batch}], "run": self._action(rule.name + "_b")}
+                }
         self._stats: dict[str, _BatchStats] = {}
         self._host = _QuietHost()
         for name, definition in definitions.items():
@@ -218,6 +248,13 @@ class Matcher:
             except Exception as exc:  # durable_rules says only "error code: N"
                 key = next(r.key for r in self._rules.values() if r.name == name)
                 raise MatcherError(f"rule {key}: durable_rules rejected its condition ({exc})", key) from exc
+
+    @classmethod
+    def for_rules(cls, rules: Iterable[RuleLike], prefilter: bool = True, batch: bool = True) -> Matcher:
+        """A matcher for compiled rules, with their pre-filters unless ``prefilter=False``."""
+        rules = list(rules)
+        prefilters = {r.key: r.prefilter for r in rules if prefilter and r.prefilter is not None}
+        return cls({r.key: r.durable for r in rules}, prefilters, batch)
 
     def _action(self, name: str) -> Any:
         fired = self._fired
@@ -247,13 +284,27 @@ class Matcher:
         return self._post(rule, rule.name, self._event(rule, subject))
 
     def matches_many(self, rule_key: str, subjects: Sequence[Mapping[str, Any]]) -> list[bool]:
-        """``[matches(rule_key, s) for s in subjects]``, posting :data:`BATCH` subjects at a time where
-        the rule's condition allows it (see :mod:`engine.matcher_batch`)."""
+        """``[matches(rule_key, s) for s in subjects]``.
+
+        With a pre-filter for the rule, only its candidates are posted (every other subject is certainly
+        compliant); the rest are posted :data:`BATCH` at a time where the rule's condition allows it
+        (see :mod:`engine.matcher_batch`).  Every "yes" is fired by the rule's own ruleset.
+        """
         rule = self._rules.get(rule_key) or self._rule(rule_key)
+        prefilter = self._prefilters.get(rule_key)
+        if prefilter is None:
+            return self._judge(rule, subjects)
+        chosen = np.flatnonzero(prefilter.candidates(subjects)).tolist()
+        out = [False] * len(subjects)
+        for i, hit in zip(chosen, self._judge(rule, [subjects[i] for i in chosen]), strict=True):
+            out[i] = hit
+        return out
+
+    def _judge(self, rule: _Rule, subjects: Sequence[Mapping[str, Any]]) -> list[bool]:
         events = [self._event(rule, s) for s in subjects]
         if rule.batch is None:
             return [self._post(rule, rule.name, e) for e in events]
-        stats = self._stats.setdefault(rule_key, _BatchStats())
+        stats = self._stats.setdefault(rule.key, _BatchStats())
         batch_name = rule.name + "_b"
         out: list[bool] = []
         for start in range(0, len(events), BATCH):
@@ -284,6 +335,7 @@ class Matcher:
 
     def _post(self, rule: _Rule, name: str, event: dict[str, Any]) -> bool:
         """Post ``event`` to the ruleset ``name``; True when its action ran (exactly once, cleanly)."""
+        self.posts += name == rule.name
         try:
             state = self._host.post(name, event)
         except MessageNotHandledException:
