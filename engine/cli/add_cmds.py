@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.submit import judge_report, print_judgement
 from facts.errors import Location
 
 _HEADINGS = {
@@ -61,6 +60,8 @@ def _split(value: str | None) -> list[str]:
 
 
 def _submit(ctx: Context, obj: dict[str, Any], quiet: bool) -> None:
+    from engine.submit import judge_report, print_judgement
+
     app = ctx.app
     app.init()
     report = app.facts.import_items([(Location("<add>", 1), obj)], files="<add>")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.violations import workflow
-from engine.violations.tables import STATUS_CN
+
+if TYPE_CHECKING:
+    from engine.violations import workflow
 
 
 def _by() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -34,6 +35,8 @@ def _day(_c: click.Context, _p: click.Parameter, value: str | None) -> dt.date |
 
 
 def _done(change: workflow.Change) -> None:
+    from engine.violations.tables import STATUS_CN
+
     click.echo(f"{change.key}: {STATUS_CN[change.from_status]} → {STATUS_CN[change.to_status]}")
 
 
@@ -50,6 +53,8 @@ def ack(ctx: Context, key: str, actor: str, note: str | None) -> None:
     Example:
       partyrules violations ack 'dues.monthly.paid|member:m07|2017-03' --by 李纪检
     """
+    from engine.violations import workflow
+
     _done(workflow.acknowledge(ctx.app.violations, key, actor, note))
 
 
@@ -68,6 +73,8 @@ def assign(ctx: Context, key: str, actor: str, owner: str, deadline: dt.date, pl
     Example:
       partyrules violations assign KEY --owner 王书记 --deadline 2018-04-30 --plan 补开支委会并补记录
     """
+    from engine.violations import workflow
+
     _done(workflow.assign(ctx.app.violations, key, actor, owner, deadline, plan))
 
 
@@ -84,6 +91,8 @@ def resolve(ctx: Context, key: str, actor: str, evidence: str) -> None:
     Example:
       partyrules violations resolve KEY --evidence "2018-04-20 补缴，收据号 0012"
     """
+    from engine.violations import workflow
+
     _done(workflow.resolve(ctx.app.violations, key, actor, evidence))
 
 
@@ -102,6 +111,8 @@ def waive(ctx: Context, key: str, actor: str, reason: str, approver: str, expire
     Example:
       partyrules violations waive KEY --by 张三 --approver 李四 --reason 病假 --expires 2018-06-30
     """
+    from engine.violations import workflow
+
     _done(workflow.waive(ctx.app.violations, key, actor, reason, approver, expires))
 
 
@@ -118,6 +129,8 @@ def reopen(ctx: Context, key: str, actor: str, reason: str) -> None:
     Example:
       partyrules violations reopen KEY --reason 复核发现未整改到位
     """
+    from engine.violations import workflow
+
     _done(workflow.reopen(ctx.app.violations, key, actor, reason))
 
 
