@@ -56,7 +56,7 @@ def test_help_lists_every_command() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0, result.output
     listed = result.output.split("Commands:", 1)[1].split()
-    assert EVERY_COMMAND <= set(listed)
+    assert set(listed) >= EVERY_COMMAND
 
 
 @pytest.mark.parametrize("name", sorted(EVERY_COMMAND))
