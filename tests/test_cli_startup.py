@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 HEAVY = ["sqlalchemy", "sqlmodel", "durable", "plotly", "openpyxl", "numpy", "pydantic", "rich", "lark", "yaml", "apscheduler"]
 EVERY_COMMAND = {
     "init", "import", "export", "history", "orgs", "members", "sample", "add",
-    "check", "rules", "violations", "report", "schedule", "alerts",
+    "check", "runs", "rules", "violations", "report", "schedule", "alerts", "users", "audit", "serve",
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ bodies.  ``tests/test_cli_startup.py`` checks that none of these is imported by 
 from __future__ import annotations
 
 import functools
+import getpass
 import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,14 +25,16 @@ from facts.errors import PartyrulesError
 
 if TYPE_CHECKING:
     from engine.app import App
+    from engine.auth.principal import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Context:
-    def __init__(self, db: str | None, config: str | None) -> None:
+    def __init__(self, db: str | None, config: str | None, as_user: str | None = None) -> None:
         self.db_url = db
         self.config_path = config
+        self.as_user = as_user
         self._app: App | None = None
 
     @property
@@ -41,6 +44,18 @@ class Context:
 
             self._app = build_app(self.db_url, self.config_path)
         return self._app
+
+    def principal(self, by: str | None = None) -> Principal:
+        """Who acts: the account named by ``--by`` or ``--as``, else the local administrator (login name)."""
+        from engine.auth.principal import Principal
+
+        name = by or self.as_user
+        if name:
+            from engine.auth.accounts import principal_for
+
+            self.app.init()
+            return principal_for(self.app.db, name)
+        return Principal.local(getpass.getuser())
 
 
 def friendly(func: F) -> F:
@@ -69,11 +84,15 @@ COMMANDS: dict[str, str] = {
     "sample": f"{_FACTS}:sample",
     "add": "engine.cli.add_cmds:add",
     "check": "engine.cli.check_cmds:check",
+    "runs": "engine.cli.runs_cmds:runs",
     "rules": "engine.cli.rules_cmds:rules",
     "violations": "engine.cli.violations_cmds:violations",
     "report": "engine.cli.report_cmds:report",
     "schedule": "engine.cli.schedule_cmds:schedule",
     "alerts": "engine.cli.alerts_cmds:alerts",
+    "users": "engine.cli.service_cmds:users",
+    "audit": "engine.cli.service_cmds:audit",
+    "serve": "engine.cli.service_cmds:serve",
 }
 """Every top-level command and where it lives (``module:attribute``), imported when first asked for."""
 
@@ -111,9 +130,15 @@ class LazyGroup(click.Group):
     type=click.Path(dir_okay=False),
     help="partyrules.toml to use.",
 )
+@click.option(
+    "--as",
+    "as_user",
+    envvar="PARTYRULES_AS",
+    help="Act as this account (its roles apply); default: the local administrator.",
+)
 @click.version_option(__version__, package_name="partyrules")  # no importlib.metadata at start-up
 @click.pass_context
-def main(ctx: click.Context, db: str | None, config: str | None) -> None:
+def main(ctx: click.Context, db: str | None, config: str | None, as_user: str | None) -> None:
     """partyrules — 党务合规规则引擎: facts in, rules judged, violations followed to rectification.
 
     \b
@@ -123,4 +148,5 @@ def main(ctx: click.Context, db: str | None, config: str | None) -> None:
       partyrules check --period 2017 --as-of 2018-03-01
       partyrules violations list --status open
     """
-    ctx.obj = Context(db, config)
+    ctx.obj = Context(db, config, as_user)
+
