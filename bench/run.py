@@ -246,13 +246,8 @@ def main(
     pairs = [(r.key, s.fields) for r, s in items]
     runs = [(key, [fields for _, fields in run]) for key, run in itertools.groupby(pairs, key=lambda p: p[0])]
     modes = {}  # the matcher's variants on the same subjects: (seconds, subjects posted singly)
-    for name, prefilter, batch in [
-        ("prefilter", True, False),
-        ("prefilter_and_batches", True, True),
-        ("batches", False, True),
-        ("single_posts", False, False),
-    ]:
-        matcher = Matcher.for_rules(pack.rules, prefilter=prefilter, batch=batch)
+    for name, prefilter in [("prefilter", True), ("single_posts", False)]:
+        matcher = Matcher.for_rules(pack.rules, prefilter=prefilter)
         t0 = time.perf_counter()
         for key, subjects in runs:  # as the check does: a rule's subjects together
             matcher.matches_many(key, subjects)

@@ -228,6 +228,16 @@ def test_the_matcher_still_raises_for_a_null_among_prefiltered_subjects() -> Non
         Matcher({"monthly": json}, {"monthly": prefilter}).matches_many("monthly", subjects)
 
 
+def test_a_rule_that_matches_often_still_answers_exactly_and_posts_only_candidates() -> None:
+    text = "n1 < at_least or amount < standard"
+    rnd = random.Random(1)
+    subjects = [{"n1": rnd.choice([0, 0, 3]), "amount": rnd.choice([45.5, 45.49, 50])} for _ in range(3000)]
+    matcher = Matcher({"often": compile_durable(text, SCHEMA, PARAMS)}, {"often": compile_prefilter(text, SCHEMA, PARAMS)})
+    got = matcher.matches_many("often", subjects)
+    assert got == [evaluate(text, s, PARAMS) for s in subjects]
+    assert matcher.posts == sum(got) and 1500 < sum(got) < 3000
+
+
 @pytest.mark.parametrize(
     ("text", "values", "expected"),
     [
