@@ -73,7 +73,7 @@ def judge(job: PartitionJob) -> PartitionResult:
     started = time.perf_counter()
     engine = make_engine(job.db_url)
     try:
-        matcher = Matcher({r.key: r.durable for r in job.pack.rules})
+        matcher = Matcher.for_rules(job.pack.rules)  # with the pre-filters, as the single-machine check
         findings: list[Finding] = []
         match = sql = 0.0
         part = job.partition
