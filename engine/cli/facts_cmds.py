@@ -9,6 +9,7 @@ import click
 
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
+from engine.migrations import heads
 from engine.submit import judge_report, print_judgement
 from facts.errors import FieldProblem
 from facts.models import MODELS
@@ -22,12 +23,17 @@ from facts.writers import write_csv, write_jsonl
 def init(ctx: Context) -> None:
     """Create or upgrade the database schema (safe to repeat).
 
+    A new database gets every table; one made by an older partyrules (0.1.0,
+    before migrations, or any later version) is upgraded by the migrations
+    shipped in the package, keeping its data.
+
     \b
     Example:
       partyrules --db partyrules.db init
     """
-    ctx.app.init()
-    click.echo(f"schema ready: {ctx.app.db.url.render_as_string(hide_password=True)}")
+    done = ctx.app.init()
+    url = ctx.app.db.url.render_as_string(hide_password=True)
+    click.echo(f"schema ready ({done}, revision {', '.join(heads())}): {url}")
 
 
 def _iter_files(paths: tuple[str, ...], notes: list[FileNote]):  # type: ignore[no-untyped-def]
