@@ -10,6 +10,9 @@ def init_schema(db: sa.Engine) -> str:
 
     Returns what was done: ``created``, ``current``, ``upgraded`` or ``upgraded from 0.1.0``.
     """
+    from engine.audit.log import ensure_tables as ensure_audit
     from engine.migrations import upgrade_schema
 
-    return upgrade_schema(db)
+    done = upgrade_schema(db)
+    ensure_audit(db)  # the audit log's head row (which facts predate the log), once
+    return done

@@ -58,6 +58,8 @@ def target_metadata() -> sa.MetaData:
     from sqlmodel import SQLModel
 
     import engine.alerts.outbox  # noqa: F401
+    import engine.audit.tables  # noqa: F401
+    import engine.auth.tables  # noqa: F401
     import engine.pack.rollout  # noqa: F401
     import engine.schedule.state  # noqa: F401
     import engine.violations.tables  # noqa: F401
