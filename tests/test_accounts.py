@@ -62,10 +62,18 @@ def test_only_admins_manage_accounts(db):
 def test_users_commands(tmp_path):
     db = str(tmp_path / "u.db")
     run = CliRunner()
-    out = run.invoke(main, ["--db", db, "users", "add", "admin", "--role", "admin", "--password-stdin"],
-                     input="first-admin-pass\n")
+    out = run.invoke(
+        main,
+        ["--db", db, "users", "add", "admin", "--role", "admin", "--password-stdin"],
+        input="first-admin-pass\n",
+    )
     assert out.exit_code == 0 and "account admin created: admin@*" in out.output
-    assert run.invoke(main, ["--db", db, "users", "add", "王书记", "--role", "secretary@b1", "--no-password"]).exit_code == 0
+    assert (
+        run.invoke(
+            main, ["--db", db, "users", "add", "王书记", "--role", "secretary@b1", "--no-password"]
+        ).exit_code
+        == 0
+    )
     bad = run.invoke(main, ["--db", db, "users", "add", "x", "--role", "boss"])
     assert bad.exit_code == 1 and "unknown role 'boss'" in bad.output
     listed = run.invoke(main, ["--db", db, "users", "list", "--format", "json"]).output
@@ -76,5 +84,10 @@ def test_users_commands(tmp_path):
     run.invoke(main, ["--db", db, "users", "add", "sec2", "--role", "secretary@b2", "--no-password"])
     denied = run.invoke(main, ["--db", db, "--as", "sec2", "users", "list"])
     assert denied.exit_code == 1 and "无权执行 account.manage" in denied.output
-    assert run.invoke(main, ["--db", db, "users", "passwd", "admin", "--password-stdin"], input="second-pass-9\n").exit_code == 0
+    assert (
+        run.invoke(
+            main, ["--db", db, "users", "passwd", "admin", "--password-stdin"], input="second-pass-9\n"
+        ).exit_code
+        == 0
+    )
     assert run.invoke(main, ["--db", db, "audit", "verify"]).exit_code == 0
