@@ -8,8 +8,8 @@ from sqlmodel import SQLModel
 import engine.alerts.outbox  # noqa: F401
 import engine.audit.tables  # noqa: F401
 import engine.auth.tables  # noqa: F401
-import engine.service.tables  # noqa: F401
 import engine.schedule.state  # noqa: F401
+import engine.service.tables  # noqa: F401
 import engine.violations.tables  # noqa: F401  (registers the tables in SQLModel.metadata)
 from facts.store import FactStore
 

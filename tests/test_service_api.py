@@ -197,11 +197,11 @@ def test_pack_upload_diff_backtest_and_approval_by_another_account(served):
 def test_partyrules_serve_answers_on_loopback(template, tmp_path):
     """`partyrules serve` as a user starts it: a real uvicorn on 127.0.0.1, a token, a JSON answer."""
     import shutil
-    from pathlib import Path
     import socket
     import subprocess
     import sys
     import time
+    from pathlib import Path
 
     import httpx
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from service_fixtures import build_template, serve_copy
 
 ROLES = ["secretary_b1", "inspector_b1", "inspector_oc", "rule_admin", "admin"]
