@@ -91,3 +91,21 @@ def test_users_commands(tmp_path):
         == 0
     )
     assert run.invoke(main, ["--db", db, "audit", "verify"]).exit_code == 0
+
+
+def test_the_cli_reads_as_the_account_it_is_told(tmp_path):
+    """`--as` applies the account's scope to reads too: a secretary of b1 sees b1, and b2 is 'not found'."""
+    from audit_helpers import seed_two_branches
+
+    db = str(tmp_path / "as.db")
+    seed_two_branches(db)
+    run = CliRunner()
+    mine = run.invoke(main, ["--db", db, "--as", "sec1", "history", "meeting", "b1-m"])
+    assert mine.exit_code == 0, mine.output
+    other = run.invoke(main, ["--db", db, "--as", "sec1", "history", "meeting", "b2-m"])
+    missing = run.invoke(main, ["--db", db, "--as", "sec1", "history", "meeting", "nothing"])
+    assert other.exit_code == missing.exit_code == 1
+    assert "no meeting with key 'b2-m'" in other.output and "no meeting with key 'nothing'" in missing.output
+    wrote = run.invoke(main, ["--db", db, "--as", "sec1", "add", "meeting", "--org", "b2", "--kind",
+                              "committee_meeting", "--date", "2017-06-27", "--attendees", "m2"])
+    assert wrote.exit_code == 1 and 'unknown org "b2"' in wrote.output

@@ -9,7 +9,7 @@ import click
 
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
-from engine.service.facts_ops import submit_facts
+from engine.service.facts_ops import fact_history, submit_facts
 from engine.submit import print_judgement
 from facts.errors import FieldProblem
 from facts.models import MODELS
@@ -122,9 +122,7 @@ def history(ctx: Context, type_name: str, key: str, fmt: str) -> None:
       partyrules history meeting b1-2017-06-cm
       partyrules history dues 'm01|2017-06'
     """
-    versions = ctx.app.facts.history(type_name, key)
-    if not versions:
-        raise click.ClickException(f"no {type_name} with key {key!r} is stored")
+    versions = fact_history(ctx.app, ctx.principal(), type_name, key)
     if fmt == "json":
         print_json(
             [

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from engine.audit.log import record
 from engine.backtest import backtest as run_backtest
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.check_cmds import _date, print_findings
@@ -194,6 +195,8 @@ def approve(ctx: Context, pack_hash: str, by: str) -> None:
     """
     ctx.app.init()
     row = approve_pack(ctx.app.db, pack_hash, by)
+    if row.get("decided_by") == by and row["status"] == "approved":
+        record(ctx.app.db, ctx.principal().name, "pack.approve", row["hash"], {"by": by, "held": True})
     if row.get("decided_by") == by and row["status"] == "approved":
         click.echo(f"规则包 {row['hash']}（{row['root']}）已由 {by} 批准，下次运行起启用。")
     else:

@@ -8,6 +8,7 @@ import click
 
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table, severity_cn
+from engine.service import violations_ops
 from engine.violations.packs import rule_text
 from engine.violations.tables import STATUS_CN, STATUSES, Violation
 
@@ -67,7 +68,7 @@ def list_(
       partyrules violations list --rule dues.monthly.paid --format json
     """
     ctx.app.init()
-    items = ctx.app.violations.list_violations(status, rule, org, period)
+    items = violations_ops.list_violations(ctx.app, ctx.principal(), status, rule, org, period)
     if fmt == "json":
         print_json([violation_json(v) for v in items])
         return
@@ -91,9 +92,7 @@ def show(ctx: Context, key: str, fmt: str) -> None:
       partyrules violations show 'branch.committee_meeting.monthly|org:b3|2017-06'
     """
     ctx.app.init()
-    v, events = ctx.app.violations.get(key)
-    if v is None:
-        raise click.ClickException(f"no violation with key {key!r} (see `partyrules violations list`)")
+    v, events = violations_ops.show_violation(ctx.app, ctx.principal(), key)
     text = rule_text(ctx.app.db, v.pack_hash, f"{v.rule}@{v.rule_version}")
     if fmt == "json":
         data = violation_json(v)
