@@ -71,7 +71,7 @@ class MeetingSubject(_Model):
     type: Literal["meeting"]
     kinds: list[MeetingKind] = Field(default_factory=list)  # empty = every kind
     topics_any: list[str] = Field(default_factory=list)
-    eligible: Literal["party_group_members", "full_members", "members"] = "members"
+    eligible: Literal["party_group_members", "full_members", "members", "committee_members"] = "members"
     copy_floor: float = Field(default=0.8, gt=0, le=1)  # similarities below this are reported as 0
 
 

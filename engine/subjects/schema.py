@@ -28,6 +28,8 @@ MEMBER_FIELDS: dict[str, FieldKind] = {
     "org_name": "string",
     "status": "string",
     "category": "string",
+    "excused": "bool",  # excused from organisational life (年老体弱、长期患病) on the period's last day
+    "dues_quarterly": "bool",  # pays dues quarterly with the branch's approval
     **_PERIOD,
 }
 
