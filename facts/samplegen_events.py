@@ -206,7 +206,8 @@ def _petitions(dept: Department, plan: LapsePlan, rng: random.Random, n: int) ->
                 if lapse == "late_close"
                 else rng.randint(max(15, (accepted - received).days), 55)
             )
-            petition["closed"] = (received + timedelta(days=days)).isoformat()
+            # the 60 days run from acceptance (受理): a late one is late counted from there
+            petition["closed"] = ((accepted if lapse == "late_close" else received) + timedelta(days=days)).isoformat()
         petition["subject"] = rng.choice(PETITION_SUBJECTS)
         out.append(petition)
     return out

@@ -67,6 +67,9 @@ OTHER_RULES = (
     "petition.registered.in_time",
     "petition.closed.in_time",
     "cadre.promotion.declaration",
+    # rules added by issue 12 (not in the standard ids of the rules contract)
+    "party_group.meeting.majority",
+    "branch.committee_meeting.quorum",
 )
 #: Every standard rule id (shared/spec/rules.md), in a stable order.
 RULE_IDS: tuple[str, ...] = tuple(PERIOD_RULES) + OTHER_RULES
@@ -197,6 +200,18 @@ def _meeting_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
                 out.append(Finding("party_group.meeting.leave", "meeting", m["id"], period))
             if {"appointment", "discipline"} & set(m.get("topics", [])) and n * 3 < 2 * len(eligible):
                 out.append(Finding("party_group.meeting.personnel_quorum", "meeting", m["id"], period))
+            if n * 2 < len(eligible):
+                out.append(Finding("party_group.meeting.majority", "meeting", m["id"], period))
+        if m["kind"] == "committee_meeting":
+            committee = {
+                p["id"]
+                for p in members
+                if p["org"] == m["org"]
+                and {"branch_secretary", "committee_member"} & set(p.get("roles", []))
+                and _belongs(p, day)
+            }
+            if len(present & committee) * 2 < len(committee):
+                out.append(Finding("branch.committee_meeting.quorum", "meeting", m["id"], period))
         if m["kind"] == "member_assembly":
             full = {
                 p["id"]
@@ -221,6 +236,8 @@ def _member_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
             attended[pid].add((day.month, m["org"]))
             if m["kind"] == "org_life_meeting":
                 org_life[pid].add(m["org"])
+        for leave in m.get("on_leave", []):  # recorded leave is not absence without good reason
+            attended[leave["member"]].add((day.month, m["org"]))
         if m["kind"] == "party_lecture" and m.get("lecturer"):
             lectured.add(m["lecturer"])
     visits: dict[str, int] = defaultdict(int)
@@ -323,7 +340,7 @@ def _other_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
         if "registered" not in pt or (_d(pt["registered"]) - received).days > 15:
             out.append(Finding("petition.registered.in_time", "petition", pt["id"], pt["received"][:7]))
         closed = _d(pt["closed"]) if "closed" in pt else AS_OF
-        if (closed - received).days > 60:
+        if (closed - (_d(pt["accepted"]) if "accepted" in pt else received)).days > 60:
             out.append(Finding("petition.closed.in_time", "petition", pt["id"], pt["received"][:7]))
     filed = {(d["member"], d["year"]): _d(d["filed"]) for d in by_type["declaration"]}
     for pr in by_type["promotion"]:

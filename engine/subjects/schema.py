@@ -81,7 +81,9 @@ PETITION_FIELDS: dict[str, FieldKind] = {
     "is_registered": "bool",
     "is_closed": "bool",
     "days_to_register": "number",  # to registration, or to the as-of date while unregistered
-    "days_to_close": "number",  # to closing, or to the as-of date while open
+    "accepted": "string",  # date accepted (受理), or 未受理
+    "is_accepted": "bool",
+    "days_to_close": "number",  # from acceptance (else receipt) to closing, or to the as-of date while open
     "as_of": "string",
     **_PERIOD,
 }

@@ -433,6 +433,8 @@ def petition_subjects(
     for row in ctx.conn.execute(query):
         registered = row.registered if row.registered and row.registered <= ctx.as_of else None
         closed = row.closed if row.closed and row.closed <= ctx.as_of else None
+        # the time limit to conclude runs from acceptance (受理) when recorded, else from receipt
+        accepted = row.accepted if row.accepted and row.accepted <= ctx.as_of else None
         fields = {
             "petition": row.id,
             "subject_text": row.subject or "",
@@ -442,7 +444,9 @@ def petition_subjects(
             "is_registered": registered is not None,
             "is_closed": closed is not None,
             "days_to_register": ((registered or ctx.as_of) - row.received).days,
-            "days_to_close": ((closed or ctx.as_of) - row.received).days,
+            "accepted": accepted.isoformat() if accepted else "未受理",
+            "is_accepted": accepted is not None,
+            "days_to_close": ((closed or ctx.as_of) - (accepted or row.received)).days,
             "as_of": ctx.as_of.isoformat(),
             **_period_fields(row.received),
         }
