@@ -70,6 +70,9 @@ OTHER_RULES = (
     # rules added by issue 12 (not in the standard ids of the rules contract)
     "party_group.meeting.majority",
     "branch.committee_meeting.quorum",
+    "branch.heart_to_heart.committee_pairs",
+    "party_group.integrity_study.yearly",
+    "party_group.ideology_study.yearly",
 )
 #: Every standard rule id (shared/spec/rules.md), in a stable order.
 RULE_IDS: tuple[str, ...] = tuple(PERIOD_RULES) + OTHER_RULES
@@ -149,7 +152,44 @@ def expected_findings(facts: Iterable[dict[str, Any]], copied: Iterable[str] = (
     out += _member_rules(by_type)
     out += _dues_rules(by_type)
     out += _other_rules(by_type)
+    out += _added_rules(by_type)
     return sorted(out)
+
+
+def _added_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
+    """The rules issue 12 added: 委员之间谈心谈话 per pair, 党组专题研究党风廉政建设 / 意识形态工作 twice a year."""
+    out = []
+    year_end = date(YEAR, 12, 31)
+    studied: dict[tuple[str, str], int] = defaultdict(int)
+    for m in by_type["meeting"]:
+        if m["kind"] == "party_group_meeting" and _d(m["date"]).year == YEAR:
+            for topic in {"integrity", "ideology"} & set(m.get("topics", [])):
+                studied[(m["org"], topic)] += 1
+    for org in by_type["org"]:
+        if org["kind"] == "party_group":
+            for topic, rule in (("integrity", "party_group.integrity_study.yearly"),
+                                ("ideology", "party_group.ideology_study.yearly")):
+                if studied[(org["id"], topic)] < 2:
+                    out.append(Finding(rule, "org", org["id"], str(YEAR)))
+    talked: set[tuple[str, str]] = set()
+    for i in by_type["interview"]:
+        if i["kind"] == "heart_to_heart" and _d(i["date"]).year == YEAR:
+            talked |= {(i["interviewer"], i["interviewee"]), (i["interviewee"], i["interviewer"])}
+
+    def on(p: dict[str, Any], day: date) -> bool:
+        return ("joined" not in p or _d(p["joined"]) <= day) and ("left" not in p or _d(p["left"]) >= day)
+
+    committee = [
+        p for p in by_type["member"] if {"committee_member", "branch_secretary"} & set(p.get("roles", []))
+    ]
+    for p in committee:
+        day = min(year_end, _d(p["left"])) if "left" in p else year_end
+        if p.get("status", "full") != "full" or not _months(p) or not on(p, day):
+            continue
+        peers = [q for q in committee if q["id"] != p["id"] and q["org"] == p["org"] and on(q, day)]
+        if any((p["id"], q["id"]) not in talked for q in peers):
+            out.append(Finding("branch.heart_to_heart.committee_pairs", "member", p["id"], str(YEAR)))
+    return out
 
 
 def _month_of(by_type: dict[str, list[dict[str, Any]]], meeting_id: str) -> str:

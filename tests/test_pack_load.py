@@ -12,7 +12,10 @@ from engine.pack.errors import PackError
 from engine.pack.load import load_pack
 from rules import STANDARD_PACK
 
-ADDED_IDS = {"party_group.meeting.majority", "branch.committee_meeting.quorum"}
+ADDED_IDS = {
+    "party_group.meeting.majority", "branch.committee_meeting.quorum", "branch.heart_to_heart.committee_pairs",
+    "party_group.integrity_study.yearly", "party_group.ideology_study.yearly",
+}
 STANDARD_IDS = {
     "party_group.party_building_study.monthly", "party_group.meeting.quorum", "party_group.meeting.leave",
     "party_group.meeting.personnel_quorum", "party_group.central_group_study.quarterly",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 from engine.pack.model import (
+    CommitteeTalks,
     Derive,
     DuesPaid,
     Rule,
@@ -117,6 +118,9 @@ def derived_fields(name: str, spec: Derive) -> dict[str, FieldKind]:
     fields: dict[str, FieldKind] = {name: "number"}
     if isinstance(spec, DuesPaid):
         fields[f"{name}_paid_on"] = "string"  # dates paid, or 未交纳
+    if isinstance(spec, CommitteeTalks):
+        fields[f"{name}_missing"] = "string"  # names of the fellow members not talked with, or 无
+        fields[f"{name}_peers"] = "number"  # fellow committee members on the period's last day
     if isinstance(spec, TermOverdue):
         fields.update(term_years="number", last_election="string", due_date="string")
     return fields

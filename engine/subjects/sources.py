@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.pack.model import (
+    CommitteeTalks,
     Derive,
     DuesPaid,
     FieldVisits,
@@ -30,7 +31,7 @@ from engine.pack.model import (
 from engine.periods import Period, month_of, quarter_of
 from engine.subjects.base import BuildContext, month_col
 from engine.subjects.registry import MemberInfo
-from engine.subjects.single import MeetingData, memoised_meetings
+from engine.subjects.single import COMMITTEE_ROLES, MeetingData, memoised_meetings
 from facts import tables as t
 
 # value(subject_id, period) -> (value, companion fields, fact ids)
@@ -214,6 +215,43 @@ def _interviews(ctx: BuildContext, spec: Interviews, start: date, end: date) -> 
                 continue
             counts[(me, month_of(day).label)] += 1
     return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+
+
+def _committee_talks(ctx: BuildContext, spec: CommitteeTalks, start: date, end: date) -> ValueFn:
+    reg = ctx.registry
+    talked: dict[tuple[str, str], set[str]] = defaultdict(set)  # (member, other) -> months they talked
+    rows = ctx.conn.execute(
+        sa.select(_INT.c.interviewer, _INT.c.interviewee, _INT.c.date).where(
+            _INT.c.kind.in_(spec.kinds), _INT.c.date >= start, _INT.c.date <= end, _INT.c.date <= ctx.as_of
+        )
+    )
+    for a, b, day in rows:
+        mon = month_of(day).label
+        talked[(a, b)].add(mon)
+        talked[(b, a)].add(mon)
+
+    def value(sid: str, period: Period) -> Value:
+        info = reg.members.get(sid)
+        if info is None:
+            return 0, {"missing": "无", "peers": 0}, []
+        day = min(period.end, info.left) if info.left else period.end
+        me = info.at(day)
+        months = set(period.month_labels)
+        peers = []
+        for other in reg.members_of.get(me.org, []):
+            if other.id == sid or not other.belongs_on(day):
+                continue
+            st = other.at(day)
+            if st.org == me.org and st.roles & COMMITTEE_ROLES:
+                peers.append(st)
+        missing = sorted((p for p in peers if not (talked.get((sid, p.id), set()) & months)), key=lambda p: p.id)
+        return (
+            len(missing),
+            {"missing": "、".join(p.name for p in missing) or "无", "peers": len(peers)},
+            [],
+        )
+
+    return value
 
 
 def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str, date]]:
@@ -411,6 +449,7 @@ BUILDERS: dict[type, Callable[..., ValueFn]] = {
     LecturesGiven: _lectures_given,
     FieldVisits: _field_visits,
     Interviews: _interviews,
+    CommitteeTalks: _committee_talks,
     DuesPaid: _dues_paid,
     SignoffsMade: _signoffs,
     MonthsWithout: _months_without,
