@@ -194,3 +194,37 @@ def test_the_registry_gives_each_day_its_state_whole_or_partly_loaded(db_engine,
     if not partial:
         assert reg.orgs["b1"].dissolved == date(2017, 12, 31)
         assert not reg.orgs["b1"].exists_during(date(2018, 1, 1), date(2018, 1, 31))
+
+
+def test_dated_changes_go_through_csv_and_back_unchanged(tmp_path):
+    org = Org(tmp_path, [
+        _member("m1", "甲", status="probationary", excused=True),
+        {"type": "member_change", "member": "m1", "date": "2017-09-10", "status": "full", "org": "b2",
+         "roles_appointed": ["committee_member", "leader"], "dues_quarterly": True},
+        {"type": "org_change", "org": "b2", "date": "2018-01-01", "dissolved": True},
+        {"type": "org_change", "org": "b1", "date": "2017-03-01", "parent": "pg", "term_years": 3},
+    ])
+    first = org.cli("export").stdout
+    assert org.cli("export", "--format", "csv", "--out", str(tmp_path / "csv")).exit_code == 0
+    files = sorted(str(p) for p in (tmp_path / "csv").glob("*.csv"))
+    assert any(f.endswith("member_changes.csv") for f in files) and any(f.endswith("org_changes.csv") for f in files)
+    again = CliRunner().invoke(main, ["--db", str(tmp_path / "again.db"), "import", *files, "--no-judge"])
+    assert again.exit_code == 0, again.output
+    assert CliRunner().invoke(main, ["--db", str(tmp_path / "again.db"), "export"]).stdout == first
+
+
+def test_a_change_that_changes_nothing_or_points_nowhere_is_refused_with_file_line_and_field(tmp_path):
+    org = Org(tmp_path, [_member("m1", "甲")])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(json.dumps(f, ensure_ascii=False) for f in [
+        {"type": "member_change", "member": "m1", "date": "2017-09-10"},
+        {"type": "member_change", "member": "m1", "date": "2017-09-11", "org": "b9"},
+        {"type": "member_change", "member": "m1", "date": "2017-09-31", "status": "full"},
+        {"type": "member_change", "member": "m1", "date": "2017-09-12", "category": "retired"},
+    ]) + "\n", encoding="utf-8")
+    result = org.cli("import", str(bad), "--no-judge")
+    assert result.exit_code == 1
+    assert "bad.jsonl:1: member_change" in result.stderr and "at least one field" in result.stderr
+    assert "bad.jsonl:2: member_change.org" in result.stderr and "b9" in result.stderr
+    assert "bad.jsonl:3: member_change.date" in result.stderr
+    assert "added 1" in result.stdout  # the valid change around them is kept
