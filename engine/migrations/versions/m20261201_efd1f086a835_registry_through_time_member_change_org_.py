@@ -1,7 +1,7 @@
 """registry through time: member_change, org_change, member_flag (issue 12)
 
 Revision ID: efd1f086a835
-Revises: 83a8adcb3a0e
+Revises: 7f1584838a9c
 Create Date: 2026-12-01 04:10:26.665409
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "efd1f086a835"
-down_revision: str | Sequence[str] | None = "83a8adcb3a0e"
+down_revision: str | Sequence[str] | None = "7f1584838a9c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
