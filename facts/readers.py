@@ -234,13 +234,19 @@ def _read_jsonl(label: str, text: str) -> Iterator[Item]:
             return
         seen_content = True
         location = Location(label, number)
-        fast = _fast_object(stripped)
+        try:
+            fast = _fast_object(stripped)
+        except RecursionError:
+            fast = None
         if fast is not None:
             yield location, fast
             continue
         indent = len(line) - len(line.lstrip())
         try:
             value = json.loads(stripped, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        except RecursionError:
+            yield FieldProblem(location, "", "invalid JSON: nested too deeply (more than a few hundred levels)")
+            continue
         except json.JSONDecodeError as exc:
             hint = (
                 " (each object must be on one line: JSON Lines)" if stripped in ("[", "]", "{", "}") else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,10 +25,11 @@ from sqlmodel import SQLModel
 
 from facts import tables as t
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS, TYPE_ORDER, FactBase, Meeting, canonical, natural_key, references
+from facts.models import MODELS, TYPE_ORDER, FactBase, Meeting, Org, canonical, natural_key, references
 from facts.projection import COLUMNS, OWNED, Row, bulk_cache, insert_rows, rows_for, signature_rows
 from facts.validate import canonical_bytes, suggest, surrogate_problem, validate_object
 
+log = logging.getLogger(__name__)
 Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
 
@@ -38,6 +40,16 @@ _FEW_REFERENCES = 1000  # imports up to this many objects look their references 
 CHUNK = 2000
 _ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
 _GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
+
+
+def unexpected_problem(location: Location, raw: Any, exc: BaseException) -> FieldProblem:
+    """The rejection of one input object that made validating or storing it raise: that line only, logged."""
+    log.warning("%s: rejected after %s", location, type(exc).__name__, exc_info=exc)
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    field = kind if isinstance(kind, str) and kind in MODELS else ""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return FieldProblem(location, field, f"cannot be imported ({detail}); this line was not imported")
 
 
 def content_json(fact: FactBase) -> str:
@@ -130,6 +142,7 @@ class FactStore:
         report = ImportReport()
         pending = self._validate(items, report)
         pending = self._drop_duplicates(pending, report)
+        pending = self._refuse_cycles(pending, report)
         pending = self._resolve_references(pending, report)
         with self.engine.begin() as conn:
             inserted = conn.execute(
@@ -167,18 +180,21 @@ class FactStore:
                 report.problems.append(item)
                 continue
             location, raw = item
-            result = validate_object(raw, location)
-            if isinstance(result, list):
-                report.problems.extend(result)
-                continue
-            body = canonical(result)
             try:
-                data = canonical_bytes(body)
-            except UnicodeEncodeError:  # a "\ud800" escape: valid JSON, but not text a database can hold
-                report.problems.append(surrogate_problem(location, body))
-                continue
-            digest = hashlib.sha256(data).hexdigest()[:32]
-            pending.append(_Pending(location, result, natural_key(result), data.decode("utf-8"), digest))
+                result = validate_object(raw, location)
+                if isinstance(result, list):
+                    report.problems.extend(result)
+                    continue
+                body = canonical(result)
+                try:
+                    data = canonical_bytes(body)
+                except UnicodeEncodeError:  # a "\ud800" escape: valid JSON, but not text a database can hold
+                    report.problems.append(surrogate_problem(location, body))
+                    continue
+                digest = hashlib.sha256(data).hexdigest()[:32]
+                pending.append(_Pending(location, result, natural_key(result), data.decode("utf-8"), digest))
+            except Exception as exc:  # noqa: BLE001 - one line that breaks the validator is that line's problem
+                report.problems.append(unexpected_problem(location, raw, exc))
         return pending
 
     def _drop_duplicates(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
@@ -203,6 +219,40 @@ class FactStore:
                     )
                 )
         return kept
+
+    def _refuse_cycles(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
+        """Reject each org whose parent chain leads back to itself: the line that closes the cycle.
+
+        Orgs are taken in the order of the input over the stored tree (a stored org's new
+        version replaces its parent); the first line whose parent would close a loop is
+        refused and the loop is named, so ``report --org`` and the rules never walk in circles.
+        """
+        orgs = [p for p in pending if isinstance(p.fact, Org)]
+        if not any(p.fact.parent for p in orgs):  # type: ignore[attr-defined]
+            return pending
+        org_table = t.OrgRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            parent: dict[str, str | None] = dict(conn.execute(sa.select(org_table.c.id, org_table.c.parent)).all())
+        for p in orgs:  # the new versions are not in the tree until their line is reached
+            parent.pop(p.key, None)
+        refused: set[int] = set()
+        for p in orgs:
+            chain = [p.key]
+            ref = p.fact.parent  # type: ignore[attr-defined]
+            seen: set[str] = set()
+            while ref is not None and ref not in seen and ref != p.key:
+                seen.add(ref)
+                chain.append(ref)
+                ref = parent.get(ref)
+            if ref == p.key:
+                refused.add(id(p))
+                loop = " → ".join([*chain, p.key])
+                report.problems.append(
+                    FieldProblem(p.location, "org.parent", f'"{p.fact.parent}" would close a cycle of parents: {loop}')  # type: ignore[attr-defined]
+                )
+            else:
+                parent[p.key] = p.fact.parent  # type: ignore[attr-defined]
+        return [p for p in pending if id(p) not in refused] if refused else pending
 
     def _registry_ids(self, target: str, among: set[str] | None = None) -> set[str]:
         """Stored org or member ids (only those in ``among`` when given: a small import asks for few)."""
