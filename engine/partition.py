@@ -11,7 +11,7 @@ engine) is reported as :class:`~engine.matcher_worker.MatcherCrashed`; the calle
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any
@@ -59,7 +59,9 @@ def _worker(
                     break
                 rule, chunk = step
                 hits = matcher.matches_many(rule.key, [s.fields for s in chunk])
-                findings.extend(make_finding(rule, s, registry) for s, hit in zip(chunk, hits, strict=True) if hit)
+                findings.extend(
+                    make_finding(rule, s, registry) for s, hit in zip(chunk, hits, strict=True) if hit
+                )
                 match += time.perf_counter() - t2
         return findings, work.scope, work.subjects, sql, match
 
@@ -74,11 +76,15 @@ def evaluate_partitioned(
     grace_days: int,
     rule_ids: Sequence[str] | None,
     processes: int,
+    heartbeat: Callable[[], None] | None = None,
 ) -> Evaluation:
+    """Evaluate in ``processes`` forked workers; ``heartbeat`` is called every 30 s while they work."""
     result = Evaluation(pack.hash, rng.text, as_of)
     jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, (k, processes)) for k in range(processes)]
     sql = match = 0.0
-    for findings, scope, subjects, sql_s, match_s in run_forked(_worker, jobs, "evaluation worker"):
+    for findings, scope, subjects, sql_s, match_s in run_forked(
+        _worker, jobs, "evaluation worker", heartbeat=heartbeat
+    ):
         result.findings.extend(findings)
         result.scope |= scope
         for rule, n in subjects.items():

@@ -88,8 +88,12 @@ def test_dry_run_stores_nothing(run):
 
 
 def test_an_open_period_is_not_judged(run):
-    out = run("check", "--period", "2017-12", "--as-of", "2018-01-05").output
+    out = run("check", "--period", "2017-12", "--as-of", "2017-11-30").output
     assert "未判定任何期间" in out
+    # within the grace only the status rules (a term of office, judged on the month's last day) are judged
+    findings = json.loads(run("check", "--period", "2017-12", "--as-of", "2018-01-05", "--format", "json").output)
+    assert findings and {f["rule"] for f in findings} == {"org.election.overdue"}
+    assert {f["period"] for f in findings} == {"2017"}
 
 
 def test_a_period_with_no_facts_still_judges_absence(run):

@@ -79,11 +79,21 @@ def _register() -> None:
         facts_cmds,
         report_cmds,
         rules_cmds,
+        runs_cmds,
         schedule_cmds,
         violations_cmds,
     )
 
-    for module in (facts_cmds, check_cmds, rules_cmds, violations_cmds, report_cmds, schedule_cmds, alerts_cmds):
+    for module in (
+        facts_cmds,
+        check_cmds,
+        runs_cmds,
+        rules_cmds,
+        violations_cmds,
+        report_cmds,
+        schedule_cmds,
+        alerts_cmds,
+    ):
         module.register(main)
 
 
