@@ -12,7 +12,6 @@ import gc
 import hashlib
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,9 +23,10 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from facts import tables as t
+from facts.chunks import Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS, TYPE_ORDER, FactBase, Meeting, Org, canonical, natural_key, references
-from facts.projection import COLUMNS, OWNED, Row, bulk_cache, insert_rows, rows_for, signature_rows
+from facts.models import MODELS, TYPE_ORDER, FactBase, Org, canonical, natural_key, references
+from facts.projection import bulk_cache
 from facts.validate import canonical_bytes, suggest, surrogate_problem, validate_object
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,8 @@ Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
-_DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
-_FV_COLUMNS = ("type", "key", "version", "hash", "content", "current", "recorded_at", "import_id")
+_RUNS = t.ImportRun.__table__  # type: ignore[attr-defined]
 _FEW_REFERENCES = 1000  # imports up to this many objects look their references up one by one
-CHUNK = 2000
 _ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
 _GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
 
@@ -80,6 +78,9 @@ class ImportReport:
     problems: list[FieldProblem] = field(default_factory=list)
     stored: list[Stored] = field(default_factory=list)  # added and corrected facts, in order
     import_id: int | None = None
+    conflicts: int = 0  # lines not applied because another import changed their fact meanwhile (in problems)
+    failed: str | None = None  # why the import stopped before the end (the lines not stored are in problems)
+    resumes: tuple[int, str] | None = None  # (id, reason) of the failed run of the same files this one resumes
 
     @property
     def rejected(self) -> int:
@@ -87,10 +88,18 @@ class ImportReport:
         return len({(p.location.file, p.location.line) for p in self.problems})
 
     def summary(self) -> str:
-        return (
+        text = (
             f"added {self.added}, unchanged {self.unchanged}, "
             f"corrected {self.corrected}, rejected {self.rejected}"
         )
+        if self.conflicts:
+            text += f" (of which {self.conflicts} changed meanwhile by another import: re-run to apply them)"
+        if self.resumes:
+            text += f"\nresumed import #{self.resumes[0]} (it failed: {self.resumes[1]}); " \
+                f"{self.unchanged} facts were already stored"
+        if self.failed:
+            text += f"\nimport #{self.import_id} FAILED: {self.failed}; re-run the same import to resume"
+        return text
 
 
 @dataclass(frozen=True)
@@ -100,13 +109,6 @@ class VersionInfo:
     recorded_at: datetime
     superseded_at: datetime | None
     content: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class _Run:
-    id: int
-    now: datetime
-    present: set[str]  # fact types that had versions before this import
 
 
 @dataclass
@@ -129,6 +131,7 @@ class FactStore:
         """Create the facts tables (safe to repeat)."""
         tables = [m.__table__ for m in _fact_tables()]  # type: ignore[attr-defined]
         SQLModel.metadata.create_all(self.engine, tables=tables)
+        _add_run_status(self.engine)
 
     # -- import -----------------------------------------------------------------
     def import_items(
@@ -144,34 +147,52 @@ class FactStore:
         pending = self._drop_duplicates(pending, report)
         pending = self._refuse_cycles(pending, report)
         pending = self._resolve_references(pending, report)
+        resumed = _last_failed_run(self.engine, files)
         with self.engine.begin() as conn:
             inserted = conn.execute(
-                sa.insert(t.ImportRun.__table__).values(started_at=now, files=files[:2000])  # type: ignore[attr-defined]
+                sa.insert(_RUNS).values(started_at=now, files=files[:2000], status="running")
             ).inserted_primary_key
             run_id = int(inserted[0]) if inserted else 0
         report.import_id = run_id
-        with self.engine.connect() as conn, bulk_cache(conn):  # one connection: its page cache stays warm
-            with conn.begin():
-                present = _types_present(conn, {p.fact.type for p in pending})  # type: ignore[attr-defined]
-            run = _Run(run_id, now, present)
-            for start in range(0, len(pending), CHUNK):
-                with conn.begin():  # a chunk is one transaction: a crash never leaves half a fact
-                    self._store_chunk(conn, pending[start : start + CHUNK], run, report)
-            if conn.dialect.name == "postgresql" and report.added + report.corrected >= _ANALYZE_AFTER:
-                _analyze(conn)  # fresh statistics: without them the planner scans a type's rows per look-up
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t.ImportRun.__table__)  # type: ignore[attr-defined]
-                .where(t.ImportRun.__table__.c.id == run_id)  # type: ignore[attr-defined]
-                .values(
-                    finished_at=datetime.now(UTC),
-                    added=report.added,
-                    unchanged=report.unchanged,
-                    corrected=report.corrected,
-                    rejected=report.rejected,
-                )
-            )
+        report.resumes = resumed
+        failed: str | None = None
+        try:
+            with self.engine.connect() as conn, bulk_cache(conn):  # one connection: its page cache stays warm
+                with conn.begin():
+                    present = types_present(conn, {p.fact.type for p in pending})  # type: ignore[attr-defined]
+                failed = store_chunks(conn, pending, Run(run_id, now, present), report)
+                if (
+                    not failed
+                    and conn.dialect.name == "postgresql"
+                    and report.added + report.corrected >= _ANALYZE_AFTER
+                ):
+                    _analyze(conn)  # fresh statistics: without them the planner scans a type's rows per look-up
+        except Exception as exc:  # noqa: BLE001 - the run is finished as failed, saying why, then the error goes on
+            self._finish(run_id, report, f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        report.failed = failed
+        self._finish(run_id, report, failed)
         return report
+
+    def _finish(self, run_id: int, report: ImportReport, failed: str | None) -> None:
+        """Close the import run: ``ok``, or ``failed`` with the reason (a re-run of the same files resumes)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(_RUNS)
+                    .where(_RUNS.c.id == run_id)
+                    .values(
+                        finished_at=datetime.now(UTC),
+                        added=report.added,
+                        unchanged=report.unchanged,
+                        corrected=report.corrected,
+                        rejected=report.rejected,
+                        status="failed" if failed else "ok",
+                        error=failed,
+                    )
+                )
+        except Exception:  # the database is gone: the run stays "running"; the next import of the same files resumes
+            log.exception("import run %s could not be closed", run_id)
 
     def _validate(self, items: Iterable[Item], report: ImportReport) -> list[_Pending]:
         pending: list[_Pending] = []
@@ -307,69 +328,6 @@ class FactStore:
                     known[p.fact.type].discard(p.key)  # type: ignore[attr-defined]
             alive = [p for p in alive if id(p) not in dropped]
 
-    def _store_chunk(
-        self, conn: sa.Connection, chunk: list[_Pending], run: _Run, report: ImportReport
-    ) -> None:
-        by_type: dict[str, list[_Pending]] = defaultdict(list)
-        for p in chunk:
-            by_type[p.fact.type].append(p)  # type: ignore[attr-defined]
-        for type_name in TYPE_ORDER:
-            group = by_type.get(type_name)
-            if group:
-                self._store_group(conn, type_name, group, run, report)
-
-    def _store_group(
-        self, conn: sa.Connection, type_name: str, group: list[_Pending], run: _Run, report: ImportReport
-    ) -> None:
-        if type_name in run.present:
-            existing = _current_versions(conn, type_name, [p.key for p in group])
-        else:
-            existing = {}  # nothing of this type was stored before this import, and keys are unique within it
-        new_versions: list[tuple[_Pending, int]] = []
-        superseded: list[str] = []
-        for p in group:
-            old = existing.get(p.key)
-            if old is None:
-                new_versions.append((p, 1))
-            elif old[0] == p.hash:
-                report.unchanged += 1
-            else:
-                new_versions.append((p, old[1] + 1))
-                superseded.append(p.key)
-        if not new_versions:
-            return
-        if superseded:
-            conn.execute(
-                sa.update(_FV)
-                .where(_FV.c.type == type_name, _FV.c.key.in_(superseded), _FV.c.current.is_(True))
-                .values(current=False, superseded_at=run.now)
-            )
-            _delete_projection(conn, type_name, superseded, [p for p, v in new_versions if v > 1])
-        before = 0
-        # the projection needs each meeting's seq: remember where this insert starts
-        if type_name == "meeting":
-            before = conn.execute(sa.select(sa.func.max(_FV.c.seq))).scalar() or 0
-        versions = [(type_name, p.key, v, p.hash, p.content, True, run.now, run.id) for p, v in new_versions]
-        insert_rows(conn, _FV, _FV_COLUMNS, versions)
-        seqs = _new_seqs(conn, type_name, run.id, before) if type_name == "meeting" else {}
-        projected: dict[sa.Table, list[Row]] = defaultdict(list)
-        for p, version in new_versions:
-            for table, row in rows_for(p.fact, seqs.get(p.key, 0)):
-                projected[table].append(row)
-            if version == 1:
-                report.added += 1
-                report.stored.append(Stored(p.location, p.fact, p.key, "added", version))
-            else:
-                report.corrected += 1
-                report.stored.append(Stored(p.location, p.fact, p.key, "corrected", version))
-        if type_name == "meeting":
-            for table, row in signature_rows(
-                [p.fact for p, _ in new_versions if isinstance(p.fact, Meeting)]
-            ):
-                projected[table].append(row)
-        for table, rows in projected.items():
-            insert_rows(conn, table, COLUMNS[table], rows)
-
     # -- reading ----------------------------------------------------------------
     def current(self, type_name: str | None = None) -> Iterator[dict[str, Any]]:
         """Current versions in the interchange format, registry types first, in order received."""
@@ -430,43 +388,6 @@ def _fact_tables() -> list[type[SQLModel]]:
     ]
 
 
-def _new_seqs(conn: sa.Connection, type_name: str, run_id: int, before: int) -> dict[str, int]:
-    """The order received (fact_version.seq) of the versions of ``type_name`` this import wrote after seq ``before``.
-
-    New seqs are above every seq handed out before, concurrent imports' included, and
-    earlier chunks of this import are at or below ``before``: a range scan of the primary key.
-    """
-    rows = conn.execute(
-        sa.select(_FV.c.key, _FV.c.seq).where(
-            _FV.c.seq > before, _FV.c.import_id == run_id, _FV.c.type == type_name
-        )
-    )
-    return {k: int(v) for k, v in rows}
-
-
-def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
-    out: dict[str, tuple[str, int]] = {}
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
-        rows = conn.execute(
-            sa.select(_FV.c.key, _FV.c.hash, _FV.c.version).where(
-                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(part)
-            )
-        )
-        for key, digest, version in rows:
-            out[key] = (digest, version)
-    return out
-
-
-def _types_present(conn: sa.Connection, types: set[str]) -> set[str]:
-    """Which of ``types`` already have a version in the store (the others need no look-up of old versions)."""
-    return {
-        name
-        for name in types
-        if conn.execute(sa.select(_FV.c.seq).where(_FV.c.type == name).limit(1)).first() is not None
-    }
-
-
 def _analyze(conn: sa.Connection) -> None:
     quote = conn.dialect.identifier_preparer
     with conn.begin():
@@ -491,11 +412,25 @@ def _rare_collections() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
-def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], facts: list[_Pending]) -> None:
-    for table, column in OWNED[type_name]:
-        conn.execute(sa.delete(table).where(table.c[column].in_(keys)))
-    if type_name == "dues":
-        for p in facts:
-            conn.execute(
-                sa.delete(_DUES).where(_DUES.c.member == p.fact.member, _DUES.c.month == p.fact.month)  # type: ignore[attr-defined]
-            )
+def _last_failed_run(engine: Engine, files: str) -> tuple[int, str] | None:
+    """The latest import run of the same files, if it did not finish (failed, or its process died)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(_RUNS.c.id, _RUNS.c.status, _RUNS.c.error)
+            .where(_RUNS.c.files == files[:2000])
+            .order_by(_RUNS.c.id.desc())
+            .limit(1)
+        ).first()
+    if row is None or row[1] != "failed":
+        return None
+    return int(row[0]), row[2] or "failed"
+
+
+def _add_run_status(engine: Engine) -> None:
+    """Databases made before import runs had a status (issue 11): add the two columns, once."""
+    have = {c["name"] for c in sa.inspect(engine).get_columns("import_run")}
+    with engine.begin() as conn:
+        if "status" not in have:
+            conn.exec_driver_sql("ALTER TABLE import_run ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT 'ok'")
+        if "error" not in have:
+            conn.exec_driver_sql("ALTER TABLE import_run ADD COLUMN error TEXT")

@@ -45,6 +45,8 @@ class ImportRun(SQLModel, table=True):
     unchanged: int = 0
     corrected: int = 0
     rejected: int = 0
+    status: str = Field(default="ok", max_length=16)  # running | ok | failed (error says why; a re-run resumes)
+    error: str | None = None
 
 
 class OrgRow(SQLModel, table=True):

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from engine.cli import main
@@ -221,3 +222,191 @@ def test_natural_keys_with_bar_stay_distinct(db_engine):
     assert report.added == 2 and report.corrected == 0
     keys = sorted(s.history("signoff", k)[0].content["date"] for k in ("doc|@s", "doc|u1"))
     assert keys == ["2017-04-04", "2017-04-05"]
+
+
+# --- storing: one transaction a chunk, faults injected, resuming (item 2) ---------------------------
+
+
+def many_dues(n: int) -> list[dict]:
+    return [
+        {"type": "dues", "member": f"m{i % 20}", "month": f"{1930 + i // 240}-{(i // 20) % 12 + 1:02d}",
+         "amount": 30, "paid_on": "2017-01-05"}
+        for i in range(n)
+    ]
+
+
+def poisoned_insert(monkeypatch, when):
+    """Make the database refuse fact_version inserts for which ``when(rows)`` says so."""
+    import facts.chunks
+
+    real = facts.chunks.insert_rows
+
+    def insert(conn, table, columns, rows):
+        if table.name == "fact_version" and when(rows):
+            raise sa.exc.DataError("INSERT INTO fact_version", {}, Exception("value refused by the database"))
+        return real(conn, table, columns, rows)
+
+    monkeypatch.setattr(facts.chunks, "insert_rows", insert)
+
+
+def test_import_chunk_crash_loses_only_the_bad_line(db_engine, monkeypatch):
+    s = store(db_engine)
+    s.import_items(items(ORGS + MEMBERS))
+    poison = "m3|1940-03"
+    poisoned_insert(monkeypatch, lambda rows: any(r[1] == poison for r in rows))
+    facts_in = many_dues(5000)  # chunks of 2,000: the poison is in chunk 2, 3,000 good lines follow it
+    report = s.import_items(items(facts_in))
+    line = next(i for i, f in enumerate(facts_in, 1) if f"{f['member']}|{f['month']}" == poison)
+    assert 2000 < line <= 4000
+    assert (report.added, report.rejected, report.failed) == (4999, 1, None)
+    assert str(report.problems[0]).startswith(f"f.jsonl:{line}: dues: could not be stored (Exception: value refused")
+    assert s.counts()["dues"] == 4999
+    with db_engine.connect() as conn:
+        status, error, added = conn.execute(
+            sa.text("select status, error, added from import_run order by id desc limit 1")).one()
+    assert (status, error, added) == ("ok", None, 4999)
+
+
+def test_import_database_gone_at_chunk_2_fails_the_run_and_resumes(db_engine, monkeypatch):
+    s = store(db_engine)
+    s.import_items(items(ORGS + MEMBERS))
+    calls = {"n": 0}
+
+    def after_first_chunk(rows):
+        calls["n"] += 1
+        return calls["n"] > 1
+
+    poisoned_insert(monkeypatch, after_first_chunk)
+    facts_in = many_dues(5000)
+    report = s.import_items(items(facts_in), files="dues.jsonl")
+    assert report.added == 2000 and report.failed and "value refused" in report.failed
+    assert report.rejected == 3000  # every line not stored is named
+    assert all("re-run the same import to resume" in p.message for p in report.problems)
+    assert "FAILED" in report.summary()
+    with db_engine.connect() as conn:
+        status, error = conn.execute(sa.text("select status, error from import_run order by id desc limit 1")).one()
+    assert status == "failed" and "value refused" in error
+    monkeypatch.undo()
+    again = s.import_items(items(facts_in), files="dues.jsonl")
+    assert (again.added, again.unchanged, again.rejected) == (3000, 2000, 0)
+    assert again.resumes and again.resumes[0] == report.import_id
+    assert "resumed import" in again.summary() and "2000 facts were already stored" in again.summary()
+    assert s.counts()["dues"] == 5000
+
+
+# --- two imports at once (item 9): optimistic check on the version read ----------------------------
+
+
+def dues_with(amount: float, n: int = 600) -> list[dict]:
+    return [dict(d, amount=amount) for d in many_dues(n)]
+
+
+def interleaved(monkeypatch, engine, first_run, at="current_versions"):
+    """Run ``first_run`` (another import, on its own connection) right after this import's read of ``at``.
+
+    ``current_versions``: the versions of a chunk's keys; ``types_present``: which types are stored
+    (a type stored by neither import yet is not looked up key by key).
+    """
+    import facts.chunks
+    import facts.store
+
+    module = facts.store if at == "types_present" else facts.chunks
+    real = getattr(module, at)
+    state = {"done": False}
+
+    def read_then_let_the_other_run(*args):
+        found = real(*args)
+        if not state["done"]:
+            state["done"] = True
+            first_run(FactStore(engine))
+        return found
+
+    monkeypatch.setattr(module, at, read_then_let_the_other_run)
+
+
+def history_amounts(s, key="m0|1930-01"):
+    return [v.content["amount"] for v in s.history("dues", key)]
+
+
+def test_import_concurrent_unchanged_is_not_a_lost_update(db_engine, monkeypatch):
+    s = store(db_engine)
+    s.import_items(items(ORGS + MEMBERS + dues_with(30)))
+    other: dict = {}
+    interleaved(monkeypatch, db_engine, lambda st: other.update(r=st.import_items(items(dues_with(40), "a.jsonl"))))
+    mine = s.import_items(items(dues_with(30), "b.jsonl"))  # it read 30 (unchanged) just before a.jsonl wrote 40
+    assert other["r"].corrected == 600
+    assert (mine.unchanged, mine.conflicts, mine.rejected) == (0, 600, 600)
+    assert str(mine.problems[0]).startswith(
+        'b.jsonl:1: dues.key: "m0|1930-01" was changed by another import while this one ran (now version 2)')
+    monkeypatch.undo()
+    again = s.import_items(items(dues_with(30), "b.jsonl"))  # told, it re-runs: nothing was lost
+    assert again.corrected == 600 and history_amounts(s) == [30, 40, 30]
+
+
+def test_import_concurrent_corrections_loser_is_told_per_fact(db_engine, monkeypatch):
+    s = store(db_engine)
+    s.import_items(items(ORGS + MEMBERS + dues_with(30)))
+    other: dict = {}
+    interleaved(monkeypatch, db_engine, lambda st: other.update(r=st.import_items(items(dues_with(40), "a.jsonl"))))
+    mine = s.import_items(items(dues_with(50), "b.jsonl"))
+    assert other["r"].corrected == 600
+    assert (mine.corrected, mine.conflicts) == (0, 600)
+    assert history_amounts(s) == [30, 40]
+    monkeypatch.undo()
+    assert s.import_items(items(dues_with(50), "b.jsonl")).corrected == 600
+    assert history_amounts(s) == [30, 40, 50]
+
+
+def test_import_identical_at_once_is_a_no_op_not_an_integrity_error(db_engine, monkeypatch):
+    s = store(db_engine)
+    s.import_items(items(ORGS + MEMBERS))
+    other: dict = {}
+    interleaved(
+        monkeypatch, db_engine, lambda st: other.update(r=st.import_items(items(dues_with(30)))), at="types_present"
+    )
+    mine = s.import_items(items(dues_with(30)))
+    assert other["r"].added == 600
+    assert (mine.added, mine.unchanged, mine.rejected) == (0, 600, 0)
+    assert s.counts()["dues"] == 600 and history_amounts(s) == [30]
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["identical", "conflicting"])
+def test_import_two_threads_at_once_lose_and_duplicate_nothing(db_engine, same):
+    import threading
+
+    s = store(db_engine)
+    s.import_items(items(ORGS + MEMBERS + dues_with(30, 3000)))
+    amounts = {"a": 40.0, "b": 40.0 if same else 50.0}
+    reports: dict = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(name):
+        try:
+            start.wait()
+            reports[name] = FactStore(db_engine).import_items(items(dues_with(amounts[name], 3000), f"{name}.jsonl"))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in amounts]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert errors == []
+    for name, r in reports.items():
+        assert r.added + r.unchanged + r.corrected + r.conflicts == 3000, (name, r.summary())
+        told = {p.location.line for p in r.problems}
+        assert len(told) == r.conflicts == r.rejected
+        # every line not told is in the history of its fact: applied, or already there
+        for line in (1, 1500, 3000):
+            key = "{member}|{month}".format(**many_dues(3000)[line - 1])
+            if line not in told:
+                assert amounts[name] in [v.content["amount"] for v in s.history("dues", key)]
+    for d in many_dues(3000)[:50]:  # each version is one import's: none lost, none twice
+        key = "{member}|{month}".format(**d)
+        line = many_dues(3000).index(d) + 1
+        applied = {amounts[n] for n, r in reports.items() if line not in {p.location.line for p in r.problems}}
+        assert sorted(set(history_amounts(s, key))) == sorted({30.0} | applied)
+        assert len(history_amounts(s, key)) == len(set(history_amounts(s, key)))
+    assert s.counts()["dues"] == 3000
