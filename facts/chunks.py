@@ -20,6 +20,7 @@ A chunk of :data:`CHUNK` facts is one transaction: it is stored whole or not at 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class _Outcome:
     stored: list[Stored] = field(default_factory=list)
     read: dict[tuple[str, str], tuple[str, int] | None] = field(default_factory=dict)
     unchanged_at: dict[tuple[str, str], int] = field(default_factory=dict)  # key → version it equals
+    altered: list[str] = field(default_factory=list)
 
 
 class StopImport(Exception):
@@ -132,6 +134,7 @@ def _merge(report: ImportReport, outcome: _Outcome) -> None:
     report.unchanged += outcome.unchanged
     report.corrected += outcome.corrected
     report.stored.extend(outcome.stored)
+    report.altered.extend(outcome.altered)
 
 
 def _driver_error(exc: BaseException) -> BaseException:
@@ -283,8 +286,12 @@ def _store_chunk(conn: sa.Connection, chunk: list[_Pending], run: Run, outcome: 
 def _store_group(conn: sa.Connection, type_name: str, group: list[_Pending], run: Run, outcome: _Outcome) -> None:
     from facts.store import Stored
 
-    # nothing of a type not stored before this import needs a look-up: keys are unique within it
-    existing = current_versions(conn, type_name, [p.key for p in group]) if type_name in run.present else {}
+    if type_name in run.present:
+        existing = current_versions(conn, type_name, [p.key for p in group])
+        altered = _altered(conn, type_name, [p.key for p in group if existing.get(p.key, ("", 0))[0] == p.hash])
+    else:
+        existing = {}  # nothing of this type was stored before this import, and keys are unique within it
+        altered = set()
     new_versions: list[tuple[_Pending, int]] = []
     superseded: list[str] = []
     for p in group:
@@ -292,6 +299,12 @@ def _store_group(conn: sa.Connection, type_name: str, group: list[_Pending], run
         outcome.read[(type_name, p.key)] = old
         if old is None:
             new_versions.append((p, 1))
+        elif old[1] < 0:  # retracted: a new version after the tombstone
+            new_versions.append((p, -old[1] + 1))
+        elif old[0] == p.hash and p.key in altered:  # the stored text was edited behind the store's back
+            outcome.altered.append(f"{type_name} {p.key} v{old[1]}")
+            new_versions.append((p, old[1] + 1))
+            superseded.append(p.key)
         elif old[0] == p.hash:
             outcome.unchanged += 1
             outcome.unchanged_at[(type_name, p.key)] = old[1]
@@ -344,7 +357,7 @@ def _new_seqs(conn: sa.Connection, type_name: str, run_id: int, before: int) -> 
 
 
 def current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
-    """(hash, version) of the current version of each of ``keys`` that is stored."""
+    """(hash, version) of the current version of each key; a retracted key (no current version) as ("", -last)."""
     out: dict[str, tuple[str, int]] = {}
     for start in range(0, len(keys), 500):
         part = keys[start : start + 500]
@@ -355,7 +368,36 @@ def current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> di
         )
         for key, digest, version in rows:
             out[key] = (digest, version)
+        missing = [k for k in part if k not in out]
+        if missing:  # keys with history but no current version were retracted
+            gone = conn.execute(
+                sa.select(_FV.c.key, sa.func.max(_FV.c.version))
+                .where(_FV.c.type == type_name, _FV.c.key.in_(missing))
+                .group_by(_FV.c.key)
+            )
+            for key, version in gone:
+                out[key] = ("", -int(version))
     return out
+
+
+def _altered(conn: sa.Connection, type_name: str, keys: list[str]) -> set[str]:
+    """Of ``keys`` (whose stored hash equals the incoming one), those whose stored content no longer hashes to it.
+
+    Re-importing an object whose stored text was edited in the database must not say "unchanged".
+    """
+    out: set[str] = set()
+    for start in range(0, len(keys), 500):
+        rows = conn.execute(
+            sa.select(_FV.c.key, _FV.c.hash, _FV.c.content).where(
+                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(keys[start : start + 500])
+            )
+        )
+        out.update(key for key, digest, text in rows if _hash(text)[: len(digest)] != digest)
+    return out
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def types_present(conn: sa.Connection, types: set[str]) -> set[str]:

@@ -12,7 +12,7 @@ import gc
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,15 +26,17 @@ from facts import tables as t
 from facts.chunks import Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
 from facts.models import MODELS, TYPE_ORDER, FactBase, Org, canonical, natural_key, references
-from facts.projection import bulk_cache
+from facts.projection import OWNED, bulk_cache
 from facts.validate import canonical_bytes, suggest, surrogate_problem, validate_object
 
 log = logging.getLogger(__name__)
 Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
+Admit = Callable[[list[tuple[Location, FactBase]]], list[FieldProblem]]  # problems reject their objects
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
 _RUNS = t.ImportRun.__table__  # type: ignore[attr-defined]
+_DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _FEW_REFERENCES = 1000  # imports up to this many objects look their references up one by one
 _ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
 _GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
@@ -78,6 +80,7 @@ class ImportReport:
     problems: list[FieldProblem] = field(default_factory=list)
     stored: list[Stored] = field(default_factory=list)  # added and corrected facts, in order
     import_id: int | None = None
+    altered: list[str] = field(default_factory=list)  # stored versions whose content no longer matched its hash
     conflicts: int = 0  # lines not applied because another import changed their fact meanwhile (in problems)
     failed: str | None = None  # why the import stopped before the end (the lines not stored are in problems)
     resumes: tuple[int, str] | None = None  # (id, reason) of the failed run of the same files this one resumes
@@ -135,16 +138,26 @@ class FactStore:
 
     # -- import -----------------------------------------------------------------
     def import_items(
-        self, items: Iterable[Item], files: str = "", now: datetime | None = None
+        self, items: Iterable[Item], files: str = "", now: datetime | None = None, admit: Admit | None = None
     ) -> ImportReport:
-        """Validate, resolve references and store every valid object of ``items``."""
-        with _rare_collections():
-            return self._import(items, files, now or datetime.now(UTC))
+        """Validate, resolve references and store every valid object of ``items``.
 
-    def _import(self, items: Iterable[Item], files: str, now: datetime) -> ImportReport:
+        ``admit`` (the service's authorization) sees the valid objects before their
+        references are resolved; the objects it names problems for are rejected.
+        """
+        with _rare_collections():
+            return self._import(items, files, now or datetime.now(UTC), admit)
+
+    def _import(self, items: Iterable[Item], files: str, now: datetime, admit: Admit | None = None) -> ImportReport:
         report = ImportReport()
         pending = self._validate(items, report)
         pending = self._drop_duplicates(pending, report)
+        if admit is not None and pending:
+            refused = admit([(p.location, p.fact) for p in pending])
+            if refused:
+                report.problems.extend(refused)
+                bad = {(r.location.file, r.location.line) for r in refused}
+                pending = [p for p in pending if (p.location.file, p.location.line) not in bad]
         pending = self._refuse_cycles(pending, report)
         pending = self._resolve_references(pending, report)
         resumed = _last_failed_run(self.engine, files)
@@ -327,6 +340,54 @@ class FactStore:
                 if p.fact.type in known:  # type: ignore[attr-defined]
                     known[p.fact.type].discard(p.key)  # type: ignore[attr-defined]
             alive = [p for p in alive if id(p) not in dropped]
+
+    # -- retracting -------------------------------------------------------------
+    def retract(self, type_name: str, key: str, reason: str, by: str, now: datetime | None = None) -> int | None:
+        """Withdraw a fact: its current version is superseded by a tombstone version (content
+        ``{"retracted": …}``, never current) that keeps the reason; history keeps everything.
+        Returns the import run id of the tombstone, or None if nothing current has that key.
+        """
+        if not reason.strip():
+            raise ValueError("a retraction needs a reason")
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(_FV.c.version).where(_FV.c.type == type_name, _FV.c.key == key, _FV.c.current.is_(True))
+            ).first()
+            if row is None:
+                return None
+            inserted = conn.execute(
+                sa.insert(t.ImportRun.__table__).values(  # type: ignore[attr-defined]
+                    started_at=now, finished_at=now, files=f"retract {type_name} {key}"[:2000]
+                )
+            ).inserted_primary_key
+            run_id = int(inserted[0]) if inserted else 0
+            conn.execute(
+                sa.update(_FV)
+                .where(_FV.c.type == type_name, _FV.c.key == key, _FV.c.current.is_(True))
+                .values(current=False, superseded_at=now)
+            )
+            text = canonical_bytes({"retracted": True, "type": type_name, "key": key, "reason": reason, "by": by})
+            conn.execute(
+                sa.insert(_FV).values(
+                    type=type_name, key=key, version=int(row[0]) + 1, hash=content_hash(text.decode("utf-8")),
+                    content=text.decode("utf-8"), current=False, recorded_at=now, superseded_at=now, import_id=run_id,
+                )
+            )
+            for table, column in OWNED[type_name]:
+                conn.execute(sa.delete(table).where(table.c[column] == key))
+            if type_name == "dues":
+                member, _, month = key.partition("|")
+                conn.execute(sa.delete(_DUES).where(_DUES.c.member == member, _DUES.c.month == month))
+        return run_id
+
+    def current_version(self, type_name: str, key: str) -> dict[str, Any] | None:
+        """The current content of one fact, or None."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                sa.select(_FV.c.content).where(_FV.c.type == type_name, _FV.c.key == key, _FV.c.current.is_(True))
+            ).scalar()
+        return json.loads(text) if text else None
 
     # -- reading ----------------------------------------------------------------
     def current(self, type_name: str | None = None) -> Iterator[dict[str, Any]]:
