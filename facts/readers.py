@@ -20,12 +20,13 @@ The tabular conventions (lists, ``on_leave``, numbers, booleans) are those of
 from __future__ import annotations
 
 import csv
-import io
 import json
+import logging
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,15 @@ from facts.tabular import Column, Kind, cell_text, columns, parse_cell, plural, 
 from facts.validate import suggest
 
 Item = tuple[Location, dict[str, Any]] | FieldProblem
+log = logging.getLogger(__name__)
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 SUFFIXES = (*JSON_SUFFIXES, ".csv", ".xlsx")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _KEY_END = re.compile(r'"\s*:')  # how every key of a JSON object ends (strings may hold more of these)
 _PLAIN = frozenset({str, int, bool, type(None)})
+_CSV_FIELD_LIMIT = 1_000_000  # characters in one CSV cell (the csv module's default is 131,072)
+csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))  # a long cell is validation's to judge
 _INT_LIMIT = 2.0**63  # orjson reads integers outside [-2**63, 2**64) as floats; json reads them as ints
 
 
@@ -93,7 +97,7 @@ def read_file(path: Path, notes: list[FileNote] | None = None) -> Iterator[Item]
         yield FieldProblem(Location(label, 1), "", "the file is empty")
         return
     if suffix == ".xlsx":
-        yield from _read_xlsx(path, label)
+        yield from _read_xlsx(path, label, notes)
         return
     text, encoding = decode(data, label)
     if encoding != "utf-8" and notes is not None:
@@ -103,7 +107,7 @@ def read_file(path: Path, notes: list[FileNote] | None = None) -> Iterator[Item]
             )
         )
     if suffix == ".csv":
-        yield from _read_csv(label, text, type_for_name(path.stem))
+        yield from _read_csv(label, text, type_for_name(path.stem), notes)
     else:
         yield from _read_jsonl(label, text)
 
@@ -129,9 +133,22 @@ def decode(data: bytes, label: str) -> tuple[str, str]:
     raise UnreadableFileError(
         label,
         f"byte 0x{data[offset]:02x} at offset {offset} is not UTF-8, and the file is not GB18030/GBK "
-        "Chinese text either; save it as UTF-8",
+        f"Chinese text either{_western_hint(data, offset)}; save it as UTF-8",
         offset,
     )
+
+
+def _western_hint(data: bytes, offset: int) -> str:
+    """`` (it reads as Latin-1/Windows-1252: "Müller")`` when that is what the bytes around ``offset`` look like."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    start = len(data[:offset].decode("cp1252", errors="replace"))
+    word = re.search(r"[^\s,;\"']*$", text[:start]).group() + re.match(r"[^\s,;\"']*", text[start:]).group()  # type: ignore[union-attr]
+    if word and all(c.isalpha() or c in "-.'" for c in word):
+        return f' (it reads as Latin-1/Windows-1252 text: "{word[:40]}")'
+    return ""
 
 
 def _is_common_cjk(char: str) -> bool:
@@ -154,9 +171,20 @@ def _looks_chinese(text: str) -> bool:
     if any(ord(c) < 32 and c not in "\t\r\n" for c in text):
         return False
     non_ascii = [c for c in text if ord(c) > 127]
-    ideographs = sum(1 for c in non_ascii if 0x4E00 <= ord(c) <= 0x9FFF)
+    ideographs = [c for c in non_ascii if 0x4E00 <= ord(c) <= 0x9FFF]
     common = sum(1 for c in non_ascii if _is_common_cjk(c))
-    return ideographs > 0 and common >= 0.8 * len(non_ascii)
+    # Latin-1 letters followed by ASCII decode to rare GBK-extension ideographs (Müller → M黮ler):
+    # Chinese text written with GBK is nearly all GB2312 characters, whose two bytes are both ≥ 0xA1
+    in_gb2312 = sum(1 for c in ideographs if _in_gb2312(c))
+    return bool(ideographs) and common >= 0.8 * len(non_ascii) and in_gb2312 >= 0.8 * len(ideographs)
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- JSON Lines ------------------------------------------------------------------------------
@@ -273,24 +301,73 @@ def _read_jsonl(label: str, text: str) -> Iterator[Item]:
 Row = tuple[int, Sequence[Any]]
 
 
-def _read_csv(label: str, text: str, file_type: str | None) -> Iterator[Item]:
+def _read_csv(label: str, text: str, file_type: str | None, notes: list[FileNote] | None = None) -> Iterator[Item]:
     rows: list[Row] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        for number, cells in enumerate(reader, start=1):
-            rows.append((number, cells))
-    except csv.Error as exc:
-        yield FieldProblem(
-            Location(label, len(rows) + 1), "", f"unreadable CSV: {exc}; the rest of the file is skipped"
-        )
+    problems: list[FieldProblem] = []
+    for record in _csv_records(label, text):
+        if isinstance(record, FieldProblem):
+            problems.append(record)
+        else:
+            rows.append(record)
+    yield from problems
     no_type = (
         f"the file name does not name a fact type: name it after one (e.g. meetings.csv, dues.csv, "
-        f'{plural("field_visit")}.csv) or add a "type" column'
+        f'{plural("field_visit")}.csv, 会议.csv) or add a "type" column'
     )
-    yield from _table_items(label, rows, file_type, no_type, exact_width=True)
+    yield from _table_items(label, rows, file_type, no_type, exact_width=True, notes=notes)
 
 
-def _read_xlsx(path: Path, label: str) -> Iterator[Item]:
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _csv_records(label: str, text: str) -> Iterator[Row | FieldProblem]:
+    """CSV records with the physical line each starts on; a broken record is reported and reading goes on.
+
+    A quote that is never closed swallows every line after it into one cell: a record
+    that runs over several lines and has not the header's number of cells is taken for
+    that, its first line is reported, and reading resumes on the next line.  A cell over
+    the size limit is reported on its line likewise.  So every line is either read or
+    named, and the summary counts each one lost.
+    """
+    lines = _PHYSICAL_LINE.findall(text)
+    width: int | None = None
+    pos = 0
+    while pos < len(lines):
+        reader = csv.reader(iter(lines[pos:]))
+        done = 0  # physical lines consumed by the records read so far from ``pos``
+        restart: int | None = None
+        try:
+            for cells in reader:
+                start, done = pos + done, reader.line_num
+                end = pos + done
+                if width is None:
+                    width = len(cells)
+                elif end - start > 1 and len(cells) != width:
+                    message = (
+                        f"a quote opened on this line is not closed (the cell would run to line {end}); "
+                        f"this line is skipped and reading resumes on line {start + 2}"
+                    )
+                    yield FieldProblem(Location(label, start + 1), "", message)
+                    restart = start + 1
+                    break
+                yield start + 1, cells
+        except csv.Error as exc:
+            start = pos + done
+            too_long = "field larger than field limit" in str(exc)
+            message = (
+                f"a cell is longer than {_CSV_FIELD_LIMIT:,} characters (or a quote is not closed); "
+                "this line is skipped"
+                if too_long
+                else f"unreadable CSV: {exc}; this line is skipped"
+            )
+            yield FieldProblem(Location(label, start + 1), "", message)
+            restart = start + 1
+        if restart is None:
+            return
+        pos = restart
+
+
+def _read_xlsx(path: Path, label: str, notes: list[FileNote] | None = None) -> Iterator[Item]:
     import openpyxl  # only workbooks pay for importing it
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -298,19 +375,79 @@ def _read_xlsx(path: Path, label: str) -> Iterator[Item]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise UnreadableFileError(label, f"is not a readable .xlsx workbook ({exc})") from exc
+    formulas: Any = None
     try:
-        for sheet in book.worksheets:
+        for index, sheet in enumerate(book.worksheets):
             sheet_label = f"{label}[{sheet.title}]"
             rows: list[Row] = list(enumerate(sheet.iter_rows(values_only=True), start=1))
             if all(_blank(cells) for _, cells in rows):
                 continue  # an empty sheet (Sheet2, Sheet3 of a new workbook) says nothing
+            xml = _sheet_xml(book, sheet)
+            if formulas is None and b"<f" in xml:
+                formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
+            lost = _lost_cells(rows, xml, formulas.worksheets[index] if b"<f" in xml else None)
+            for number in sorted(lost):
+                yield FieldProblem(Location(sheet_label, number), "", lost[number])
+            rows = [(n, cells) for n, cells in rows if n not in lost]
             no_type = (
                 f'sheet "{sheet.title}" is not a fact type; it is skipped (name a sheet after a type, '
-                f'e.g. meetings, dues, or add a "type" column)'
+                f'e.g. meetings or 会议, dues or 党费, or add a "type" column)'
             )
-            yield from _table_items(sheet_label, rows, type_for_name(sheet.title), no_type, exact_width=False)
+            yield from _table_items(
+                sheet_label, rows, type_for_name(sheet.title), no_type, exact_width=False, notes=notes
+            )
     finally:
         book.close()
+        if formulas is not None:
+            formulas.close()
+
+
+def _sheet_xml(book: Any, sheet: Any) -> bytes:
+    try:
+        return bytes(book._archive.read(sheet._worksheet_path))
+    except (AttributeError, KeyError):  # another openpyxl: no merge or formula check, say so in the log
+        log.warning("cannot read the XML of sheet %s: merged and formula cells are not checked", sheet.title)
+        return b""
+
+
+_MERGE = re.compile(rb'<mergeCell ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+
+
+def _lost_cells(rows: list[Row], xml: bytes, formula_sheet: Any) -> dict[int, str]:
+    """Data rows whose value a spreadsheet hides from a reader: merged cells, formulas never calculated.
+
+    A merged range keeps its value only in its top-left cell; a formula saved by a program
+    that does not calculate (a script, some converters) has no value at all.  Either would
+    silently drop a field, so the row is reported naming the cell.
+    """
+    from openpyxl.utils import get_column_letter, range_boundaries
+
+    lost: dict[int, str] = {}
+    for ref in _MERGE.findall(xml):
+        first_col, first_row, last_col, last_row = range_boundaries(ref.decode())
+        for row in range(max(first_row, 2), last_row + 1):  # the header row's merges show as blank names
+            for col in range(first_col, last_col + 1):
+                if (row, col) != (first_row, first_col) and row not in lost:
+                    cell = f"{get_column_letter(col)}{row}"
+                    top = f"{get_column_letter(first_col)}{first_row}"
+                    lost[row] = (
+                        f"cell {cell} is part of the merged cells {ref.decode()}, whose value is only in {top}; "
+                        "unmerge them and fill in every row"
+                    )
+    if formula_sheet is not None:
+        values = dict(rows)
+        for number, cells in enumerate(formula_sheet.iter_rows(values_only=True), start=1):
+            if number == 1 or number in lost:
+                continue
+            shown = values.get(number, ())
+            for col, written in enumerate(cells):
+                if isinstance(written, str) and written.startswith("=") and (col >= len(shown) or shown[col] is None):
+                    lost[number] = (
+                        f"cell {get_column_letter(col + 1)}{number} holds the formula {written[:60]} without a "
+                        "saved value; open and save the file in Excel or WPS (or paste the values) and import again"
+                    )
+                    break
+    return lost
 
 
 def _blank(cells: Sequence[Any]) -> bool:
@@ -325,7 +462,12 @@ def _blank_cell(cell: Any) -> bool:
 
 
 def _table_items(
-    label: str, rows: list[Row], default_type: str | None, no_type: str, exact_width: bool
+    label: str,
+    rows: list[Row],
+    default_type: str | None,
+    no_type: str,
+    exact_width: bool,
+    notes: list[FileNote] | None = None,
 ) -> Iterator[Item]:
     """Objects from a table whose first row is the header."""
     if not rows or _blank(rows[0][1]):
@@ -349,12 +491,14 @@ def _table_items(
         yield FieldProblem(Location(label, 1), "", no_type)
         return
     context = sorted({t for t in (default_type, *(row_type(c) for _, c in body)) if t in MODELS})
-    yield from _header_problems(label, header, body, context)
+    ignored = _ignored_columns(label, header, context, notes)
+    yield from _header_problems(label, header, body, context, ignored)
     layouts = {t: {c.name: c for c in columns(t)} for t in context}
+    timed: set[str] = set()  # date columns where a cell held a date-time with a time of day
     seen: set[str] = set()
     used = []
     for index, name in enumerate(header):
-        if name and name != "type" and name not in seen:
+        if name and name != "type" and name not in seen and name not in ignored:
             used.append(index)
         seen.add(name)
     for number, cells in body:
@@ -369,11 +513,33 @@ def _table_items(
             yield FieldProblem(location, "", f"column {extra[0] + 1} has a value but no header")
             continue
         kind = row_type(cells)
-        yield from _row_object(location, kind, header, used, cells, layouts.get(kind or "", {}))
+        yield from _row_object(location, kind, header, used, cells, layouts.get(kind or "", {}), timed)
+    if notes is not None:
+        for name in sorted(timed):
+            notes.append(FileNote(Location(label, 1), f'column "{name}" holds date-times: the date is taken, the time of day ignored'))
+
+
+def _ignored_columns(
+    label: str, header: list[str], context: list[str], notes: list[FileNote] | None
+) -> set[str]:
+    """Columns that are no field and not a misspelt one either (备注, 说明): noted once and not read.
+
+    A name close to a field (``atendees``) stays an error, its rows rejected: ignoring it
+    would drop the data a user meant to give.
+    """
+    if notes is None:  # nobody to tell: the column stays an error rather than vanish unsaid
+        return set()
+    known = sorted({c.name for t in context for c in columns(t)} | {"type"})
+    ignored = {name for name in header if name and context and name not in known and not suggest(name, known)}
+    for name in sorted(ignored, key=header.index):
+        notes.append(
+            FileNote(Location(label, 1), f'column "{name}" is not a field of {"/".join(context)}; it is ignored')
+        )
+    return ignored
 
 
 def _header_problems(
-    label: str, header: list[str], body: list[Row], context: list[str]
+    label: str, header: list[str], body: list[Row], context: list[str], ignored: set[str] = frozenset()  # type: ignore[assignment]
 ) -> Iterator[FieldProblem]:
     where = Location(label, 1)
     layouts = {t: {c.name: c for c in columns(t)} for t in context}
@@ -388,7 +554,7 @@ def _header_problems(
                 )
         elif name in seen:
             yield FieldProblem(where, f"{prefix}{name}", "column appears twice; only the first one is read")
-        elif context and name not in known:
+        elif context and name not in known and name not in ignored:
             yield FieldProblem(where, f"{prefix}{name}", f"unknown column{suggest(name, known)}")
         seen.add(name)
     for type_name, layout in layouts.items():
@@ -404,13 +570,19 @@ def _row_object(
     used: list[int],
     cells: Sequence[Any],
     layout: dict[str, Column],
+    timed: set[str] | None = None,
 ) -> Iterator[Item]:
     obj: dict[str, Any] = {"type": type_name} if type_name else {}
     for index in used:
         name = header[index]
         column = layout.get(name)
         kind = column.kind if column else Kind.TEXT
-        value = parse_cell(cell_text(cells[index], kind), kind) if index < len(cells) else None
+        cell = cells[index] if index < len(cells) else None
+        if kind is Kind.DATE and isinstance(cell, datetime) and cell.tzinfo is None:
+            if cell.time() != time(0) and timed is not None:
+                timed.add(name)
+            cell = cell.date()  # Excel date-times in a date field: the date is what the field holds
+        value = parse_cell(cell_text(cell, kind), kind) if cell is not None else None
         if value is None:
             continue
         if not _put(obj, name.split("."), value):

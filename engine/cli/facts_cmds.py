@@ -11,9 +11,9 @@ from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
 from engine.service.facts_ops import submit_facts
 from engine.submit import print_judgement
-from facts.errors import FieldProblem
+from facts.errors import FieldProblem, Location
 from facts.models import MODELS
-from facts.readers import FileNote, read_file
+from facts.readers import FileNote, UnreadableFileError, read_file
 from facts.writers import write_csv, write_jsonl
 
 
@@ -32,8 +32,12 @@ def init(ctx: Context) -> None:
 
 
 def _iter_files(paths: tuple[str, ...], notes: list[FileNote]):  # type: ignore[no-untyped-def]
+    """Every object of every file; a file that cannot be read at all is one problem, and the others go on."""
     for path in paths:
-        yield from read_file(Path(path), notes)
+        try:
+            yield from read_file(Path(path), notes)
+        except UnreadableFileError as exc:
+            yield FieldProblem(Location(exc.file, 1), "", str(exc).removeprefix(f"{exc.file}: "))
 
 
 @click.command(name="import")
