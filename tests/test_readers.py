@@ -297,7 +297,7 @@ def test_xlsx_sheets_by_type_with_date_cells_and_an_extra_sheet(tmp_path: Path) 
         "paid_on": "2017-07-20",
     }
     assert declaration["year"] == 2017 and isinstance(declaration["year"], int)
-    assert declaration["filed"] == "2018-01-10"  # a date-time in a date field: its date (issue 11)  # a time of day is not silently dropped
+    assert declaration["filed"] == "2018-01-10"  # a date-time in a date field: its date (issue 11; the time is noted)
     assert isinstance(validate_object(first, objects[0][0]), Dues)
 
 
