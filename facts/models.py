@@ -163,7 +163,12 @@ def _no_control(value: str, pattern: re.Pattern[str]) -> None:
         )
 
 
+_ID_BAD = re.compile(r"[\x00-\x1f\x7f|]|^@|^\s*$")
+
+
 def _identifier(value: str) -> str:
+    if len(value) <= MAX_ID and not _ID_BAD.search(value):
+        return value  # the usual case in one regex search; the checks below word the message
     if not value.strip():
         raise PydanticCustomError("non_empty", "must not be empty", {})
     _short(value, MAX_ID)
@@ -192,6 +197,8 @@ def _label(most: int) -> Any:
 
 
 def _free_text(value: str) -> str:
+    if value.isprintable() and len(value) <= MAX_TEXT:
+        return value  # no control character at all: the usual case, in C
     _short(value, MAX_TEXT)
     _no_control(value, _CONTROL)
     return value
