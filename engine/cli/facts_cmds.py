@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.cli.output import format_option, print_json, print_table
-from engine.service.facts_ops import submit_facts
-from engine.submit import print_judgement
+from engine.cli.output import LazyChoice, format_option, print_json, print_table
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS
-from facts.readers import FileNote, UnreadableFileError, read_file
-from facts.writers import write_csv, write_jsonl
+
+if TYPE_CHECKING:
+    from facts.readers import FileNote
+
+
+def _fact_types() -> list[str]:
+    from facts.models import MODELS
+
+    return list(MODELS)
 
 
 @click.command()
@@ -33,6 +38,8 @@ def init(ctx: Context) -> None:
 
 def _iter_files(paths: tuple[str, ...], notes: list[FileNote]):  # type: ignore[no-untyped-def]
     """Every object of every file; a file that cannot be read at all is one problem, and the others go on."""
+    from facts.readers import UnreadableFileError, read_file
+
     for path in paths:
         try:
             yield from read_file(Path(path), notes)
@@ -61,6 +68,9 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
       partyrules import meetings.csv dues.csv
       partyrules import 2017年党务台账.xlsx
     """
+    from engine.service.facts_ops import submit_facts
+    from engine.submit import print_judgement
+
     app = ctx.app
     app.init()
     notes: list[FileNote] = []
@@ -82,7 +92,7 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
 
 
 @click.command()
-@click.option("--type", "type_name", type=click.Choice(list(MODELS)), help="Only this type.")
+@click.option("--type", "type_name", type=LazyChoice(_fact_types), help="Only this type.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for CSV files (one per type).")
 @pass_ctx
@@ -99,6 +109,8 @@ def export(ctx: Context, type_name: str | None, fmt: str, out: str | None) -> No
       partyrules export --type meeting > meetings.jsonl
       partyrules export --format csv --out export/
     """
+    from facts.writers import write_csv, write_jsonl
+
     facts = ctx.app.facts.current(type_name)
     if fmt == "jsonl":
         write_jsonl(facts, sys.stdout)
@@ -110,7 +122,7 @@ def export(ctx: Context, type_name: str | None, fmt: str, out: str | None) -> No
 
 
 @click.command()
-@click.argument("type_name", metavar="TYPE", type=click.Choice(list(MODELS)))
+@click.argument("type_name", metavar="TYPE", type=LazyChoice(_fact_types))
 @click.argument("key")
 @format_option()
 @pass_ctx
