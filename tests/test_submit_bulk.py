@@ -31,9 +31,10 @@ def judged(tmp_path_factory):
         app.facts.import_items((Location("sample.jsonl", i), o) for i, o in enumerate(facts, 1))
         apps.append(app)
     models = [MODELS[o["type"]].model_validate(o) for o in facts if o["type"] in FACT_BUILDERS]
-    # every 3rd judged fact one by one (the whole sample one by one takes minutes); the batch is all of them
-    subset = models[::3]
     bulk = judge_facts(apps[0], models, as_of=AS_OF)
+    # one by one: every fact the batch found something in, and every 4th of the others (all would take minutes)
+    flagged = {(f.subject_type, f.subject_id) for f in bulk.findings}
+    subset = [m for i, m in enumerate(models) if (m.type, natural_key(m)) in flagged or i % 4 == 0]
     single = [judge_facts(apps[1], [m], as_of=AS_OF) for m in subset]
     return models, subset, bulk, single
 
