@@ -20,10 +20,10 @@ The tabular conventions (lists, ``on_leave``, numbers, booleans) are those of
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import re
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -93,11 +93,18 @@ def read_file(path: Path, notes: list[FileNote] | None = None) -> Iterator[Item]
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(label, f"cannot be read: {exc.strerror or exc}") from exc
+    yield from read_data(data, label, path.stem, suffix, notes)
+
+
+def read_data(
+    data: bytes, label: str, stem: str, suffix: str, notes: list[FileNote] | None = None
+) -> Iterator[Item]:
+    """:func:`read_file` on a file's bytes: ``label`` names it in messages, ``stem`` and ``suffix`` say its type."""
     if not data.removeprefix(_UTF8_BOM).strip():
         yield FieldProblem(Location(label, 1), "", "the file is empty")
         return
     if suffix == ".xlsx":
-        yield from _read_xlsx(path, label, notes)
+        yield from _read_xlsx(io.BytesIO(data), label, notes)
         return
     text, encoding = decode(data, label)
     if encoding != "utf-8" and notes is not None:
@@ -107,7 +114,7 @@ def read_file(path: Path, notes: list[FileNote] | None = None) -> Iterator[Item]
             )
         )
     if suffix == ".csv":
-        yield from _read_csv(label, text, type_for_name(path.stem), notes)
+        yield from _read_csv(label, text, type_for_name(stem), notes)
     else:
         yield from _read_jsonl(label, text)
 
@@ -249,6 +256,15 @@ def _fast_object(text: str) -> dict[str, Any] | None:
     return value
 
 
+def _is_json_array(text: str) -> bool:
+    """The whole file (its comment lines aside) is one JSON array: then nothing in it is JSON Lines."""
+    body = "\n".join(line for line in text.split("\n") if not line.strip().startswith("#"))
+    try:
+        return isinstance(json.loads(body), list)
+    except (ValueError, RecursionError):
+        return False
+
+
 def _read_jsonl(label: str, text: str) -> Iterator[Item]:
     seen_content = False
     # split on \n only: str.splitlines would also split on U+2028 and friends inside strings
@@ -256,7 +272,7 @@ def _read_jsonl(label: str, text: str) -> Iterator[Item]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if stripped == "[" and not seen_content:
+        if stripped == "[" and not seen_content and _is_json_array(text):
             message = "the file is one JSON array, not JSON Lines: write one object per line"
             yield FieldProblem(Location(label, number), "", message)
             return
@@ -333,7 +349,7 @@ def _csv_records(label: str, text: str) -> Iterator[Row | FieldProblem]:
     width: int | None = None
     pos = 0
     while pos < len(lines):
-        reader = csv.reader(iter(lines[pos:]))
+        reader = csv.reader(iter(lines[pos:]), strict=True)  # strict: a quote left open raises at the end
         done = 0  # physical lines consumed by the records read so far from ``pos``
         restart: int | None = None
         try:
@@ -353,13 +369,15 @@ def _csv_records(label: str, text: str) -> Iterator[Row | FieldProblem]:
                 yield start + 1, cells
         except csv.Error as exc:
             start = pos + done
-            too_long = "field larger than field limit" in str(exc)
-            message = (
-                f"a cell is longer than {_CSV_FIELD_LIMIT:,} characters (or a quote is not closed); "
-                "this line is skipped"
-                if too_long
-                else f"unreadable CSV: {exc}; this line is skipped"
-            )
+            if "field larger than field limit" in str(exc):
+                message = f"a cell is longer than {_CSV_FIELD_LIMIT:,} characters; this line is skipped"
+            elif "unexpected end of data" in str(exc):
+                message = (
+                    "a quote opened on this line is never closed (it would take the rest of the file); "
+                    f"this line is skipped and reading resumes on line {start + 2}"
+                )
+            else:
+                message = f"unreadable CSV: {exc}; this line is skipped"
             yield FieldProblem(Location(label, start + 1), "", message)
             restart = start + 1
         if restart is None:
@@ -367,19 +385,22 @@ def _csv_records(label: str, text: str) -> Iterator[Row | FieldProblem]:
         pos = restart
 
 
-def _read_xlsx(path: Path, label: str, notes: list[FileNote] | None = None) -> Iterator[Item]:
+def _read_xlsx(path: io.BytesIO, label: str, notes: list[FileNote] | None = None) -> Iterator[Item]:
     import openpyxl  # only workbooks pay for importing it
-    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise UnreadableFileError(label, f"is not a readable .xlsx workbook ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a broken workbook: all say "unreadable"
+        raise UnreadableFileError(label, f"is not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
     formulas: Any = None
     try:
         for index, sheet in enumerate(book.worksheets):
             sheet_label = f"{label}[{sheet.title}]"
-            rows: list[Row] = list(enumerate(sheet.iter_rows(values_only=True), start=1))
+            try:
+                rows: list[Row] = list(enumerate(sheet.iter_rows(values_only=True), start=1))
+            except Exception as exc:  # noqa: BLE001 - a broken sheet is that sheet's problem; the others are read
+                yield FieldProblem(Location(sheet_label, 1), "", f"the sheet cannot be read ({type(exc).__name__}: {exc})")
+                continue
             if all(_blank(cells) for _, cells in rows):
                 continue  # an empty sheet (Sheet2, Sheet3 of a new workbook) says nothing
             xml = _sheet_xml(book, sheet)

@@ -76,7 +76,7 @@ def test_csv_unclosed_quote_skips_one_line_and_keeps_reading(tmp_path):
     path.write_text("member,month,amount,paid_on\n" + "\n".join(rows) + "\n", encoding="utf-8")
     objects, problems, _ = read(path)
     assert [p.location.line for p in problems] == [51]
-    assert "quote opened on this line is not closed" in problems[0].message
+    assert "quote opened on this line is never closed" in problems[0].message
     assert len(objects) == 199
     result = cli(tmp_path, path)
     # the 199 lines read hold 36 distinct dues, the others repeat them exactly
