@@ -134,7 +134,6 @@ class FactStore:
         """Create the facts tables (safe to repeat)."""
         tables = [m.__table__ for m in _fact_tables()]  # type: ignore[attr-defined]
         SQLModel.metadata.create_all(self.engine, tables=tables)
-        _add_run_status(self.engine)
 
     # -- import -----------------------------------------------------------------
     def import_items(
@@ -485,13 +484,3 @@ def _last_failed_run(engine: Engine, files: str) -> tuple[int, str] | None:
     if row is None or row[1] != "failed":
         return None
     return int(row[0]), row[2] or "failed"
-
-
-def _add_run_status(engine: Engine) -> None:
-    """Databases made before import runs had a status (issue 11): add the two columns, once."""
-    have = {c["name"] for c in sa.inspect(engine).get_columns("import_run")}
-    with engine.begin() as conn:
-        if "status" not in have:
-            conn.exec_driver_sql("ALTER TABLE import_run ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT 'ok'")
-        if "error" not in have:
-            conn.exec_driver_sql("ALTER TABLE import_run ADD COLUMN error TEXT")
