@@ -476,10 +476,10 @@ class OrgChange(FactBase):
     type: Literal["org_change"] = "org_change"
     org: Id
     date: IsoDate
-    name: Id | None = None
+    name: Name | None = None
     kind: OrgKind | None = None
     parent: Id | None = None
-    term_years: PositiveInt | None = None
+    term_years: TermYears | None = None
     dissolved: bool = False
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ from sqlmodel import SQLModel
 from facts import tables as t
 from facts.chunks import Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS, TYPE_ORDER, FactBase, Org, canonical, natural_key, references
+from facts.models import MODELS, TYPE_ORDER, FactBase, Org, OrgChange, canonical, natural_key, references
 from facts.projection import OWNED, bulk_cache
 from facts.validate import canonical_bytes, suggest, surrogate_problem, validate_object
 
@@ -254,37 +254,48 @@ class FactStore:
         return kept
 
     def _refuse_cycles(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
-        """Reject each org whose parent chain leads back to itself: the line that closes the cycle.
+        """Reject each org (or org_change) whose parent chain leads back to the org: the line that closes the cycle.
 
         Orgs are taken in the order of the input over the stored tree (a stored org's new
-        version replaces its parent); the first line whose parent would close a loop is
-        refused and the loop is named, so ``report --org`` and the rules never walk in circles.
+        version, or an org_change's new parent, replaces its parent edge); the first line
+        whose parent would close a loop is refused and the loop is named, so ``report --org``
+        and the rules never walk in circles.
         """
-        orgs = [p for p in pending if isinstance(p.fact, Org)]
-        if not any(p.fact.parent for p in orgs):  # type: ignore[attr-defined]
+        edges: list[tuple[_Pending, str, str | None]] = []
+        for p in pending:
+            fact: Any = p.fact
+            if isinstance(fact, Org):
+                edges.append((p, fact.id, fact.parent))
+            elif isinstance(fact, OrgChange) and fact.parent is not None:
+                edges.append((p, fact.org, fact.parent))
+        if not any(parent for _, _, parent in edges):
             return pending
         org_table = t.OrgRow.__table__  # type: ignore[attr-defined]
         with self.engine.connect() as conn:
             parent: dict[str, str | None] = dict(conn.execute(sa.select(org_table.c.id, org_table.c.parent)).all())
-        for p in orgs:  # the new versions are not in the tree until their line is reached
-            parent.pop(p.key, None)
+        for p, org, _ in edges:  # a new org version is not in the tree until its line is reached
+            if isinstance(p.fact, Org):
+                parent.pop(org, None)
         refused: set[int] = set()
-        for p in orgs:
-            chain = [p.key]
-            ref = p.fact.parent  # type: ignore[attr-defined]
+        for p, org, new_parent in edges:
+            chain = [org]
+            ref = new_parent
             seen: set[str] = set()
-            while ref is not None and ref not in seen and ref != p.key:
+            while ref is not None and ref not in seen and ref != org:
                 seen.add(ref)
                 chain.append(ref)
                 ref = parent.get(ref)
-            if ref == p.key:
+            if ref == org:
                 refused.add(id(p))
-                loop = " → ".join([*chain, p.key])
+                loop = " → ".join([*chain, org])
                 report.problems.append(
-                    FieldProblem(p.location, "org.parent", f'"{p.fact.parent}" would close a cycle of parents: {loop}')  # type: ignore[attr-defined]
+                    FieldProblem(
+                        p.location, f"{p.fact.type}.parent",  # type: ignore[attr-defined]
+                        f'"{new_parent}" would close a cycle of parents: {loop}',
+                    )
                 )
             else:
-                parent[p.key] = p.fact.parent  # type: ignore[attr-defined]
+                parent[org] = new_parent
         return [p for p in pending if id(p) not in refused] if refused else pending
 
     def _registry_ids(self, target: str, among: set[str] | None = None) -> set[str]:

@@ -410,3 +410,14 @@ def test_import_two_threads_at_once_lose_and_duplicate_nothing(db_engine, same):
         assert sorted(set(history_amounts(s, key))) == sorted({30.0} | applied)
         assert len(history_amounts(s, key)) == len(set(history_amounts(s, key)))
     assert s.counts()["dues"] == 3000
+
+
+def test_import_org_change_that_closes_a_cycle_is_refused(db_engine):
+    s = store(db_engine)
+    s.import_items(items(ORGS + [{"type": "org", "id": "g1", "name": "一组", "kind": "group", "parent": "b1"}]))
+    change = {"type": "org_change", "org": "oc", "date": "2018-01-01", "parent": "g1"}
+    report = s.import_items([(Location("changes.jsonl", 1), change)])
+    assert [str(p) for p in report.problems] == [
+        'changes.jsonl:1: org_change.parent: "g1" would close a cycle of parents: oc → g1 → b1 → oc'
+    ]
+    assert report.added == 0
