@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 import engine.alerts.outbox  # noqa: F401
+import engine.schedule.leader  # noqa: F401
 import engine.schedule.state  # noqa: F401
 import engine.violations.tables  # noqa: F401  (registers the tables in SQLModel.metadata)
 from facts.store import FactStore

@@ -44,7 +44,7 @@ from pydantic_core import PydanticCustomError
 from facts.errors import PartyrulesError
 
 Severity = Literal["info", "warning", "serious", "critical"]
-AlertKind = Literal["new", "escalation", "resolved", "run_failed", "rule_held", "digest"]
+AlertKind = Literal["new", "escalation", "resolved", "run_failed", "rule_held", "digest", "backfill"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "serious": 2, "critical": 3}
 
 

@@ -8,7 +8,7 @@ from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
 from engine.violations.runs import list_runs, reap_abandoned
 
-STATUS_CN = {"running": "运行中", "ok": "完成", "failed": "失败", "abandoned": "已放弃（进程已终止）"}
+STATUS_CN = {"running": "运行中", "ok": "完成", "failed": "失败", "abandoned": "已放弃（进程已终止）", "stopped": "已中断"}
 
 
 @click.command()
