@@ -42,7 +42,8 @@ def describe(name: str, result: Any) -> str:
             return "没有设置 digest = true 的通道"
         return "，".join(f"{ch}：{'已加入发送队列' if i else '今日已发送过'}" for ch, i in result.items())
     if isinstance(result, DispatchReport):
-        return f"送达 {result.delivered}，失败待重试 {result.failed}，推迟 {result.deferred}"
+        text = f"送达 {result.delivered}，失败待重试 {result.failed}，推迟 {result.deferred}"
+        return text + (f"，隔离 {result.quarantined}（alerts list --status quarantined）" if result.quarantined else "")
     return str(result)
 
 

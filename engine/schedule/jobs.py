@@ -270,13 +270,19 @@ def dispatch_job(app: App, max_batches: int = 1) -> DispatchReport:
     total = DispatchReport()
     for _ in range(max_batches):
         report = dispatcher.run_once()
-        for name in ("claimed", "delivered", "failed", "deferred", "lease_lost"):
+        for name in ("claimed", "delivered", "failed", "deferred", "quarantined", "lease_lost"):
             setattr(total, name, getattr(total, name) + getattr(report, name))
         total.errors.extend(report.errors)
         if report.claimed < app.config.alerts.dispatcher.batch_size:
             break
     if total.claimed:
-        _log.info("告警投递：送达 %d，失败 %d，推迟 %d", total.delivered, total.failed, total.deferred)
+        _log.info(
+            "告警投递：送达 %d，失败 %d，推迟 %d，隔离 %d",
+            total.delivered,
+            total.failed,
+            total.deferred,
+            total.quarantined,
+        )
     return total
 
 
