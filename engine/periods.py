@@ -117,8 +117,11 @@ def shift(period: Period, n: int) -> Period:
 
 
 def parse_period(text: str) -> Period:
-    """``2017-06`` / ``2017-Q2`` / ``2017`` → a Period."""
+    """``2017-06`` / ``2017-Q2`` / ``2017`` → a Period (years 1900–2999: ranges and trends shift from it)."""
     text = text.strip()
+    m = _MONTH.match(text) or _QUARTER.match(text) or _YEAR.match(text)
+    if m and not 1900 <= int(m.group(1)) <= 2999:
+        raise PeriodError(f'"{text}": the year must be between 1900 and 2999')
     if m := _MONTH.match(text):
         year, month = int(m.group(1)), int(m.group(2))
         if 1 <= month <= 12:

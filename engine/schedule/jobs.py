@@ -309,6 +309,30 @@ def run_named(
     raise ScheduleJobError(name, [f"未知的任务（可用：{', '.join(JOB_NAMES)}）"])
 
 
+def restore_password(stored: str | None, config_path: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """The stored URL (kept without its password) with the password of the same URL from
+    ``PARTYRULES_DB`` or the config file; unchanged if neither names it (libpq may still find
+    one in ``PGPASSWORD`` or ``~/.pgpass``)."""
+    import os
+
+    import sqlalchemy as sa
+
+    from engine.config import load_config
+    from facts.db import database_url
+
+    if stored is None or sa.make_url(stored).password is not None:
+        return stored
+    env = os.environ if environ is None else environ
+    candidates = [env.get("PARTYRULES_DB"), load_config(config_path).database if config_path else None]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        url = sa.make_url(database_url(candidate))
+        if url.password is not None and url._replace(password=None).render_as_string(hide_password=False) == stored:
+            return url.render_as_string(hide_password=False)
+    return stored
+
+
 ISOLATED_JOBS = ("periods", "daily")  # checks: they fork workers, so they run in a clean child process
 
 
@@ -318,12 +342,13 @@ def run_job(name: str, db_url: str | None, config_path: str | None) -> None:
     A check job runs in a spawned child (:mod:`engine.schedule.isolate`): the scheduler is threaded and
     must never fork.
     """
+    url = restore_password(db_url, config_path)
     if name in ISOLATED_JOBS:
         from engine.schedule.isolate import run_isolated  # it runs run_named in the child
 
-        run_isolated(name, db_url, config_path)
+        run_isolated(name, url, config_path)
         return
-    app = build_app(db_url, config_path)
+    app = build_app(url, config_path)
     try:
         run_named(app, name, dt.datetime.now(dt.UTC))
     finally:
