@@ -41,9 +41,8 @@ def _child_main(
     parent = mp.parent_process()
     if parent is not None and parent.sentinel is not None:
         start_watchdog(parent.sentinel)
-    signal.signal(
-        signal.SIGTERM, signal.default_int_handler
-    )  # SIGTERM -> KeyboardInterrupt: runs stop cleanly
+    # SIGTERM -> KeyboardInterrupt: the check's workers are killed and its run is recorded ``stopped``
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from engine.app import build_app
 
