@@ -1,7 +1,7 @@
 """schedule_leader: the scheduler's leader lock (issue 11)
 
 Revision ID: 36a9479c1fde
-Revises: 7f1584838a9c
+Revises: efd1f086a835
 Create Date: 2026-12-01 04:11:10.688738
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "36a9479c1fde"
-down_revision: str | Sequence[str] | None = "7f1584838a9c"
+down_revision: str | Sequence[str] | None = "efd1f086a835"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
