@@ -104,7 +104,9 @@ STATUS_CN = {"pending": "待投递", "failed": "失败待重试", "quarantined":
     help="pending (includes failed), failed (waiting for a retry), quarantined, delivered.",
 )
 @click.option("--channel", help="Only this channel.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 100_000), default=100, show_default=True, help="At most this many, newest first."
+)
 @format_option()
 @pass_ctx
 @friendly
