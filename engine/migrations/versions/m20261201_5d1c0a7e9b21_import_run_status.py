@@ -4,7 +4,7 @@ A chunk the database keeps refusing stops the import; the run says so and a re-r
 files resumes.  Rows from before are finished imports: ``ok``.
 
 Revision ID: 5d1c0a7e9b21
-Revises: efd1f086a835
+Revises: 36a9479c1fde
 Create Date: 2026-12-01 04:20:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5d1c0a7e9b21"
-down_revision: str | Sequence[str] | None = "efd1f086a835"
+down_revision: str | Sequence[str] | None = "36a9479c1fde"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
