@@ -1,7 +1,7 @@
 """check_partition: where each partition of a cluster check ran, retried or not
 
 Revision ID: 484d327c1c3d
-Revises: efd1f086a835
+Revises: 5d1c0a7e9b21
 Create Date: 2026-12-01 04:17:19.767229
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "484d327c1c3d"
-down_revision: str | Sequence[str] | None = "efd1f086a835"
+down_revision: str | Sequence[str] | None = "5d1c0a7e9b21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
