@@ -14,6 +14,7 @@ from engine.evaluate import Evaluation, evaluate
 from engine.pack.load import Pack
 from engine.pack.rollout import PackChoice, choose_pack
 from engine.periods import PeriodRange, parse_range
+from engine.subjects.screen import RULE as DATA_QUALITY_RULE
 from engine.violations.packs import remember_pack
 from engine.violations.store import Scope, StoreReport
 from engine.violations.tables import PackVersion
@@ -27,7 +28,7 @@ def _whole_pack_ids(app: App, pack: Pack) -> list[str]:
     with app.db.connect() as conn:
         rules = conn.execute(sa.select(_PV.c.rules).where(_PV.c.hash == pack.hash)).scalar()
     stored = {key.rsplit("@", 1)[0] for key in rules or {}}
-    return sorted(stored | set(pack.ids()))
+    return sorted(stored | set(pack.ids()) | {DATA_QUALITY_RULE})  # data quality is built in, never retired
 
 
 @dataclass
@@ -79,7 +80,13 @@ def run_check(
         with app.db.connect() as conn:
             ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
         t0 = time.perf_counter()
-        stored = app.violations.record(ev.findings, Scope(ev.scope), pack.hash, run_id)
+        scope = Scope(
+            ev.scope,
+            held_members=frozenset(ev.screen.members),
+            held_orgs=frozenset(ev.screen.orgs),
+            held=frozenset(ev.held),
+        )
+        stored = app.violations.record(ev.findings, scope, pack.hash, run_id)
         app.violations.mark_retired(_whole_pack_ids(app, pack))
         ev.seconds["store"] = time.perf_counter() - t0
     except Exception as exc:
