@@ -13,7 +13,7 @@ from engine.app import App
 from engine.evaluate import Evaluation, evaluate
 from engine.pack.load import Pack
 from engine.pack.rollout import PackChoice, choose_pack
-from engine.periods import PeriodRange, parse_range
+from engine.periods import PeriodRange, check_as_of, parse_range
 from engine.subjects.screen import RULE as DATA_QUALITY_RULE
 from engine.violations.packs import remember_pack
 from engine.violations.store import Scope, StoreReport
@@ -61,7 +61,7 @@ def run_check(
     A run that fails after it started is recorded as failed and alerted, then the error is raised.
     """
     rng = parse_range(period) if isinstance(period, str) else period
-    as_of = as_of or app.today()
+    as_of = check_as_of(as_of or app.today())
     choice: PackChoice | None = None
     if pack is None:  # an explicit folder is used as given; the configured pack goes through the guard
         if rules_dir is not None:

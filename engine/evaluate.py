@@ -54,7 +54,8 @@ class Evaluation:
         """Drop the findings of what the screen touched; add one data-quality finding per bad row."""
         self.screen = screen
         self.findings = screen.keep(self.findings) + screen.findings(period)
-        self.scope |= {(DATA_QUALITY_RULE, p) for p in {period, *(p for _, p in self.scope)}}
+        if self.scope:  # nothing judged (an open period): nothing of data quality to resolve either
+            self.scope |= {(DATA_QUALITY_RULE, p) for p in {period, *(p for _, p in self.scope)}}
 
 
 def judged_periods(rule: CompiledRule, rng: PeriodRange, as_of: date, grace_days: int) -> list[Period]:
