@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+import sqlalchemy as sa
 
-from engine.app import App, build_app
+from engine.app import App, build_app, connection_error
 from facts.errors import PartyrulesError
 
 F = TypeVar("F", bound=Callable[..., Any])
+CREATES = {"init", "import"}  # the commands that may create a database; every other needs an existing one
 
 
 class Context:
@@ -28,8 +30,14 @@ class Context:
     @property
     def app(self) -> App:
         if self._app is None:
-            self._app = build_app(self.db_url, self.config_path)
+            current = click.get_current_context(silent=True)
+            creating = current is None or current.info_name in CREATES
+            self._app = build_app(self.db_url, self.config_path, must_exist=not creating)
         return self._app
+
+    def pack_app(self) -> App:
+        """An app for what needs only the configuration and the rule pack, not the database."""
+        return self._app or build_app(self.db_url, self.config_path)
 
 
 def friendly(func: F) -> F:
@@ -41,6 +49,12 @@ def friendly(func: F) -> F:
             return func(*args, **kwargs)
         except PartyrulesError as exc:
             raise click.ClickException(str(exc)) from exc
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:  # the server went away, a locked file…
+            ctx = click.get_current_context(silent=True)
+            context = ctx.find_object(Context) if ctx else None
+            if context is None or context._app is None:
+                raise
+            raise click.ClickException(str(connection_error(context._app.db, exc))) from exc
 
     return wrapper  # type: ignore[return-value]
 

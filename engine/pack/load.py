@@ -192,6 +192,37 @@ def _overlaps(rules: list[CompiledRule]) -> list[PackProblem]:
     return problems
 
 
+MAX_FILE_BYTES = 5_000_000  # a rule file is text a person writes; the standard pack's largest is ~30 kB
+
+
+def _first_alias(text: str) -> tuple[int, str] | None:
+    """(line, what) of the first YAML anchor or alias in ``text``, found by the event stream before any
+    node is built: an alias expands to a copy of its anchor's value, so ten nested lists of ten aliases
+    are 10^10 values ("billion laughs": 23 s and 2.3 GB for 10^7 leaves, memory exhausted beyond)."""
+    try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                return event.start_mark.line + 1, f"alias *{event.anchor}"
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                return event.start_mark.line + 1, f"anchor &{anchor}"
+    except yaml.YAMLError:
+        return None  # the load reports the syntax error with its line
+    return None
+
+
+def alias_problem(file: str, line: int, what: str) -> PackProblem:
+    return PackProblem(
+        file,
+        line,
+        None,
+        "",
+        f"YAML anchors and aliases are not allowed in rule packs ({what})",
+        "write the value out in full; a value shared by several rules can be a decision table "
+        "(params: {name: {table: file.csv}})",
+    )
+
+
 def pack_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
 
@@ -213,8 +244,17 @@ def load_pack(root: Path | str) -> Pack:
         shown = str(path)
         data = path.read_bytes()
         digest.update(rel.encode() + b"\0" + data + b"\0")
+        if len(data) > MAX_FILE_BYTES:
+            problems.append(
+                PackProblem(shown, 1, None, "", f"is {len(data):,} bytes, at most {MAX_FILE_BYTES:,} for a rule file", None)
+            )
+            continue
         try:
             text = data.decode("utf-8")
+            alias = _first_alias(text)
+            if alias is not None:
+                problems.append(alias_problem(shown, *alias))
+                continue
             raw = yaml.load(text, Loader=_LOADER)
         except UnicodeDecodeError as exc:
             problems.append(
