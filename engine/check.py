@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from engine.pack.rollout import PackChoice, choose_pack
 from engine.periods import PeriodRange, check_as_of, parse_range
 from engine.subjects.screen import RULE as DATA_QUALITY_RULE
 from engine.violations.packs import remember_pack
+from engine.violations.runs import beat, reap_abandoned
 from engine.violations.store import Scope, StoreReport
 from engine.violations.tables import PackVersion
 
@@ -75,10 +77,19 @@ def run_check(
             ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
         return CheckResult(ev, None, None, pack, choice)
     remember_pack(app.db, pack)
+    reap_abandoned(app.db, app.config.alerts)  # runs left "running" by a killed check
     run_id = app.violations.start_run(pack.hash, pack.root, rng.text, as_of, grace, trigger)
     try:
         with app.db.connect() as conn:
-            ev = evaluate(conn, pack, rng, as_of, grace, processes=app.config.check.processes)
+            ev = evaluate(
+                conn,
+                pack,
+                rng,
+                as_of,
+                grace,
+                processes=app.config.check.processes,
+                heartbeat=functools.partial(beat, app.db, run_id),
+            )
         t0 = time.perf_counter()
         scope = Scope(
             ev.scope,

@@ -12,7 +12,7 @@ import logging
 import multiprocessing as mp
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -24,7 +24,7 @@ from engine.matcher import Matcher, match_all
 from engine.matcher_worker import MatcherError
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
-from engine.periods import Period, PeriodRange
+from engine.periods import Granularity, Period, PeriodRange, period_of, shift
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.periodic import iter_period_subjects
 from engine.subjects.registry import Registry
@@ -63,25 +63,51 @@ def judged_periods(rule: CompiledRule, rng: PeriodRange, as_of: date, grace_days
 
     A period is judged when the rule is in force on its first day and it has
     closed plus the grace; a year rule with a ``deadline`` once the deadline
-    has passed; a rule judged at the as-of date (a term of office) once the
-    period has begun.
+    has passed; a rule judged at the as-of date (a term of office): see
+    :func:`status_periods`.
     """
     r = rule.rule
     granularity = "month" if r.period == "fact" else r.period
-    at_as_of = any(isinstance(d, TermOverdue) for d in r.derive.values())
+    if any(isinstance(d, TermOverdue) for d in r.derive.values()):
+        return status_periods(rule, rng, as_of, granularity)  # type: ignore[arg-type]
     out = []
     for p in rng.periods(granularity):  # type: ignore[arg-type]
         if not r.effective.in_force(p.start):
             continue
-        if at_as_of:
-            ready = p.start <= as_of
-        elif r.deadline:
+        if r.deadline:
             ready = as_of > date.fromisoformat(f"{p.start.year}-{r.deadline}")
         else:
             ready = p.closed_by(as_of, grace_days)
         if ready:
             out.append(p)
     return out
+
+
+def status_periods(rule: CompiledRule, rng: PeriodRange, as_of: date, granularity: Granularity) -> list[Period]:
+    """The periods a rule judged at a date (a term of office) judges over ``rng`` as of ``as_of``.
+
+    Every period of ``granularity`` that overlaps the range and whose part inside the range has begun by
+    ``as_of`` is judged on the day min(as-of, range end, period end) — ranges shorter than the period
+    included, so ``--period 2017-01..2017-06 --as-of 2017-07-24`` judges 2017 on 30 June.  The period
+    returned keeps its label (the finding's key is that of the period holding the day judged: a
+    half-year check and a year check find the same violation) and ends on the day judged.
+    """
+    out = []
+    p = period_of(rng.start, granularity)
+    while p.start <= rng.end:
+        begun = max(p.start, rng.start)
+        day = min(as_of, rng.end, p.end)
+        if begun <= as_of and rule.rule.effective.in_force(p.start):
+            out.append(p if day == p.end else Period(p.start, day, p.granularity))
+        p = shift(p, 1)
+    return out
+
+
+def settles(period: Period, as_of: date) -> bool:
+    """Whether judging ``period`` settles it: a run that judged a status rule on a day before what the
+    as-of date allows (a half-year check of a year) may find a violation but never clears one found
+    on a later day."""
+    return period.end >= min(as_of, period_of(period.start, period.granularity).end)
 
 
 def build_subjects(ctx: BuildContext, rule: CompiledRule, periods: list[Period]) -> list[Subject]:
@@ -230,7 +256,7 @@ def iter_work(
         kind = rule.rule.subject.type
         before = set(ctx.cache)
         periods = judged_periods(rule, rng, ctx.as_of, grace_days)
-        work.scope.update((rule.id, p.label) for p in periods)
+        work.scope.update((rule.id, p.label) for p in periods if settles(p, ctx.as_of))
         work.subjects.setdefault(rule.id, 0)
         chunks = iter_subjects(ctx, rule, periods)
         while True:
@@ -291,11 +317,13 @@ def evaluate(
     grace_days: int = DEFAULT_GRACE_DAYS,
     rule_ids: Sequence[str] | None = None,
     processes: int = 1,
+    heartbeat: Callable[[], None] | None = None,
 ) -> Evaluation:
     """Judge every rule of ``pack`` (or those of ``rule_ids``) over ``rng`` as of ``as_of``.
 
     ``processes`` > 1: subjects are partitioned by top-level org and each partition is built *and*
     matched in its own forked process (both stages are CPU-bound Python and C holding the GIL).
+    ``heartbeat`` is called every 30 s while forked workers run (the check run's liveness).
 
     Stored rows the engine cannot judge (:mod:`engine.subjects.screen`) are set aside first: each is a
     data-quality finding, whom it touches is not judged this run, and everyone else is judged as usual.
@@ -306,7 +334,9 @@ def evaluate(
     if processes >= 1 and "fork" in mp.get_all_start_methods():
         from engine.partition import evaluate_partitioned  # it builds on this module
 
-        result = evaluate_partitioned(conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, screen)
+        result = evaluate_partitioned(
+            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen
+        )
         result.seconds["sql"] += time.perf_counter() - t0 - result.seconds["wall"]
         result.seconds.pop("wall")
         result.add_screen(screen, dq_period)

@@ -9,36 +9,85 @@ engine) is reported as :class:`~engine.matcher_worker.MatcherCrashed`; the calle
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+from engine.lifeline import Lifeline
 from engine.matcher_worker import MatcherCrashed, MatcherError
+
+_log = logging.getLogger(__name__)
+
+
+def _child(
+    lifeline: Lifeline,
+    close_fds: tuple[int, ...],
+    target: Callable[..., Any],
+    job: tuple[Any, ...],
+    conn: Connection,
+) -> None:
+    lifeline.hold(close_fds)
+    target(*job, conn)
 
 
 def run_forked(
-    target: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], what: str, daemon: bool = True
+    target: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    what: str,
+    daemon: bool = True,
+    heartbeat: Callable[[], None] | None = None,
+    heartbeat_seconds: float = 30.0,
 ) -> list[Any]:
     """Run ``target(*job, conn)`` in one forked process per job; return each job's payload, in order.
 
     ``target`` sends ``("ok", payload)`` or ``("error", MatcherError)`` on ``conn``.  A process that
     dies without answering (a crash in the C engine) becomes :class:`MatcherCrashed`; the first error
     is raised once every process has finished.  ``daemon=False`` lets the workers fork workers of their own.
+    ``heartbeat`` is called every ``heartbeat_seconds`` while waiting (in this thread: e.g. to tell the
+    database this run is alive).  Workers die with this process; if the wait is interrupted (an
+    exception, Ctrl-C) the workers are killed before the exception goes on.
     """
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    if others:
+        _log.warning("forking %s while other threads run (%s): a lock they hold stays held", what, others)
     ctx = mp.get_context("fork")
-    running = []
-    for job in jobs:
-        receiver, sender = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=target, args=(*job, sender), daemon=daemon)  # forked: args are inherited
-        proc.start()
-        sender.close()
-        running.append((proc, receiver))
+    lifeline = Lifeline()
+    running: list[tuple[Any, Connection]] = []
+    try:
+        for job in jobs:
+            receiver, sender = ctx.Pipe(duplex=False)
+            inherited = tuple(r.fileno() for _, r in running) + (receiver.fileno(),)
+            proc = ctx.Process(target=_child, args=(lifeline, inherited, target, job, sender), daemon=daemon)
+            proc.start()  # forked: args are inherited, not pickled
+            sender.close()
+            running.append((proc, receiver))
+        return _collect(running, what, heartbeat, heartbeat_seconds)
+    finally:
+        for proc, receiver in running:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            receiver.close()
+        lifeline.close()
+
+
+def _collect(
+    running: list[tuple[Any, Connection]],
+    what: str,
+    heartbeat: Callable[[], None] | None,
+    heartbeat_seconds: float,
+) -> list[Any]:
     payloads: list[Any] = []
     errors: list[Exception] = []
     for i, (proc, receiver) in enumerate(running):
         try:
+            if heartbeat is not None:
+                while not receiver.poll(heartbeat_seconds):
+                    heartbeat()
             status, payload = receiver.recv()
         except EOFError:
             proc.join()
@@ -47,8 +96,6 @@ def run_forked(
             errors.append(MatcherCrashed(f"{what} {i + 1}/{len(running)} died ({why})"))
             payloads.append(None)
             continue
-        finally:
-            receiver.close()
         proc.join()
         if status == "ok":
             payloads.append(payload)

@@ -11,7 +11,7 @@ engine) is reported as :class:`~engine.matcher_worker.MatcherCrashed`; the calle
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any
@@ -75,15 +75,20 @@ def evaluate_partitioned(
     grace_days: int,
     rule_ids: Sequence[str] | None,
     processes: int,
+    heartbeat: Callable[[], None] | None = None,
     screen: Screen | None = None,
 ) -> Evaluation:
-    """The evaluation, with ``seconds["wall"]`` its wall time (the caller adds the screen's scan)."""
+    """Evaluate in ``processes`` forked workers; ``heartbeat`` is called every 30 s while they work.
+
+    ``seconds["wall"]`` is its wall time (the caller adds the screen's scan to the SQL time)."""
     t0 = time.perf_counter()
     result = Evaluation(pack.hash, rng.text, as_of)
     screen = screen or Screen()
     jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, (k, processes), screen) for k in range(processes)]
     sql = match = 0.0
-    for findings, scope, subjects, sql_s, match_s, held in run_forked(_worker, jobs, "evaluation worker"):
+    for findings, scope, subjects, sql_s, match_s, held in run_forked(
+        _worker, jobs, "evaluation worker", heartbeat=heartbeat
+    ):
         result.findings.extend(findings)
         result.held |= held
         result.scope |= scope

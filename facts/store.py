@@ -12,7 +12,7 @@ import gc
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from facts.validate import canonical_bytes, suggest, surrogate_problem, validate
 
 Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
+Admit = Callable[[list[tuple[Location, FactBase]]], list[FieldProblem]]  # problems reject their objects
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
@@ -68,6 +69,7 @@ class ImportReport:
     problems: list[FieldProblem] = field(default_factory=list)
     stored: list[Stored] = field(default_factory=list)  # added and corrected facts, in order
     import_id: int | None = None
+    altered: list[str] = field(default_factory=list)  # stored versions whose content no longer matched its hash
 
     @property
     def rejected(self) -> int:
@@ -120,16 +122,26 @@ class FactStore:
 
     # -- import -----------------------------------------------------------------
     def import_items(
-        self, items: Iterable[Item], files: str = "", now: datetime | None = None
+        self, items: Iterable[Item], files: str = "", now: datetime | None = None, admit: Admit | None = None
     ) -> ImportReport:
-        """Validate, resolve references and store every valid object of ``items``."""
-        with _rare_collections():
-            return self._import(items, files, now or datetime.now(UTC))
+        """Validate, resolve references and store every valid object of ``items``.
 
-    def _import(self, items: Iterable[Item], files: str, now: datetime) -> ImportReport:
+        ``admit`` (the service's authorization) sees the valid objects before their
+        references are resolved; the objects it names problems for are rejected.
+        """
+        with _rare_collections():
+            return self._import(items, files, now or datetime.now(UTC), admit)
+
+    def _import(self, items: Iterable[Item], files: str, now: datetime, admit: Admit | None = None) -> ImportReport:
         report = ImportReport()
         pending = self._validate(items, report)
         pending = self._drop_duplicates(pending, report)
+        if admit is not None and pending:
+            refused = admit([(p.location, p.fact) for p in pending])
+            if refused:
+                report.problems.extend(refused)
+                bad = {(r.location.file, r.location.line) for r in refused}
+                pending = [p for p in pending if (p.location.file, p.location.line) not in bad]
         pending = self._resolve_references(pending, report)
         with self.engine.begin() as conn:
             inserted = conn.execute(
@@ -273,14 +285,22 @@ class FactStore:
     ) -> None:
         if type_name in run.present:
             existing = _current_versions(conn, type_name, [p.key for p in group])
+            altered = _altered(conn, type_name, [p.key for p in group if existing.get(p.key, ("", 0))[0] == p.hash])
         else:
             existing = {}  # nothing of this type was stored before this import, and keys are unique within it
+            altered = set()
         new_versions: list[tuple[_Pending, int]] = []
         superseded: list[str] = []
         for p in group:
             old = existing.get(p.key)
             if old is None:
                 new_versions.append((p, 1))
+            elif old[1] < 0:  # retracted: a new version after the tombstone
+                new_versions.append((p, -old[1] + 1))
+            elif old[0] == p.hash and p.key in altered:  # the stored text was edited behind the store's back
+                report.altered.append(f"{type_name} {p.key} v{old[1]}")
+                new_versions.append((p, old[1] + 1))
+                superseded.append(p.key)
             elif old[0] == p.hash:
                 report.unchanged += 1
             else:
@@ -319,6 +339,54 @@ class FactStore:
                 projected[table].append(row)
         for table, rows in projected.items():
             insert_rows(conn, table, COLUMNS[table], rows)
+
+    # -- retracting -------------------------------------------------------------
+    def retract(self, type_name: str, key: str, reason: str, by: str, now: datetime | None = None) -> int | None:
+        """Withdraw a fact: its current version is superseded by a tombstone version (content
+        ``{"retracted": …}``, never current) that keeps the reason; history keeps everything.
+        Returns the import run id of the tombstone, or None if nothing current has that key.
+        """
+        if not reason.strip():
+            raise ValueError("a retraction needs a reason")
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(_FV.c.version).where(_FV.c.type == type_name, _FV.c.key == key, _FV.c.current.is_(True))
+            ).first()
+            if row is None:
+                return None
+            inserted = conn.execute(
+                sa.insert(t.ImportRun.__table__).values(  # type: ignore[attr-defined]
+                    started_at=now, finished_at=now, files=f"retract {type_name} {key}"[:2000]
+                )
+            ).inserted_primary_key
+            run_id = int(inserted[0]) if inserted else 0
+            conn.execute(
+                sa.update(_FV)
+                .where(_FV.c.type == type_name, _FV.c.key == key, _FV.c.current.is_(True))
+                .values(current=False, superseded_at=now)
+            )
+            text = canonical_bytes({"retracted": True, "type": type_name, "key": key, "reason": reason, "by": by})
+            conn.execute(
+                sa.insert(_FV).values(
+                    type=type_name, key=key, version=int(row[0]) + 1, hash=content_hash(text.decode("utf-8")),
+                    content=text.decode("utf-8"), current=False, recorded_at=now, superseded_at=now, import_id=run_id,
+                )
+            )
+            for table, column in OWNED[type_name]:
+                conn.execute(sa.delete(table).where(table.c[column] == key))
+            if type_name == "dues":
+                member, _, month = key.partition("|")
+                conn.execute(sa.delete(_DUES).where(_DUES.c.member == member, _DUES.c.month == month))
+        return run_id
+
+    def current_version(self, type_name: str, key: str) -> dict[str, Any] | None:
+        """The current content of one fact, or None."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                sa.select(_FV.c.content).where(_FV.c.type == type_name, _FV.c.key == key, _FV.c.current.is_(True))
+            ).scalar()
+        return json.loads(text) if text else None
 
     # -- reading ----------------------------------------------------------------
     def current(self, type_name: str | None = None) -> Iterator[dict[str, Any]]:
@@ -395,6 +463,7 @@ def _new_seqs(conn: sa.Connection, type_name: str, run_id: int, before: int) -> 
 
 
 def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
+    """(hash, version) of the current version of each key; a retracted key (no current version) as ("", -last)."""
     out: dict[str, tuple[str, int]] = {}
     for start in range(0, len(keys), 500):
         part = keys[start : start + 500]
@@ -405,6 +474,31 @@ def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> d
         )
         for key, digest, version in rows:
             out[key] = (digest, version)
+        missing = [k for k in part if k not in out]
+        if missing:  # keys with history but no current version were retracted
+            gone = conn.execute(
+                sa.select(_FV.c.key, sa.func.max(_FV.c.version))
+                .where(_FV.c.type == type_name, _FV.c.key.in_(missing))
+                .group_by(_FV.c.key)
+            )
+            for key, version in gone:
+                out[key] = ("", -int(version))
+    return out
+
+
+def _altered(conn: sa.Connection, type_name: str, keys: list[str]) -> set[str]:
+    """Of ``keys`` (whose stored hash equals the incoming one), those whose stored content no longer hashes to it.
+
+    Re-importing an object whose stored text was edited in the database must not say "unchanged".
+    """
+    out: set[str] = set()
+    for start in range(0, len(keys), 500):
+        rows = conn.execute(
+            sa.select(_FV.c.key, _FV.c.hash, _FV.c.content).where(
+                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(keys[start : start + 500])
+            )
+        )
+        out.update(key for key, digest, text in rows if content_hash(text)[: len(digest)] != digest)
     return out
 
 

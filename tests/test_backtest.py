@@ -149,7 +149,7 @@ def test_a_period_with_no_facts_says_so(app: App, db_path: Path, tmp_path: Path,
 def test_a_period_not_closed_by_the_as_of_date_says_so(app: App, tmp_path: Path, standard: Pack) -> None:
     with pytest.raises(BacktestError, match="尚未结束"):
         backtest(
-            app, load_pack(lowered_quorum(tmp_path)), "2017-12", dt.date(2017, 12, 20), baseline=standard
+            app, load_pack(lowered_quorum(tmp_path)), "2017-12", dt.date(2017, 11, 30), baseline=standard
         )
 
 

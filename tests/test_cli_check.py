@@ -88,8 +88,12 @@ def test_dry_run_stores_nothing(run):
 
 
 def test_an_open_period_is_not_judged(run):
-    out = run("check", "--period", "2017-12", "--as-of", "2018-01-05").output
+    out = run("check", "--period", "2017-12", "--as-of", "2017-11-30").output
     assert "未判定任何期间" in out
+    # within the grace only the status rules (a term of office, judged on the month's last day) are judged
+    findings = json.loads(run("check", "--period", "2017-12", "--as-of", "2018-01-05", "--format", "json").output)
+    assert findings and {f["rule"] for f in findings} == {"org.election.overdue"}
+    assert {f["period"] for f in findings} == {"2017"}
 
 
 def test_a_period_with_no_facts_still_judges_absence(run):
@@ -123,6 +127,8 @@ def test_a_fact_that_fixes_a_lapse_resolves_its_violation(run, tmp_path):
 
 def test_workflow_from_the_cli(run):
     run("check", "--period", "2017", "--as-of", "2018-03-01")
+    for name in ("纪检甲", "张三", "李四", "Alice"):  # --by names an account (created by the local administrator)
+        assert run("users", "add", name, "--role", "inspector", "--no-password").exit_code == 0
     key = next(v["key"] for v in json.loads(run("violations", "list", "--format", "json").output)
                if v["rule"] == "dues.monthly.paid")
     assert "待处理 → 已确认" in run("violations", "ack", key, "--by", "纪检甲").output
@@ -132,6 +138,12 @@ def test_workflow_from_the_cli(run):
     assert refused.exit_code == 1 and "is rectifying" in refused.output and "Possible now" in refused.output
     bad = run("violations", "waive", key, "--by", "张三", "--approver", "张三", "--reason", "病假")
     assert bad.exit_code == 1 and "approver" in bad.output
+    same = run("violations", "waive", key, "--by", "Alice", "--approver", "alice", "--reason", "病假")
+    assert same.exit_code == 1 and "not the requester" in same.output  # one account, whatever the case
+    ghost = run("violations", "waive", key, "--by", "张三", "--approver", "王五", "--reason", "病假")
+    assert ghost.exit_code == 1 and "enabled account" in ghost.output  # free text no longer approves
+    local = run("violations", "waive", key, "--approver", "李四", "--reason", "病假")
+    assert local.exit_code == 1 and "requested by an account" in local.output
     assert "已豁免" in run("violations", "waive", key, "--by", "张三", "--approver", "李四", "--reason", "病假").output
     assert "待处理" in run("violations", "reopen", key, "--by", "李四", "--reason", "复核").output
     assert "已解决" in run("violations", "resolve", key, "--by", "李四", "--evidence", "收据0012").output

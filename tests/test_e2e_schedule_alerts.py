@@ -224,6 +224,7 @@ def test_schedule_delivers_each_alert_once_and_rerunning_delivers_nothing(setup:
 
     # one violation through the workflow, from the CLI
     key = min(serious)
+    invoke(s.config, "users", "add", "李纪检", "--role", "inspector", "--no-password")
     assert "待处理 → 已确认" in invoke(s.config, "violations", "ack", key, "--by", "李纪检")
     assigned = invoke(
         s.config,

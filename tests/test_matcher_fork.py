@@ -48,3 +48,42 @@ def _pick(n: int, out) -> None:
     if n == 1:
         _die(n, out)
     send_outcome(out, lambda: n)
+
+
+def _slow(seconds: float, out) -> None:
+    import time
+
+    time.sleep(seconds)
+    send_outcome(out, lambda: seconds)
+
+
+def test_heartbeat_is_called_while_the_workers_run():
+    beats = []
+    assert run_forked(
+        _slow, [(0.4,)], "worker", heartbeat=lambda: beats.append(1), heartbeat_seconds=0.05
+    ) == [0.4]
+    assert len(beats) >= 3
+
+
+def test_a_worker_keeps_no_pipe_of_a_sibling():
+    """A sibling holding another worker's read end kept that worker's writes from failing when the
+    parent died (it blocked forever writing its answer)."""
+    answers = run_forked(_pipes, [(0,), (1,), (2,)], "worker")
+    for i, (mine, _) in enumerate(answers):
+        for j, (_, held) in enumerate(answers):
+            if i != j:
+                assert mine not in held, f"worker {j + 1} holds worker {i + 1}'s pipe"
+
+
+def _pipes(_n: int, out) -> None:
+    def pipes() -> tuple[str, set[str]]:
+        mine = os.readlink(f"/proc/self/fd/{out.fileno()}")
+        held = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                held.add(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+        return mine, held
+
+    send_outcome(out, pipes)

@@ -8,6 +8,7 @@ clear message and exit status 1; anything else is a bug and shows its traceback.
 from __future__ import annotations
 
 import functools
+import getpass
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,8 @@ import click
 import sqlalchemy as sa
 
 from engine.app import App, build_app, connection_error
+from engine.auth.accounts import principal_for
+from engine.auth.principal import Principal
 from facts.errors import PartyrulesError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,9 +25,10 @@ CREATES = {"init", "import"}  # the commands that may create a database; every o
 
 
 class Context:
-    def __init__(self, db: str | None, config: str | None) -> None:
+    def __init__(self, db: str | None, config: str | None, as_user: str | None = None) -> None:
         self.db_url = db
         self.config_path = config
+        self.as_user = as_user
         self._app: App | None = None
 
     @property
@@ -38,6 +42,14 @@ class Context:
     def pack_app(self) -> App:
         """An app for what needs only the configuration and the rule pack, not the database."""
         return self._app or build_app(self.db_url, self.config_path)
+
+    def principal(self, by: str | None = None) -> Principal:
+        """Who acts: the account named by ``--by`` or ``--as``, else the local administrator (login name)."""
+        name = by or self.as_user
+        if name:
+            self.app.init()
+            return principal_for(self.app.db, name)
+        return Principal.local(getpass.getuser())
 
 
 def friendly(func: F) -> F:
@@ -71,9 +83,15 @@ pass_ctx = click.make_pass_decorator(Context)
     type=click.Path(dir_okay=False),
     help="partyrules.toml to use.",
 )
+@click.option(
+    "--as",
+    "as_user",
+    envvar="PARTYRULES_AS",
+    help="Act as this account (its roles apply); default: the local administrator.",
+)
 @click.version_option(package_name="partyrules")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, config: str | None) -> None:
+def main(ctx: click.Context, db: str | None, config: str | None, as_user: str | None) -> None:
     """partyrules — 党务合规规则引擎: facts in, rules judged, violations followed to rectification.
 
     \b
@@ -83,7 +101,7 @@ def main(ctx: click.Context, db: str | None, config: str | None) -> None:
       partyrules check --period 2017 --as-of 2018-03-01
       partyrules violations list --status open
     """
-    ctx.obj = Context(db, config)
+    ctx.obj = Context(db, config, as_user)
 
 
 def _register() -> None:
@@ -93,11 +111,23 @@ def _register() -> None:
         facts_cmds,
         report_cmds,
         rules_cmds,
+        runs_cmds,
         schedule_cmds,
+        service_cmds,
         violations_cmds,
     )
 
-    for module in (facts_cmds, check_cmds, rules_cmds, violations_cmds, report_cmds, schedule_cmds, alerts_cmds):
+    for module in (
+        facts_cmds,
+        check_cmds,
+        runs_cmds,
+        rules_cmds,
+        violations_cmds,
+        report_cmds,
+        schedule_cmds,
+        alerts_cmds,
+        service_cmds,
+    ):
         module.register(main)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.submit import judge_report, print_judgement
+from engine.service.facts_ops import submit_facts
+from engine.submit import print_judgement
 from facts.errors import Location
 
 _HEADINGS = {
@@ -63,7 +64,10 @@ def _split(value: str | None) -> list[str]:
 def _submit(ctx: Context, obj: dict[str, Any], quiet: bool) -> None:
     app = ctx.app
     app.init()
-    report = app.facts.import_items([(Location("<add>", 1), obj)], files="<add>")
+    submitted = submit_facts(app, ctx.principal(), [(Location("<add>", 1), obj)], source="<add>")
+    report = submitted.report
+    for note in report.altered:
+        click.echo(f"warning: the stored text of {note} had been altered in the database; stored anew", err=True)
     for problem in report.problems:
         click.echo(str(problem).replace("<add>:1: ", ""), err=True)
     if report.problems:
@@ -73,9 +77,8 @@ def _submit(ctx: Context, obj: dict[str, Any], quiet: bool) -> None:
         click.echo("unchanged: the same record is already stored")
         return
     click.echo(f"{what.status}: {obj['type']} {what.key} (version {what.version})")
-    judgement = judge_report(app, report)
-    if not quiet:
-        print_judgement(judgement)
+    if not quiet and submitted.judgement is not None:
+        print_judgement(submitted.judgement)
 
 
 @click.group()

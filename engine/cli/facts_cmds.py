@@ -9,7 +9,8 @@ import click
 
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
-from engine.submit import judge_report, print_judgement
+from engine.service.facts_ops import submit_facts
+from engine.submit import print_judgement
 from facts.errors import FieldProblem
 from facts.models import MODELS
 from facts.readers import FileNote, read_file
@@ -59,16 +60,19 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
     app = ctx.app
     app.init()
     notes: list[FileNote] = []
-    report = app.facts.import_items(_iter_files(files, notes), files=" ".join(files))
+    submitted = submit_facts(
+        app, ctx.principal(), _iter_files(files, notes), source=" ".join(files), judge=not no_judge
+    )
+    report = submitted.report
     for note in notes:
         click.echo(f"note: {note}", err=True)
+    for altered in report.altered:
+        click.echo(f"warning: the stored text of {altered} had been altered in the database; stored anew", err=True)
     for problem in report.problems:
         click.echo(str(problem), err=True)
     click.echo(report.summary())
-    if not no_judge and report.stored:
-        judgement = judge_report(app, report)
-        if not quiet:
-            print_judgement(judgement)
+    if not quiet and submitted.judgement is not None:
+        print_judgement(submitted.judgement)
     if report.problems:
         sys.exit(1)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from engine.cli import Context, friendly, pass_ctx
+from engine.service.violations_ops import act
 from engine.violations import workflow
 from engine.violations.tables import STATUS_CN
 
@@ -18,9 +18,8 @@ def _by() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--by",
         "actor",
-        default=lambda: getpass.getuser(),
-        show_default="the login name",
-        help="Who does this.",
+        default=None,
+        help="The account doing this (see `partyrules users`); default: --as, else the local administrator.",
     )
 
 
@@ -43,14 +42,14 @@ def _done(change: workflow.Change) -> None:
 @click.option("--note", help="Anything to add.")
 @pass_ctx
 @friendly
-def ack(ctx: Context, key: str, actor: str, note: str | None) -> None:
+def ack(ctx: Context, key: str, actor: str | None, note: str | None) -> None:
     """Acknowledge a violation (open → acknowledged).
 
     \b
     Example:
       partyrules violations ack 'dues.monthly.paid|member:m07|2017-03' --by 李纪检
     """
-    _done(workflow.acknowledge(ctx.app.violations, key, actor, note))
+    _done(act(ctx.app, ctx.principal(actor), key, "ack", note=note))
 
 
 @click.command()
@@ -61,14 +60,14 @@ def ack(ctx: Context, key: str, actor: str, note: str | None) -> None:
 @click.option("--plan", required=True, help="What will be done.")
 @pass_ctx
 @friendly
-def assign(ctx: Context, key: str, actor: str, owner: str, deadline: dt.date, plan: str) -> None:
+def assign(ctx: Context, key: str, actor: str | None, owner: str, deadline: dt.date, plan: str) -> None:
     """Assign rectification: an owner, a deadline and a plan (→ rectifying).
 
     \b
     Example:
       partyrules violations assign KEY --owner 王书记 --deadline 2018-04-30 --plan 补开支委会并补记录
     """
-    _done(workflow.assign(ctx.app.violations, key, actor, owner, deadline, plan))
+    _done(act(ctx.app, ctx.principal(actor), key, "assign", owner=owner, deadline=deadline, plan=plan))
 
 
 @click.command()
@@ -77,32 +76,32 @@ def assign(ctx: Context, key: str, actor: str, owner: str, deadline: dt.date, pl
 @click.option("--evidence", required=True, help="What shows it was fixed (documents, meeting ids).")
 @pass_ctx
 @friendly
-def resolve(ctx: Context, key: str, actor: str, evidence: str) -> None:
+def resolve(ctx: Context, key: str, actor: str | None, evidence: str) -> None:
     """Resolve by hand, with evidence (→ resolved).  A later check resolves fixed violations by itself.
 
     \b
     Example:
       partyrules violations resolve KEY --evidence "2018-04-20 补缴，收据号 0012"
     """
-    _done(workflow.resolve(ctx.app.violations, key, actor, evidence))
+    _done(act(ctx.app, ctx.principal(actor), key, "resolve", evidence=evidence))
 
 
 @click.command()
 @click.argument("key")
 @_by()
 @click.option("--reason", required=True, help="Why this is waived.")
-@click.option("--approver", required=True, help="Who approved (not the requester).")
+@click.option("--approver", required=True, help="The approving account (another account than the requester).")
 @click.option("--expires", callback=_day, help="YYYY-MM-DD after which the violation reopens.")
 @pass_ctx
 @friendly
-def waive(ctx: Context, key: str, actor: str, reason: str, approver: str, expires: dt.date | None) -> None:
+def waive(ctx: Context, key: str, actor: str | None, reason: str, approver: str, expires: dt.date | None) -> None:
     """Waive a violation with a written reason and an approver (→ waived).
 
     \b
     Example:
       partyrules violations waive KEY --by 张三 --approver 李四 --reason 病假 --expires 2018-06-30
     """
-    _done(workflow.waive(ctx.app.violations, key, actor, reason, approver, expires))
+    _done(act(ctx.app, ctx.principal(actor), key, "waive", reason=reason, approver=approver, expires=expires))
 
 
 @click.command()
@@ -111,14 +110,14 @@ def waive(ctx: Context, key: str, actor: str, reason: str, approver: str, expire
 @click.option("--reason", required=True, help="Why it is reopened.")
 @pass_ctx
 @friendly
-def reopen(ctx: Context, key: str, actor: str, reason: str) -> None:
+def reopen(ctx: Context, key: str, actor: str | None, reason: str) -> None:
     """Reopen a resolved or waived violation (→ open).
 
     \b
     Example:
       partyrules violations reopen KEY --reason 复核发现未整改到位
     """
-    _done(workflow.reopen(ctx.app.violations, key, actor, reason))
+    _done(act(ctx.app, ctx.principal(actor), key, "reopen", reason=reason))
 
 
 def add_workflow_commands(group: click.Group) -> None:

@@ -201,11 +201,11 @@ def _first_alias(text: str) -> tuple[int, str] | None:
     are 10^10 values ("billion laughs": 23 s and 2.3 GB for 10^7 leaves, memory exhausted beyond)."""
     try:
         for event in yaml.parse(text, Loader=_LOADER):
-            if isinstance(event, yaml.AliasEvent):
-                return event.start_mark.line + 1, f"alias *{event.anchor}"
             anchor = getattr(event, "anchor", None)
             if anchor is not None:
-                return event.start_mark.line + 1, f"anchor &{anchor}"
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                kind = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+                return line, kind + str(anchor)
     except yaml.YAMLError:
         return None  # the load reports the syntax error with its line
     return None

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from engine.alerts.config import AlertsConfig
 from engine.alerts.outbox import Alert, enqueue, enqueue_many
 from engine.finding import Finding, violation_key
+from engine.violations.runs import record_owner
 from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
 from facts.projection import insert_rows
 
@@ -131,12 +132,14 @@ class ViolationStore:
         grace_days: int,
         trigger: str = "cli",
     ) -> int:
+        """Record a run as ``running``, owned by this process (see :mod:`engine.violations.runs`)."""
+        now = utcnow()
         with self.engine.begin() as conn:
-            return int(
+            run_id = int(
                 conn.execute(
                     sa.insert(_RUN)
                     .values(
-                        started_at=utcnow(),
+                        started_at=now,
                         pack_hash=pack_hash,
                         pack_root=pack_root,
                         period=period,
@@ -148,6 +151,8 @@ class ViolationStore:
                     .returning(_RUN.c.id)
                 ).scalar_one()
             )
+            record_owner(conn, run_id, now)
+            return run_id
 
     def finish_run(self, run_id: int, **values: Any) -> None:
         with self.engine.begin() as conn:
@@ -259,9 +264,13 @@ class ViolationStore:
         ]
         out: list[Any] = []
         if scope.subjects is not None and len(scope.subjects) <= 500:  # a few submitted facts: ask by key
-            keys = sorted(set(found) | {violation_key(r, t, s, p) for r, t, s in scope.subjects for p in periods})
+            keys = sorted(
+                set(found) | {violation_key(r, t, s, p) for r, t, s in scope.subjects for p in periods}
+            )
             for start in range(0, len(keys), 500):
-                out.extend(session.execute(sa.select(*cols).where(_V.c.key.in_(keys[start : start + 500]))).all())
+                out.extend(
+                    session.execute(sa.select(*cols).where(_V.c.key.in_(keys[start : start + 500]))).all()
+                )
             return [r for r in out if r.key in found or scope.covers(r)]
         for start in range(0, len(rules), 200):
             query = sa.select(*cols).where(

@@ -85,7 +85,7 @@ class CheckRun(SQLModel, table=True):
     as_of: dt.date
     grace_days: int = 10
     trigger: str = Field(default="cli", max_length=32)  # cli | schedule | submit
-    status: str = Field(default="running", max_length=16)  # running | ok | failed
+    status: str = Field(default="running", max_length=16)  # running | ok | failed | abandoned (its process died: engine.violations.runs)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     subjects: int = 0
     findings: int = 0
@@ -107,3 +107,20 @@ class PackVersion(SQLModel, table=True):
     rules: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )  # id@ver -> rule
+
+
+class CheckRunOwner(SQLModel, table=True):
+    """Which process runs a ``check_run`` (host, pid, the pid's start time) and when it last said so.
+
+    A run left ``running`` by a process that died (``kill -9``, a power cut) is recognised by this row
+    and marked ``abandoned`` (:mod:`engine.violations.runs`).  A table of its own, so that databases
+    made before it only gain a table.
+    """
+
+    __tablename__ = "check_run_owner"
+
+    run_id: int = Field(primary_key=True, foreign_key="check_run.id")
+    host: str = Field(max_length=255)
+    pid: int
+    pid_started: str = Field(default="", max_length=32)
+    heartbeat_at: dt.datetime

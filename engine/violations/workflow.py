@@ -48,6 +48,7 @@ class Change:
     action: str
     from_status: str
     to_status: str
+    event_id: int | None = None  # the row of the log this change wrote (the audit log digests it)
 
 
 def _transition(
@@ -68,13 +69,13 @@ def _transition(
             )
         src, dst = v.status, TARGET[action]
         session.execute(sa.update(_V).where(_V.c.key == key).values(status=dst, **values))
-        session.execute(
+        inserted = session.connection().execute(
             sa.insert(_E).values(
                 key=key, at=now, actor=actor, action=action, from_status=src, to_status=dst, note=note
             )
-        )
+        ).inserted_primary_key
         session.commit()
-    return Change(key, action, src, dst)
+    return Change(key, action, src, dst, int(inserted[0]) if inserted else None)
 
 
 def acknowledge(store: ViolationStore, key: str, actor: str, note: str | None = None) -> Change:
