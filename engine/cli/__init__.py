@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine.app import App, build_app, connection_error
 from engine.auth.accounts import principal_for
 from engine.auth.principal import Principal
+from engine.safe_text import for_terminal
 from facts.errors import PartyrulesError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,7 +61,7 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PartyrulesError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(for_terminal(exc)) from exc
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:  # the server went away, a locked file…
             ctx = click.get_current_context(silent=True)
             context = ctx.find_object(Context) if ctx else None
