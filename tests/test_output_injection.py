@@ -75,7 +75,7 @@ def test_xlsx_report_writes_user_text_as_strings_never_formulas(evil_db, tmp_pat
                         prefixed += 1
     assert formulas == []
     assert any(v.startswith("=HYPERLINK") and "\\x1b" in v for v in seen)  # shown, escaped, as text
-    assert any("=cmd|' /C calc'!A0" == v for v in seen)
+    assert any(v == "=cmd|' /C calc'!A0" for v in seen)
     assert prefixed >= len(EVIL_FORMULAS)
     raw = out.read_bytes()
     assert b"<f>" not in raw  # no formula element anywhere in the file
