@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.finding import Finding
+from engine.orgtree import describe, parent_cycles
 from facts import tables as t
 
 log = logging.getLogger(__name__)
@@ -137,14 +138,19 @@ class Problem:
     why: str
     members: tuple[str, ...]
     org: str | None
+    hide: bool = True  # the row is set aside (False: judged as usual, only reported)
 
     @property
     def message(self) -> str:
         shown = self.value if len(self.value) <= 60 else self.value[:57] + "…"
         return (
             f"{TYPE_CN.get(self.fact, self.fact)}（{self.fact}）记录 {_short(self.key)} 的字段 {self.field} "
-            f"值「{shown}」{self.why}，无法判定；该记录本次未参与检查"
-            + ("，相关组织/党员的其他判定暂缓" if self.members or self.org else "")
+            + (
+                f"值「{shown}」{self.why}，无法判定；该记录本次未参与检查"
+                + ("，相关组织/党员的其他判定暂缓" if self.members or self.org else "")
+                if self.hide
+                else f"值「{shown}」{self.why}；各项判定照常进行"
+            )
             + "。请更正数据后重新检查。"
         )
 
@@ -236,6 +242,11 @@ def scan(conn: sa.Connection) -> Screen:
         if bad_columns:
             screen.tables[tbl.name] = bad_columns
             log.info("%s: %d rows cannot be judged (%s)", tbl.name, len(rows), ", ".join(bad_columns))
+    org = _tab(t.OrgRow)
+    parents = {i: p for i, p in conn.execute(sa.select(org.c.id, org.c.parent)).all()}
+    for cycle in parent_cycles(parents):  # judged as usual; reported so someone mends the tree
+        why = f"与上级组织形成循环（{describe(cycle)}）"
+        screen.problems.append(Problem("org", cycle[0], "parent", str(parents[cycle[0]]), why, (), None, hide=False))
     return screen
 
 
