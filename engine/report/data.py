@@ -28,7 +28,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.orgtree import describe, parent_cycles
-
 from engine.periods import Period, PeriodRange, month_of, parse_period, shift
 from engine.report.coverage import Coverage, RuleInfo, granularity_of, load_coverage
 from engine.report.model import (
