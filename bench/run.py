@@ -16,6 +16,7 @@ in the same process, since these machines are noisy.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -43,6 +44,7 @@ from engine.config import CheckSettings, Config  # noqa: E402
 from engine.evaluate import Work, iter_work  # noqa: E402
 from engine.matcher import Matcher, floor_loop  # noqa: E402
 from engine.matcher_fork import run_forked, send_outcome  # noqa: E402
+from engine.pack.load import Pack  # noqa: E402
 from engine.periods import parse_range  # noqa: E402
 from engine.subjects.base import BuildContext  # noqa: E402
 from engine.subjects.registry import Registry  # noqa: E402
@@ -131,6 +133,33 @@ def _online(app: App, n: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _prefilter_effect(app: App, expected_keys: list[Any]) -> dict[str, Any]:
+    """The check's judging (dry run: subjects and matching, nothing stored) with and without the
+    vectorised pre-filter, each in a fresh forked process, on the same database."""
+    pack = app.pack()
+    bare = dataclasses.replace(pack, rules=[dataclasses.replace(r, prefilter=None) for r in pack.rules])
+    out: dict[str, Any] = {}
+    for name, chosen in (("without", bare), ("with", pack)):
+
+        def judge(chosen: Pack = chosen) -> dict[str, Any]:
+            app.db.dispose(close=False)
+            t0 = time.perf_counter()
+            ev = run_check(app, PERIOD, AS_OF, dry_run=True, pack=chosen).evaluation
+            keys = sorted((f.rule, f.subject_type, f.subject_id, f.period) for f in ev.findings)
+            return {
+                "wall_s": round(time.perf_counter() - t0, 2),
+                "sql_s": round(ev.seconds["sql"], 2),
+                "match_s": round(ev.seconds["match"], 2),
+                "same_findings": keys == sorted(map(tuple, expected_keys)),
+            }
+
+        out[name], _ = _in_child(judge)
+    w, wo = out["with"], out["without"]
+    out["match_ratio_without_over_with"] = round(wo["match_s"] / w["match_s"], 2) if w["match_s"] else None
+    out["wall_ratio_without_over_with"] = round(wo["wall_s"] / w["wall_s"], 2) if w["wall_s"] else None
+    return out
+
+
 @click.command()
 @click.option("--scale", type=float, default=0.01, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -139,7 +168,15 @@ def _online(app: App, n: int, seed: int) -> dict[str, Any]:
 @click.option("--out", type=click.Path(file_okay=False), default="out/bench", show_default=True)
 @click.option("--online", type=int, default=1000, show_default=True, help="Submissions for the online latency (0: skip).")
 @click.option("--keep", is_flag=True, help="Keep the PostgreSQL schema afterwards (default: drop it).")
-def main(scale: float, seed: int, db: str | None, processes: int, out: str, online: int, keep: bool) -> None:
+@click.option(
+    "--prefilter-baseline/--no-prefilter-baseline",
+    default=True,
+    show_default=True,
+    help="Also judge the year without the vectorised pre-filter (a dry run each way), for the ratio.",
+)
+def main(
+    scale: float, seed: int, db: str | None, processes: int, out: str, online: int, keep: bool, prefilter_baseline: bool
+) -> None:
     """Run the benchmark at SCALE and print a JSON summary."""
     workdir = Path(out) / f"scale-{scale:g}-seed-{seed}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +222,8 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
     check, check_rss = _in_child(do_check)
     subjects_per_rule, got = check.pop("_subjects"), check.pop("_keys")
     summary["check"] = {**check, "peak_rss_mb": check_rss}
+    if prefilter_baseline:
+        summary["prefilter_effect"] = _prefilter_effect(app, got)
     wall = check["wall_s"]
     found = Counter(k[0] for k in got)
     summary["per_rule"] = {
@@ -205,12 +244,15 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
                 break
     conditions = {r.key: r.durable for r in pack.rules}
     pairs = [(r.key, s.fields) for r, s in items]
-    matcher = Matcher(conditions)
     runs = [(key, [fields for _, fields in run]) for key, run in itertools.groupby(pairs, key=lambda p: p[0])]
-    t0 = time.perf_counter()
-    for key, subjects in runs:  # as the check does: a rule's subjects together, batched where it can
-        matcher.matches_many(key, subjects)
-    ours = time.perf_counter() - t0
+    modes = {}  # the matcher's variants on the same subjects: (seconds, subjects posted singly)
+    for name, prefilter in [("prefilter", True), ("single_posts", False)]:
+        matcher = Matcher.for_rules(pack.rules, prefilter=prefilter)
+        t0 = time.perf_counter()
+        for key, subjects in runs:  # as the check does: a rule's subjects together
+            matcher.matches_many(key, subjects)
+        modes[name] = (time.perf_counter() - t0, matcher.posts)
+    ours = modes["prefilter"][0]
     floor = floor_loop(conditions, pairs)
     t0 = time.perf_counter()
     for r, s in items:
@@ -223,6 +265,10 @@ def main(scale: float, seed: int, db: str | None, processes: int, out: str, onli
         "durable_floor_s": round(floor, 3),
         "reference_evaluator_s": round(interp, 3),
         "match_over_floor": round(ours / floor, 3) if floor else None,
+        "matcher_modes": {
+            name: {"s": round(sec, 3), "posted": posted, "over_prefilter": round(sec / ours, 2) if ours else None}
+            for name, (sec, posted) in modes.items()
+        },
         "reference_over_floor": round(interp / floor, 3) if floor else None,
         "check_wall_over_sql_plus_floor": round(wall / (sql_s + floor / share), 3),
     }

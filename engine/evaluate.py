@@ -301,7 +301,7 @@ def match_work(pack: Pack, work: Work, processes: int = 1) -> list[bool]:
     conditions = {r.key: r.durable for r in pack.rules}
     pairs = [(r.key, s.fields) for r, s in work.items]
     if processes == 0:
-        matcher = Matcher(conditions)
+        matcher = Matcher.for_rules(pack.rules)
         out: list[bool] = []
         for key, run in itertools.groupby(pairs, key=lambda pair: pair[0]):  # a rule's subjects come together
             out.extend(matcher.matches_many(key, [fields for _, fields in run]))

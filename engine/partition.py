@@ -42,7 +42,7 @@ def _worker(
 ) -> None:
     def judge() -> tuple[Any, ...]:
         engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
-        matcher = Matcher({r.key: r.durable for r in pack.rules})
+        matcher = Matcher.for_rules(pack.rules)
         findings: list[Finding] = []
         match = 0.0
         with engine.connect() as conn, hidden(conn, screen):

@@ -56,6 +56,10 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
         def __init__(self, _conditions):
             pass
 
+        @classmethod
+        def for_rules(cls, _rules):
+            return cls(None)
+
         def matches_many(self, _key, _subjects):
             os.kill(os.getpid(), signal.SIGSEGV)
 

@@ -10,8 +10,6 @@ from typing import Any
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.service.facts_ops import submit_facts
-from engine.submit import print_judgement
 from facts.errors import Location
 
 _HEADINGS = {
@@ -62,6 +60,9 @@ def _split(value: str | None) -> list[str]:
 
 
 def _submit(ctx: Context, obj: dict[str, Any], quiet: bool) -> None:
+    from engine.service.facts_ops import submit_facts
+    from engine.submit import print_judgement
+
     app = ctx.app
     app.init()
     submitted = submit_facts(app, ctx.principal(), [(Location("<add>", 1), obj)], source="<add>")

@@ -7,11 +7,8 @@ import threading
 
 import click
 
-from engine.alerts.dispatcher import Dispatcher
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.schedule_cmds import configure_logging, describe
-from engine.schedule.jobs import digest_job, dispatch_job
-from engine.schedule.runner import install_stop_signals
 
 
 def _day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
@@ -43,6 +40,10 @@ def dispatch(ctx: Context, once: bool) -> None:
       partyrules alerts dispatch --once
       partyrules --config partyrules.toml alerts dispatch
     """
+    from engine.alerts.dispatcher import Dispatcher
+    from engine.schedule.jobs import dispatch_job
+    from engine.schedule.runner import install_stop_signals
+
     configure_logging()
     app = ctx.app
     app.init()
@@ -79,6 +80,8 @@ def digest(ctx: Context, day: dt.date | None) -> None:
       partyrules alerts digest
       partyrules alerts digest --day 2018-03-02
     """
+    from engine.schedule.jobs import digest_job
+
     app = ctx.app
     app.init()
     chosen = day or dt.datetime.now(app.config.alerts.zone()).date()

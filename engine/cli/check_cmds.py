@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import click
 
-from engine.check import run_check
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table, severity_cn
-from engine.finding import Finding
 from engine.periods import GRANULARITIES, parse_period
+
+if TYPE_CHECKING:
+    from engine.finding import Finding
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
@@ -68,6 +70,8 @@ def check(
       partyrules check --period 2017-06 --dry-run --format json
       partyrules check --period 2017-01..2017-06 --rules my-pack/
     """
+    from engine.check import run_check
+
     app = ctx.app
     app.init()
     result = run_check(app, period, as_of, rules_dir, dry_run)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.cli.output import format_option, print_json, print_table
-from engine.service.facts_ops import submit_facts
-from engine.submit import print_judgement
+from engine.cli.output import LazyChoice, format_option, print_json, print_table
 from facts.errors import FieldProblem
-from facts.models import MODELS
-from facts.readers import FileNote, read_file
-from facts.writers import write_csv, write_jsonl
+
+if TYPE_CHECKING:
+    from facts.readers import FileNote
+
+
+def _fact_types() -> list[str]:
+    from facts.models import MODELS
+
+    return list(MODELS)
 
 
 @click.command()
@@ -32,6 +37,8 @@ def init(ctx: Context) -> None:
 
 
 def _iter_files(paths: tuple[str, ...], notes: list[FileNote]):  # type: ignore[no-untyped-def]
+    from facts.readers import read_file
+
     for path in paths:
         yield from read_file(Path(path), notes)
 
@@ -57,6 +64,9 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
       partyrules import meetings.csv dues.csv
       partyrules import 2017年党务台账.xlsx
     """
+    from engine.service.facts_ops import submit_facts
+    from engine.submit import print_judgement
+
     app = ctx.app
     app.init()
     notes: list[FileNote] = []
@@ -78,7 +88,7 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
 
 
 @click.command()
-@click.option("--type", "type_name", type=click.Choice(list(MODELS)), help="Only this type.")
+@click.option("--type", "type_name", type=LazyChoice(_fact_types), help="Only this type.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for CSV files (one per type).")
 @pass_ctx
@@ -95,6 +105,8 @@ def export(ctx: Context, type_name: str | None, fmt: str, out: str | None) -> No
       partyrules export --type meeting > meetings.jsonl
       partyrules export --format csv --out export/
     """
+    from facts.writers import write_csv, write_jsonl
+
     facts = ctx.app.facts.current(type_name)
     if fmt == "jsonl":
         write_jsonl(facts, sys.stdout)
@@ -106,7 +118,7 @@ def export(ctx: Context, type_name: str | None, fmt: str, out: str | None) -> No
 
 
 @click.command()
-@click.argument("type_name", metavar="TYPE", type=click.Choice(list(MODELS)))
+@click.argument("type_name", metavar="TYPE", type=LazyChoice(_fact_types))
 @click.argument("key")
 @format_option()
 @pass_ctx

@@ -9,11 +9,6 @@ from pathlib import Path
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.report.data import build_report
-from engine.report.model import ReportError
-from engine.report.render_html import write_html
-from engine.report.render_text import render_markdown, render_table
-from engine.report.render_xlsx import write_xlsx
 
 FORMATS = ("table", "md", "xlsx", "html")
 
@@ -25,6 +20,8 @@ def default_name(period: str, org: str | None, fmt: str) -> str:
 
 
 def _write_text(content: str, out: str | None) -> None:
+    from engine.report.model import ReportError
+
     if out is None:
         click.echo(content, nl=False)
         return
@@ -76,6 +73,11 @@ def report(
       partyrules report --period 2017 --format xlsx --out 整改台账-2017.xlsx
       partyrules report --period 2017 --format html --trend 6
     """
+    from engine.report.data import build_report
+    from engine.report.render_html import write_html
+    from engine.report.render_text import render_markdown, render_table
+    from engine.report.render_xlsx import write_xlsx
+
     app = ctx.app
     app.init()
     rep = build_report(app.db, period, org, trend_periods=trend_periods, as_of=app.today())

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine.backtest import backtest as run_backtest
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.check_cmds import _date, print_findings
 from engine.cli.output import format_option, print_json, print_table, severity_cn
-from engine.pack.diff import diff_packs
-from engine.pack.errors import PackError
-from engine.pack.load import load_pack
-from engine.pack.model import Effective
-from engine.pack.rollout import STATUS_CN, approvals, pack_in_use
-from engine.pack.rollout import approve as approve_pack
-from engine.pack.testing import run_pack_tests, untested
-from engine.violations.packs import pack_history
-from rules import STANDARD_PACK
+
+if TYPE_CHECKING:
+    from engine.pack.model import Effective
 
 
 @click.group()
@@ -39,6 +32,10 @@ def validate(directory: str | None) -> None:
     Example:
       partyrules rules validate my-pack/
     """
+    from engine.pack.errors import PackError
+    from engine.pack.load import load_pack
+    from rules import STANDARD_PACK
+
     root = directory or str(STANDARD_PACK)
     try:
         pack = load_pack(root)
@@ -109,6 +106,11 @@ def test(directory: str | None, rule_ids: tuple[str, ...], verbose: bool) -> Non
       partyrules rules test
       partyrules rules test my-pack/ --rule dues.amount.full
     """
+    from engine.pack.errors import PackError
+    from engine.pack.load import load_pack
+    from engine.pack.testing import run_pack_tests, untested
+    from rules import STANDARD_PACK
+
     root = directory or str(STANDARD_PACK)
     try:
         pack = load_pack(root)
@@ -144,6 +146,9 @@ def history_(ctx: Context, fmt: str) -> None:
     Example:
       partyrules rules history
     """
+    from engine.pack.rollout import approvals
+    from engine.violations.packs import pack_history
+
     ctx.app.init()
     items = pack_history(ctx.app.db)
     decided = approvals(ctx.app.db)
@@ -169,6 +174,8 @@ def history_(ctx: Context, fmt: str) -> None:
 
 
 def _status(item: dict[str, Any]) -> str:
+    from engine.pack.rollout import STATUS_CN
+
     status = item.get("status")
     text = STATUS_CN.get(status, "-") if status else "-"
     return f"{text}（{item['decided_by']}）" if item.get("decided_by") else text
@@ -192,6 +199,9 @@ def approve(ctx: Context, pack_hash: str, by: str) -> None:
       partyrules rules history
       partyrules rules approve 3f2a9c01d4e5b6a7 --by 王书记
     """
+    from engine.pack.rollout import STATUS_CN
+    from engine.pack.rollout import approve as approve_pack
+
     ctx.app.init()
     row = approve_pack(ctx.app.db, pack_hash, by)
     if row.get("decided_by") == by and row["status"] == "approved":
@@ -216,6 +226,10 @@ def diff(ctx: Context, old: str, new: str | None, fmt: str) -> None:
       partyrules rules diff rules-2017/ rules-2018/
       partyrules rules diff my-draft/
     """
+    from engine.pack.diff import diff_packs
+    from engine.pack.load import load_pack
+    from engine.pack.rollout import pack_in_use
+
     if new is None:
         ctx.app.init()
         a, b = pack_in_use(ctx.app), load_pack(old)
@@ -266,6 +280,10 @@ def backtest(ctx: Context, rules_dir: str, period: str, as_of: dt.date | None, f
     Example:
       partyrules rules backtest --rules my-draft/ --period 2017 --as-of 2018-03-01 --format json
     """
+    from engine.backtest import backtest as run_backtest
+    from engine.pack.load import load_pack
+    from engine.pack.rollout import pack_in_use
+
     ctx.app.init()
     result = run_backtest(ctx.app, load_pack(rules_dir), period, as_of, baseline=pack_in_use(ctx.app))
     if fmt == "json":

@@ -6,7 +6,6 @@ import click
 
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
-from engine.violations.runs import list_runs, reap_abandoned
 
 STATUS_CN = {"running": "运行中", "ok": "完成", "failed": "失败", "abandoned": "已放弃（进程已终止）"}
 
@@ -32,6 +31,8 @@ def runs(ctx: Context, status: str | None, limit: int, fmt: str) -> None:
       partyrules runs
       partyrules runs --status abandoned --format json
     """
+    from engine.violations.runs import list_runs, reap_abandoned
+
     app = ctx.app
     app.init()
     reaped = reap_abandoned(app.db, app.config.alerts)

@@ -10,12 +10,8 @@ from typing import Any
 
 import click
 
-from engine.alerts.dispatcher import DispatchReport
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
-from engine.schedule.config import schedule_settings
-from engine.schedule.jobs import PeriodsReport, period_outlook
-from engine.schedule.runner import install_stop_signals, list_jobs, run_once, serve
 
 
 def configure_logging() -> None:
@@ -29,6 +25,9 @@ def configure_logging() -> None:
 
 def describe(name: str, result: Any) -> str:
     """One line in Chinese on what a job did."""
+    from engine.alerts.dispatcher import DispatchReport
+    from engine.schedule.jobs import PeriodsReport
+
     if isinstance(result, PeriodsReport):
         if not result.checked:
             return "没有到期未判定的期间"
@@ -89,6 +88,9 @@ def run(ctx: Context, once: bool, now_text: str | None) -> None:
       partyrules schedule run --once
       partyrules schedule run --once --now 2018-01-11T01:30
     """
+    from engine.schedule.config import schedule_settings
+    from engine.schedule.runner import install_stop_signals, run_once, serve
+
     if now_text is not None and not once:
         raise click.UsageError("--now only goes with --once (a running schedule follows the clock)")
     configure_logging()
@@ -128,6 +130,9 @@ def list_(ctx: Context, fmt: str) -> None:
       partyrules schedule list
       partyrules schedule list --format json
     """
+    from engine.schedule.jobs import period_outlook
+    from engine.schedule.runner import list_jobs
+
     app = ctx.app
     app.init()
     jobs = list_jobs(app)

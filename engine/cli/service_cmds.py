@@ -6,9 +6,6 @@ import sys
 
 import click
 
-from engine.audit.verify import verify
-from engine.auth import accounts
-from engine.auth.principal import parse_grants
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
 
@@ -54,6 +51,9 @@ def users_add(
       partyrules users add 王书记 --role secretary@b1
       partyrules users add 李纪检 --role inspector@o1 --role inspector@o2
     """
+    from engine.auth import accounts
+    from engine.auth.principal import parse_grants
+
     ctx.app.init()
     who = ctx.principal()
     who.require("account.manage")
@@ -73,6 +73,8 @@ def users_list(ctx: Context, fmt: str) -> None:
     Example:
       partyrules users list --format json
     """
+    from engine.auth import accounts
+
     ctx.app.init()
     rows = accounts.list_users(ctx.app.db, ctx.principal())
     if fmt == "json":
@@ -99,6 +101,8 @@ def users_disable(ctx: Context, name: str, enable: bool) -> None:
     Example:
       partyrules users disable 王书记
     """
+    from engine.auth import accounts
+
     ctx.app.init()
     accounts.set_disabled(ctx.app.db, ctx.principal(), name, disabled=not enable)
     click.echo(f"account {name} {'enabled' if enable else 'disabled'}")
@@ -118,6 +122,8 @@ def users_passwd(ctx: Context, name: str, password_stdin: bool) -> None:
     Example:
       partyrules users passwd admin
     """
+    from engine.auth import accounts
+
     ctx.app.init()
     accounts.set_password(ctx.app.db, ctx.principal(), name, _password(None, password_stdin, False) or "")
     click.echo(f"password of {name} changed")
@@ -136,6 +142,8 @@ def users_token(ctx: Context, name: str, label: str) -> None:
       partyrules users token 王书记 --label 手机端
       curl -H "Authorization: Bearer prt_…" http://127.0.0.1:8000/api/violations
     """
+    from engine.auth import accounts
+
     ctx.app.init()
     click.echo(accounts.create_token(ctx.app.db, ctx.principal(), name, label))
 
@@ -157,6 +165,8 @@ def audit_verify(ctx: Context) -> None:
     Example:
       partyrules audit verify
     """
+    from engine.audit.verify import verify
+
     ctx.app.init()
     ctx.principal().require("audit.verify")
     report = verify(ctx.app.db)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.cli.output import format_option, print_json, print_table, severity_cn
-from engine.violations.packs import rule_text
-from engine.violations.tables import STATUS_CN, STATUSES, Violation
+from engine.cli.output import LazyChoice, format_option, print_json, print_table, severity_cn
+from engine.cli.workflow_cmds import add_workflow_commands
+
+if TYPE_CHECKING:
+    from engine.violations.tables import Violation
+
+
+def _statuses() -> tuple[str, ...]:
+    from engine.violations.tables import STATUSES
+
+    return STATUSES
 
 
 def violation_json(v: Violation) -> dict[str, Any]:
@@ -49,7 +57,7 @@ def violations() -> None:
 
 
 @violations.command(name="list")
-@click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
+@click.option("--status", type=LazyChoice(_statuses), help="Only this status.")
 @click.option("--rule", help="Only this rule id.")
 @click.option("--org", help="Only this org id.")
 @click.option("--period", help="Only this period (YYYY-MM, YYYY-Qn, YYYY).")
@@ -66,6 +74,8 @@ def list_(
       partyrules violations list --status open
       partyrules violations list --rule dues.monthly.paid --format json
     """
+    from engine.violations.tables import STATUS_CN
+
     ctx.app.init()
     items = ctx.app.violations.list_violations(status, rule, org, period)
     if fmt == "json":
@@ -90,6 +100,9 @@ def show(ctx: Context, key: str, fmt: str) -> None:
     Example:
       partyrules violations show 'branch.committee_meeting.monthly|org:b3|2017-06'
     """
+    from engine.violations.packs import rule_text
+    from engine.violations.tables import STATUS_CN
+
     ctx.app.init()
     v, events = ctx.app.violations.get(key)
     if v is None:
@@ -155,8 +168,8 @@ def show(ctx: Context, key: str, fmt: str) -> None:
     )
 
 
-def register(group: click.Group) -> None:
-    from engine.cli.workflow_cmds import add_workflow_commands
+add_workflow_commands(violations)  # ack, assign, resolve, waive, reopen
 
-    add_workflow_commands(violations)
+
+def register(group: click.Group) -> None:
     group.add_command(violations)

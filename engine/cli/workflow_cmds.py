@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.cli import Context, friendly, pass_ctx
-from engine.service.violations_ops import act
-from engine.violations import workflow
-from engine.violations.tables import STATUS_CN
+
+if TYPE_CHECKING:
+    from engine.violations import workflow
 
 
 def _by() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -33,6 +33,8 @@ def _day(_c: click.Context, _p: click.Parameter, value: str | None) -> dt.date |
 
 
 def _done(change: workflow.Change) -> None:
+    from engine.violations.tables import STATUS_CN
+
     click.echo(f"{change.key}: {STATUS_CN[change.from_status]} → {STATUS_CN[change.to_status]}")
 
 
@@ -49,6 +51,8 @@ def ack(ctx: Context, key: str, actor: str | None, note: str | None) -> None:
     Example:
       partyrules violations ack 'dues.monthly.paid|member:m07|2017-03' --by 李纪检
     """
+    from engine.service.violations_ops import act
+
     _done(act(ctx.app, ctx.principal(actor), key, "ack", note=note))
 
 
@@ -67,6 +71,8 @@ def assign(ctx: Context, key: str, actor: str | None, owner: str, deadline: dt.d
     Example:
       partyrules violations assign KEY --owner 王书记 --deadline 2018-04-30 --plan 补开支委会并补记录
     """
+    from engine.service.violations_ops import act
+
     _done(act(ctx.app, ctx.principal(actor), key, "assign", owner=owner, deadline=deadline, plan=plan))
 
 
@@ -83,6 +89,8 @@ def resolve(ctx: Context, key: str, actor: str | None, evidence: str) -> None:
     Example:
       partyrules violations resolve KEY --evidence "2018-04-20 补缴，收据号 0012"
     """
+    from engine.service.violations_ops import act
+
     _done(act(ctx.app, ctx.principal(actor), key, "resolve", evidence=evidence))
 
 
@@ -101,6 +109,8 @@ def waive(ctx: Context, key: str, actor: str | None, reason: str, approver: str,
     Example:
       partyrules violations waive KEY --by 张三 --approver 李四 --reason 病假 --expires 2018-06-30
     """
+    from engine.service.violations_ops import act
+
     _done(act(ctx.app, ctx.principal(actor), key, "waive", reason=reason, approver=approver, expires=expires))
 
 
@@ -117,6 +127,8 @@ def reopen(ctx: Context, key: str, actor: str | None, reason: str) -> None:
     Example:
       partyrules violations reopen KEY --reason 复核发现未整改到位
     """
+    from engine.service.violations_ops import act
+
     _done(act(ctx.app, ctx.principal(actor), key, "reopen", reason=reason))
 
 

@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from engine import condition
+from engine.condition.prefilter import NotVectorisable, Prefilter, compile_prefilter
 from engine.errors import ConditionError
 from engine.pack.errors import PackError, PackProblem
 from engine.pack.model import Rule, RuleFile
@@ -42,6 +43,7 @@ class CompiledRule:
     durable: dict[str, Any]  # durable_rules JSON condition
     fields: dict[str, str]
     params: dict[str, Any]
+    prefilter: Prefilter | None = None  # the condition's vectorised form, when it has one
 
     @property
     def id(self) -> str:
@@ -164,7 +166,12 @@ def _compile(rule: Rule, file: str, keys: dict[str, int]) -> tuple[CompiledRule 
     if problems or expr is None or durable is None:
         return None, problems
     version = hashlib.sha256(rule.model_dump_json(by_alias=True).encode()).hexdigest()[:10]
-    return CompiledRule(rule, file, keys.get("", 1), version, expr, durable, dict(fields), params), []
+    try:
+        prefilter: Prefilter | None = compile_prefilter(expr, fields, scalar_params)
+    except NotVectorisable:  # its subjects are all posted to durable_rules, as before the pre-filter
+        prefilter = None
+    compiled = CompiledRule(rule, file, keys.get("", 1), version, expr, durable, dict(fields), params, prefilter)
+    return compiled, []
 
 
 def _overlaps(rules: list[CompiledRule]) -> list[PackProblem]:
