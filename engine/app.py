@@ -31,8 +31,9 @@ class App:
     violations: ViolationStore
     _packs: dict[str, Pack] = field(default_factory=dict)
 
-    def init(self) -> None:
-        init_schema(self.db)
+    def init(self) -> str:
+        """Create or upgrade the schema; returns what was done (see engine.schema.init_schema)."""
+        return init_schema(self.db)
 
     def pack_root(self, rules_dir: str | Path | None = None) -> Path:
         chosen = rules_dir or self.config.check.rules

@@ -28,12 +28,19 @@ def _fact_types() -> list[str]:
 def init(ctx: Context) -> None:
     """Create or upgrade the database schema (safe to repeat).
 
+    A new database gets every table; one made by an older partyrules (0.1.0,
+    before migrations, or any later version) is upgraded by the migrations
+    shipped in the package, keeping its data.
+
     \b
     Example:
       partyrules --db partyrules.db init
     """
-    ctx.app.init()
-    click.echo(f"schema ready: {ctx.app.db.url.render_as_string(hide_password=True)}")
+    from engine.migrations import heads
+
+    done = ctx.app.init()
+    url = ctx.app.db.url.render_as_string(hide_password=True)
+    click.echo(f"schema ready ({done}, revision {', '.join(heads())}): {url}")
 
 
 def _iter_files(paths: tuple[str, ...], notes: list[FileNote]):  # type: ignore[no-untyped-def]

@@ -91,7 +91,10 @@ class PackChoice:
 
 
 def ensure_table(db: sa.Engine) -> None:
-    _T.create(db, checkfirst=True)
+    """The schema is in place (created or migrated: a table made here alone would escape the migrations)."""
+    from engine.schema import init_schema
+
+    init_schema(db)
 
 
 def pack_sources(root: str | Path) -> dict[str, str]:

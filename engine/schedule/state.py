@@ -43,9 +43,10 @@ _STATE = ScheduleState.__table__  # type: ignore[attr-defined]
 
 
 def ensure_tables(db: sa.Engine) -> None:
-    """Create the schedule's tables if missing; safe to repeat."""
-    _DONE.create(db, checkfirst=True)
-    _STATE.create(db, checkfirst=True)
+    """The schema is in place, the schedule's tables with it (created or migrated); safe to repeat."""
+    from engine.schema import init_schema
+
+    init_schema(db)
 
 
 def epoch(db: sa.Engine, today: dt.date) -> dt.date:
