@@ -71,7 +71,11 @@ def check(
       partyrules check --period 2017-01..2017-06 --rules my-pack/
     """
     from engine.check import run_check
+    from engine.periods import check_as_of, parse_range
 
+    parse_range(period)  # a bad period or as-of date is said before the database is opened
+    if as_of is not None:
+        check_as_of(as_of)
     app = ctx.app
     app.init()
     result = run_check(app, period, as_of, rules_dir, dry_run)
