@@ -20,7 +20,9 @@ _TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 _XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 # OWASP "CSV injection": a cell that starts with one of these is a formula to Excel, LibreOffice and WPS
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&])")
+# what makes Markdown inside a line: code, emphasis, links/images, HTML and entities, table cells,
+# strikethrough (a "#", "-" or "1." only counts at the start of a line, and a cell or item never is one)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -85,8 +85,9 @@ def test_markdown_report_escapes_html_and_links(evil_db, tmp_path):
     out = tmp_path / "r.md"
     assert _run(evil_db, tmp_path, "report", "--period", "2017", "--format", "md", "--out", str(out)).exit_code == 0
     md = out.read_text(encoding="utf-8")
-    assert "<script>" not in md and "](javascript:" not in md and "\x1b" not in md and "\x9b" not in md
-    assert "\\<script\\>" in md and "\\[点此\\]\\(javascript:alert\\(1\\)\\)" in md
+    assert not re.search(r"(?<!\\)<script", md) and not re.search(r"(?<!\\)\]\(javascript:", md)
+    assert "\x1b" not in md and "\x9b" not in md
+    assert "\\<script\\>" in md and "\\[点此\\](javascript:alert(1))" in md
 
 
 def test_html_report_escapes_user_text(evil_db, tmp_path):
@@ -127,6 +128,7 @@ def test_the_sanitizers_keep_every_character_readable():
     assert for_terminal("a\x1b[31mb\x07\tc\nd") == "a\\x1b[31mb\\x07\tc\nd"
     assert for_terminal("\u202eevil") == "\\u202eevil"
     assert for_xml("a\x1bb\x00c\td") == "a\\x1bb\\x00c\td"
-    assert for_markdown("<b>[x](javascript:y)</b>|") == "\\<b\\>\\[x\\]\\(javascript:y\\)\\</b\\>\\|"
+    assert for_markdown("<b>[x](javascript:y)</b>|") == "\\<b\\>\\[x\\](javascript:y)\\</b\\>\\|"
+    assert for_markdown("2017-03 95.0% a_b") == "2017-03 95.0% a\\_b"
     assert json.loads(json_for_terminal({"k": "\x9b\x1b"})) == {"k": "\x9b\x1b"}
     assert "\x9b" not in json_for_terminal({"k": "\x9b"})
