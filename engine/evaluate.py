@@ -202,15 +202,17 @@ def judge_chunk(
     becomes a data-quality finding (and its stored violation is left as it is); the others are judged."""
     try:
         hits: list[bool | None] = list(matcher.matches_many(rule.key, [s.fields for s in chunk]))
-    except MatcherError:
+    except Exception:  # durable_rules refused one, or the vectorised pre-filter met a value it cannot take
+        log.warning("rule %s: a chunk of %d subjects could not be matched at once; one by one", rule.id, len(chunk))
         hits = []
         for s in chunk:  # find who, one by one
             try:
                 hits.append(matcher.matches(rule.key, s.fields))
-            except MatcherError as exc:
+            except Exception as exc:
+                why = exc.message if isinstance(exc, MatcherError) else f"{type(exc).__name__}: {exc}"
                 hits.append(None)
                 work.held.add((rule.id, s.type, s.id))
-                work.problems.append(unjudged(rule, s.type, s.id, s.period, exc.message))
+                work.problems.append(unjudged(rule, s.type, s.id, s.period, why))
     out = []
     for s, hit in zip(chunk, hits, strict=True):
         if not hit:

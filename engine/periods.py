@@ -120,7 +120,7 @@ def shift(period: Period, n: int) -> Period:
 
 
 def parse_period(text: str) -> Period:
-    """``2017-06`` / ``2017-Q2`` / ``2017`` → a Period."""
+    """``2017-06`` / ``2017-Q2`` / ``2017`` → a Period (years 1900–2999: ranges and trends shift from it)."""
     text = text.strip()
     for m in (_MONTH.match(text), _QUARTER.match(text), _YEAR.match(text)):
         if m and not MIN_YEAR <= int(m.group(1)) <= MAX_YEAR:

@@ -1,4 +1,8 @@
-"""Pydantic models of the facts interchange format, version 1 (shared/spec/facts.md).
+"""Pydantic models of the facts interchange format, version 2 (docs/facts-format.md).
+
+Version 2 adds dated changes of the registry (``member_change``, ``org_change``) and two optional
+member fields (``excused``, ``dues_quarterly``); every version-1 file is a valid version-2 file with
+the same meaning.
 
 Every object is validated strictly: unknown types and unknown fields are
 errors, dates must be ISO ``YYYY-MM-DD``, months ``YYYY-MM``, years integers,
@@ -189,6 +193,8 @@ class Member(FactBase):
     roles: list[Role] = Field(default_factory=list)
     unit: Id | None = None
     extra_orgs: list[Id] = Field(default_factory=list)
+    excused: bool = False  # v2: excused from organisational life (年老体弱、长期患病) by the branch
+    dues_quarterly: bool = False  # v2: pays dues quarterly with the branch's approval (按季度交纳)
 
     @model_validator(mode="after")
     def _consistent(self) -> Member:
@@ -323,11 +329,72 @@ class Promotion(FactBase):
     position: Text | None = None
 
 
-Fact = Org | Member | Meeting | Dues | Signoff | Interview | Petition | Election | FieldVisit | Declaration | Promotion
+class MemberChange(FactBase):
+    """A dated change of a member's registry entry (v2; key: member + date).
+
+    Each field given holds from ``date`` on; a field not given is unchanged.  The ``member`` object
+    describes the person as first recorded (from ``joined``, or from the start of the records).
+    """
+
+    type: Literal["member_change"] = "member_change"
+    member: Id
+    date: IsoDate
+    status: MemberStatus | None = None  # e.g. probationary → full on conversion (转正)
+    category: MemberCategory | None = None  # e.g. in_service → retired
+    org: Id | None = None  # transfer of the organisational relation (组织关系转接) to this org
+    roles_appointed: list[Role] = Field(default_factory=list)
+    roles_ended: list[Role] = Field(default_factory=list)
+    extra_orgs: list[Id] | None = None  # the whole list from this date (an empty list clears it)
+    excused: bool | None = None
+    dues_quarterly: bool | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> MemberChange:
+        both = set(self.roles_appointed) & set(self.roles_ended)
+        if both:
+            raise PydanticCustomError(
+                "roles", "role {r} is both appointed and ended on the same date", {"r": sorted(both)[0]}
+            )
+        if not self.changed():
+            raise PydanticCustomError("empty", "a member_change must change at least one field", {})
+        return self
+
+    def changed(self) -> list[str]:
+        """Names of the fields this change sets."""
+        names = ("status", "category", "org", "extra_orgs", "excused", "dues_quarterly")
+        out = [n for n in names if getattr(self, n) is not None]
+        return out + [n for n in ("roles_appointed", "roles_ended") if getattr(self, n)]
+
+
+class OrgChange(FactBase):
+    """A dated change of an org (v2; key: org + date): from ``date`` on it has this parent, kind, name or
+    term, or, with ``dissolved: true``, it is dissolved that day."""
+
+    type: Literal["org_change"] = "org_change"
+    org: Id
+    date: IsoDate
+    name: Id | None = None
+    kind: OrgKind | None = None
+    parent: Id | None = None
+    term_years: PositiveInt | None = None
+    dissolved: bool = False
+
+    @model_validator(mode="after")
+    def _says_something(self) -> OrgChange:
+        if self.parent is not None and self.parent == self.org:
+            raise PydanticCustomError("parent", "an org cannot be its own parent", {})
+        if not (self.dissolved or any(getattr(self, n) is not None for n in ("name", "kind", "parent", "term_years"))):
+            raise PydanticCustomError("empty", "an org_change must change at least one field", {})
+        return self
+
+
+Fact = Org | Member | MemberChange | OrgChange | Meeting | Dues | Signoff | Interview | Petition | Election | FieldVisit | Declaration | Promotion
 
 MODELS: dict[str, type[FactBase]] = {
     "org": Org,
     "member": Member,
+    "org_change": OrgChange,
+    "member_change": MemberChange,
     "meeting": Meeting,
     "dues": Dues,
     "signoff": Signoff,
@@ -354,8 +421,10 @@ def natural_key(fact: FactBase) -> str:
             return f"{fact.document}|{fact.unit}" if fact.unit else f"{fact.document}|@{fact.signer}"
         case Interview():
             return f"{fact.date.isoformat()}|{fact.interviewer}|{fact.interviewee}"
-        case Election():
+        case Election() | OrgChange():
             return f"{fact.org}|{fact.date.isoformat()}"
+        case MemberChange():
+            return f"{fact.member}|{fact.date.isoformat()}"
         case FieldVisit() | Promotion():
             return f"{fact.member}|{fact.date.isoformat()}"
         case Declaration():
@@ -378,6 +447,15 @@ def references(fact: FactBase) -> list[tuple[str, str, str]]:
             if fact.unit:
                 refs.append(("unit", "org", fact.unit))
             refs.extend((f"extra_orgs[{i}]", "org", o) for i, o in enumerate(fact.extra_orgs))
+        case MemberChange():
+            refs.append(("member", "member", fact.member))
+            if fact.org:
+                refs.append(("org", "org", fact.org))
+            refs.extend((f"extra_orgs[{i}]", "org", o) for i, o in enumerate(fact.extra_orgs or []))
+        case OrgChange():
+            refs.append(("org", "org", fact.org))
+            if fact.parent:
+                refs.append(("parent", "org", fact.parent))
         case Meeting():
             refs.append(("org", "org", fact.org))
             for name in ("host", "lecturer"):

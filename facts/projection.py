@@ -8,6 +8,7 @@ dict per row.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -27,7 +28,9 @@ from facts.models import (
     Interview,
     Meeting,
     Member,
+    MemberChange,
     Org,
+    OrgChange,
     Petition,
     Promotion,
     Signoff,
@@ -46,6 +49,9 @@ ORG = _table(t.OrgRow)
 MEMBER = _table(t.MemberRow)
 MEMBER_ROLE = _table(t.MemberRoleRow)
 MEMBER_EXTRA_ORG = _table(t.MemberExtraOrgRow)
+MEMBER_FLAG = _table(t.MemberFlagRow)
+MEMBER_CHANGE = _table(t.MemberChangeRow)
+ORG_CHANGE = _table(t.OrgChangeRow)
 MEETING = _table(t.MeetingRow)
 MEETING_TOPIC = _table(t.MeetingTopicRow)
 ATTENDANCE = _table(t.AttendanceRow)
@@ -65,6 +71,12 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
     MEMBER: ("id", "name", "org", "status", "category", "joined", "left", "unit"),
     MEMBER_ROLE: ("member", "role"),
     MEMBER_EXTRA_ORG: ("member", "org"),
+    MEMBER_FLAG: ("member", "excused", "dues_quarterly"),
+    MEMBER_CHANGE: (
+        "key", "member", "date", "status", "category", "org", "roles_appointed", "roles_ended", "extra_orgs",
+        "excused", "dues_quarterly",
+    ),
+    ORG_CHANGE: ("key", "org", "date", "name", "kind", "parent", "term_years", "dissolved"),
     MEETING: (
         "id",
         "seq",
@@ -97,7 +109,9 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
 #: projection tables of each fact type, and the column that holds the fact's key
 OWNED: dict[str, list[tuple[Table, str]]] = {
     "org": [(ORG, "id")],
-    "member": [(MEMBER, "id"), (MEMBER_ROLE, "member"), (MEMBER_EXTRA_ORG, "member")],
+    "member": [(MEMBER, "id"), (MEMBER_ROLE, "member"), (MEMBER_EXTRA_ORG, "member"), (MEMBER_FLAG, "member")],
+    "member_change": [(MEMBER_CHANGE, "key")],
+    "org_change": [(ORG_CHANGE, "key")],
     "meeting": [
         (MEETING, "id"),
         (MEETING_TOPIC, "meeting"),
@@ -184,7 +198,27 @@ def rows_for(fact: FactBase, seq: int) -> Rows:
             ]
             rows += [(MEMBER_ROLE, (fact.id, r)) for r in dict.fromkeys(fact.roles)]
             rows += [(MEMBER_EXTRA_ORG, (fact.id, o)) for o in dict.fromkeys(fact.extra_orgs)]
+            if fact.excused or fact.dues_quarterly:
+                rows.append((MEMBER_FLAG, (fact.id, fact.excused, fact.dues_quarterly)))
             return rows
+        case MemberChange():
+            extra = json.dumps(list(dict.fromkeys(fact.extra_orgs))) if fact.extra_orgs is not None else None
+            return [
+                (
+                    MEMBER_CHANGE,
+                    (natural_key(fact), fact.member, fact.date, fact.status, fact.category, fact.org,
+                     ",".join(dict.fromkeys(fact.roles_appointed)), ",".join(dict.fromkeys(fact.roles_ended)),
+                     extra, fact.excused, fact.dues_quarterly),
+                )
+            ]  # fmt: skip
+        case OrgChange():
+            return [
+                (
+                    ORG_CHANGE,
+                    (natural_key(fact), fact.org, fact.date, fact.name, fact.kind, fact.parent, fact.term_years,
+                     fact.dissolved),
+                )
+            ]  # fmt: skip
         case Org():
             return [
                 (

@@ -139,9 +139,27 @@ def sample_plan(dept: Department) -> LapsePlan:
     )
 
 
+def _dated_changes(dept: Department) -> list[dict[str, Any]]:
+    """The registry's dated changes in 2017 (facts format v2): none changes a verdict of the year.
+
+    A member of the first branch retires on 1 October (her dues, paid at the in-service rate, are more
+    than the retired standard), and the first branch's first Party group is renamed on 1 July.
+    """
+    retiree = _plain(dept, 1, 2)
+    group = dept.branches[0].groups[0]
+    return [
+        {"type": "org_change", "org": group, "date": "2017-07-01", "name": "第一党小组（文艺评论）",
+         "note": "党小组调整分工后更名"},
+        {"type": "member_change", "member": retiree.id, "date": "2017-10-01", "category": "retired",
+         "note": "办理退休手续"},
+    ]  # fmt: skip
+
+
 def _build() -> tuple[list[dict[str, Any]], list[str]]:
     dept, rng = _sample_department()
-    return department_facts(dept, sample_plan(dept), rng, N_PETITIONS)
+    facts, copied = department_facts(dept, sample_plan(dept), rng, N_PETITIONS)
+    n_registry = sum(1 for f in facts if f["type"] in ("org", "member"))
+    return [*facts[:n_registry], *_dated_changes(dept), *facts[n_registry:]], copied
 
 
 def sample_facts() -> list[dict[str, Any]]:

@@ -112,6 +112,20 @@ def _interviews(dept: Department, plan: LapsePlan, rng: random.Random) -> list[d
                     "topic": rng.choice(INTERVIEW_TOPICS),
                 }
             )
+    for branch in dept.branches:  # 委员之间: each pair of committee members besides the secretary, in November
+        committee = [p for p in branch.committee if "branch_secretary" not in p.roles]
+        for i, a in enumerate(committee):
+            for b in committee[i + 1 :]:
+                out.append(
+                    {
+                        "type": "interview",
+                        "date": f"{YEAR}-11-{10 + i:02d}",
+                        "interviewer": a.id,
+                        "interviewee": b.id,
+                        "kind": "heart_to_heart",
+                        "topic": "委员之间交流思想、沟通工作",
+                    }
+                )
     pg_secretary = next(p for p in dept.pg_members if "party_group_secretary" in p.roles)
     for person in dept.people:
         if person.unit:
@@ -206,7 +220,8 @@ def _petitions(dept: Department, plan: LapsePlan, rng: random.Random, n: int) ->
                 if lapse == "late_close"
                 else rng.randint(max(15, (accepted - received).days), 55)
             )
-            petition["closed"] = (received + timedelta(days=days)).isoformat()
+            # the 60 days run from acceptance (受理): a late one is late counted from there
+            petition["closed"] = ((accepted if lapse == "late_close" else received) + timedelta(days=days)).isoformat()
         petition["subject"] = rng.choice(PETITION_SUBJECTS)
         out.append(petition)
     return out

@@ -67,6 +67,12 @@ OTHER_RULES = (
     "petition.registered.in_time",
     "petition.closed.in_time",
     "cadre.promotion.declaration",
+    # rules added by issue 12 (not in the standard ids of the rules contract)
+    "party_group.meeting.majority",
+    "branch.committee_meeting.quorum",
+    "branch.heart_to_heart.committee_pairs",
+    "party_group.integrity_study.yearly",
+    "party_group.ideology_study.yearly",
 )
 #: Every standard rule id (shared/spec/rules.md), in a stable order.
 RULE_IDS: tuple[str, ...] = tuple(PERIOD_RULES) + OTHER_RULES
@@ -146,7 +152,44 @@ def expected_findings(facts: Iterable[dict[str, Any]], copied: Iterable[str] = (
     out += _member_rules(by_type)
     out += _dues_rules(by_type)
     out += _other_rules(by_type)
+    out += _added_rules(by_type)
     return sorted(out)
+
+
+def _added_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
+    """The rules issue 12 added: 委员之间谈心谈话 per pair, 党组专题研究党风廉政建设 / 意识形态工作 twice a year."""
+    out = []
+    year_end = date(YEAR, 12, 31)
+    studied: dict[tuple[str, str], int] = defaultdict(int)
+    for m in by_type["meeting"]:
+        if m["kind"] == "party_group_meeting" and _d(m["date"]).year == YEAR:
+            for topic in {"integrity", "ideology"} & set(m.get("topics", [])):
+                studied[(m["org"], topic)] += 1
+    for org in by_type["org"]:
+        if org["kind"] == "party_group":
+            for topic, rule in (("integrity", "party_group.integrity_study.yearly"),
+                                ("ideology", "party_group.ideology_study.yearly")):
+                if studied[(org["id"], topic)] < 2:
+                    out.append(Finding(rule, "org", org["id"], str(YEAR)))
+    talked: set[tuple[str, str]] = set()
+    for i in by_type["interview"]:
+        if i["kind"] == "heart_to_heart" and _d(i["date"]).year == YEAR:
+            talked |= {(i["interviewer"], i["interviewee"]), (i["interviewee"], i["interviewer"])}
+
+    def on(p: dict[str, Any], day: date) -> bool:
+        return ("joined" not in p or _d(p["joined"]) <= day) and ("left" not in p or _d(p["left"]) >= day)
+
+    committee = [
+        p for p in by_type["member"] if {"committee_member", "branch_secretary"} & set(p.get("roles", []))
+    ]
+    for p in committee:
+        day = min(year_end, _d(p["left"])) if "left" in p else year_end
+        if p.get("status", "full") != "full" or not _months(p) or not on(p, day):
+            continue
+        peers = [q for q in committee if q["id"] != p["id"] and q["org"] == p["org"] and on(q, day)]
+        if any((p["id"], q["id"]) not in talked for q in peers):
+            out.append(Finding("branch.heart_to_heart.committee_pairs", "member", p["id"], str(YEAR)))
+    return out
 
 
 def _month_of(by_type: dict[str, list[dict[str, Any]]], meeting_id: str) -> str:
@@ -197,6 +240,18 @@ def _meeting_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
                 out.append(Finding("party_group.meeting.leave", "meeting", m["id"], period))
             if {"appointment", "discipline"} & set(m.get("topics", [])) and n * 3 < 2 * len(eligible):
                 out.append(Finding("party_group.meeting.personnel_quorum", "meeting", m["id"], period))
+            if n * 2 < len(eligible):
+                out.append(Finding("party_group.meeting.majority", "meeting", m["id"], period))
+        if m["kind"] == "committee_meeting":
+            committee = {
+                p["id"]
+                for p in members
+                if p["org"] == m["org"]
+                and {"branch_secretary", "committee_member"} & set(p.get("roles", []))
+                and _belongs(p, day)
+            }
+            if len(present & committee) * 2 < len(committee):
+                out.append(Finding("branch.committee_meeting.quorum", "meeting", m["id"], period))
         if m["kind"] == "member_assembly":
             full = {
                 p["id"]
@@ -221,6 +276,8 @@ def _member_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
             attended[pid].add((day.month, m["org"]))
             if m["kind"] == "org_life_meeting":
                 org_life[pid].add(m["org"])
+        for leave in m.get("on_leave", []):  # recorded leave is not absence without good reason
+            attended[leave["member"]].add((day.month, m["org"]))
         if m["kind"] == "party_lecture" and m.get("lecturer"):
             lectured.add(m["lecturer"])
     visits: dict[str, int] = defaultdict(int)
@@ -323,7 +380,7 @@ def _other_rules(by_type: dict[str, list[dict[str, Any]]]) -> list[Finding]:
         if "registered" not in pt or (_d(pt["registered"]) - received).days > 15:
             out.append(Finding("petition.registered.in_time", "petition", pt["id"], pt["received"][:7]))
         closed = _d(pt["closed"]) if "closed" in pt else AS_OF
-        if (closed - received).days > 60:
+        if (closed - (_d(pt["accepted"]) if "accepted" in pt else received)).days > 60:
             out.append(Finding("petition.closed.in_time", "petition", pt["id"], pt["received"][:7]))
     filed = {(d["member"], d["year"]): _d(d["filed"]) for d in by_type["declaration"]}
     for pr in by_type["promotion"]:

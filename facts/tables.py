@@ -82,6 +82,47 @@ class MemberExtraOrgRow(SQLModel, table=True):
     org: str = Field(primary_key=True, max_length=200, index=True)
 
 
+class MemberFlagRow(SQLModel, table=True):
+    """A member's version-2 flags as first recorded (only members with one set have a row), kept apart
+    from ``member`` so a version-1 database needs no column change."""
+
+    __tablename__ = "member_flag"
+    member: str = Field(primary_key=True, max_length=200)
+    excused: bool = False
+    dues_quarterly: bool = False
+
+
+class MemberChangeRow(SQLModel, table=True):
+    """A dated change of a member (``member_change``): a column left NULL is not changed."""
+
+    __tablename__ = "member_change"
+    key: str = Field(primary_key=True, max_length=400)
+    member: str = Field(index=True, max_length=200)
+    date: dt.date
+    status: str | None = Field(default=None, max_length=16)
+    category: str | None = Field(default=None, max_length=16)
+    org: str | None = Field(default=None, index=True, max_length=200)
+    roles_appointed: str = ""  # role names joined by ","
+    roles_ended: str = ""
+    extra_orgs: str | None = None  # JSON list of org ids, or NULL when unchanged
+    excused: bool | None = None
+    dues_quarterly: bool | None = None
+
+
+class OrgChangeRow(SQLModel, table=True):
+    """A dated change of an org (``org_change``): a column left NULL is not changed."""
+
+    __tablename__ = "org_change"
+    key: str = Field(primary_key=True, max_length=400)
+    org: str = Field(index=True, max_length=200)
+    date: dt.date
+    name: str | None = None
+    kind: str | None = Field(default=None, max_length=32)
+    parent: str | None = Field(default=None, max_length=200)
+    term_years: int | None = None
+    dissolved: bool = False
+
+
 class MeetingRow(SQLModel, table=True):
     __tablename__ = "meeting"
     __table_args__ = (Index("ix_meeting_org_kind_date", "org", "kind", "date"),)

@@ -63,10 +63,18 @@ def test_users_commands(tmp_path):
     db = str(tmp_path / "u.db")
     run = CliRunner()
     assert run.invoke(main, ["--db", db, "init"]).exit_code == 0  # only init and import create a database
-    out = run.invoke(main, ["--db", db, "users", "add", "admin", "--role", "admin", "--password-stdin"],
-                     input="first-admin-pass\n")
+    out = run.invoke(
+        main,
+        ["--db", db, "users", "add", "admin", "--role", "admin", "--password-stdin"],
+        input="first-admin-pass\n",
+    )
     assert out.exit_code == 0 and "account admin created: admin@*" in out.output
-    assert run.invoke(main, ["--db", db, "users", "add", "王书记", "--role", "secretary@b1", "--no-password"]).exit_code == 0
+    assert (
+        run.invoke(
+            main, ["--db", db, "users", "add", "王书记", "--role", "secretary@b1", "--no-password"]
+        ).exit_code
+        == 0
+    )
     bad = run.invoke(main, ["--db", db, "users", "add", "x", "--role", "boss"])
     assert bad.exit_code == 1 and "unknown role 'boss'" in bad.output
     listed = run.invoke(main, ["--db", db, "users", "list", "--format", "json"]).output
@@ -77,5 +85,28 @@ def test_users_commands(tmp_path):
     run.invoke(main, ["--db", db, "users", "add", "sec2", "--role", "secretary@b2", "--no-password"])
     denied = run.invoke(main, ["--db", db, "--as", "sec2", "users", "list"])
     assert denied.exit_code == 1 and "无权执行 account.manage" in denied.output
-    assert run.invoke(main, ["--db", db, "users", "passwd", "admin", "--password-stdin"], input="second-pass-9\n").exit_code == 0
+    assert (
+        run.invoke(
+            main, ["--db", db, "users", "passwd", "admin", "--password-stdin"], input="second-pass-9\n"
+        ).exit_code
+        == 0
+    )
     assert run.invoke(main, ["--db", db, "audit", "verify"]).exit_code == 0
+
+
+def test_the_cli_reads_as_the_account_it_is_told(tmp_path):
+    """`--as` applies the account's scope to reads too: a secretary of b1 sees b1, and b2 is 'not found'."""
+    from audit_helpers import seed_two_branches
+
+    db = str(tmp_path / "as.db")
+    seed_two_branches(db)
+    run = CliRunner()
+    mine = run.invoke(main, ["--db", db, "--as", "sec1", "history", "meeting", "b1-m"])
+    assert mine.exit_code == 0, mine.output
+    other = run.invoke(main, ["--db", db, "--as", "sec1", "history", "meeting", "b2-m"])
+    missing = run.invoke(main, ["--db", db, "--as", "sec1", "history", "meeting", "nothing"])
+    assert other.exit_code == missing.exit_code == 1
+    assert "no meeting with key 'b2-m'" in other.output and "no meeting with key 'nothing'" in missing.output
+    wrote = run.invoke(main, ["--db", db, "--as", "sec1", "add", "meeting", "--org", "b2", "--kind",
+                              "committee_meeting", "--date", "2017-06-27", "--attendees", "m2"])
+    assert wrote.exit_code == 1 and 'unknown org "b2"' in wrote.output

@@ -298,6 +298,24 @@ def test_webhook_dingtalk_payload_and_signature(webhook_server: WebhookServer) -
     assert query["sign"] == [expected]
 
 
+def test_webhook_tokens_come_from_the_environment(webhook_server: WebhookServer) -> None:
+    from engine.alerts.channels import build_channel
+
+    base = webhook_server.url.split("?")[0]
+    for fmt, where in (("dingtalk", "access_token"), ("wecom", "key"), ("json", "Authorization")):
+        config = webhook_config(base, format=fmt, token_env="ROBOT_TOKEN")
+        with pytest.raises(ChannelError, match="ROBOT_TOKEN"):
+            build_channel("robot", config, {})
+        build_channel("robot", config, {"ROBOT_TOKEN": "tok/1"}).send(make_delivery(outbox_id=7))
+        request = webhook_server.requests.pop()
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request["path"]).query)
+        if where == "Authorization":
+            assert request["headers"]["Authorization"] == "Bearer tok/1"
+        else:
+            assert query[where] == ["tok/1"]
+        assert "tok/1" not in config.model_dump_json()
+
+
 def test_dingtalk_signed_url_matches_the_documented_recipe() -> None:
     url = dingtalk_signed_url(
         "https://oapi.dingtalk.com/robot/send?access_token=t", "SEC1", now_ms=1700000000000

@@ -28,10 +28,20 @@ ORGS = [
 
 def meeting(i: int, content: str = "学习党章") -> dict:
     return {
-        "type": "meeting", "id": f"b1-{i}", "org": "b1", "kind": "committee_meeting",
-        "date": f"2017-0{1 + i % 9}-10", "attendees": ["m1"],
-        "minutes": {"time": "15:00", "place": "会议室", "recorder": "m1", "agenda": "学习", "content": content,
-                    "outcome": "通过"},
+        "type": "meeting",
+        "id": f"b1-{i}",
+        "org": "b1",
+        "kind": "committee_meeting",
+        "date": f"2017-0{1 + i % 9}-10",
+        "attendees": ["m1"],
+        "minutes": {
+            "time": "15:00",
+            "place": "会议室",
+            "recorder": "m1",
+            "agenda": "学习",
+            "content": content,
+            "outcome": "通过",
+        },
     }
 
 
@@ -79,7 +89,11 @@ def test_content_edited_with_its_hash_is_found_through_the_log(app):
 
 def test_content_edited_alone_is_named_and_reimport_is_not_unchanged(app):
     with app.db.begin() as conn:
-        conn.execute(sa.text("UPDATE fact_version SET content = replace(content, '学习党章', '未开会') WHERE key = 'b1-0'"))
+        conn.execute(
+            sa.text(
+                "UPDATE fact_version SET content = replace(content, '学习党章', '未开会') WHERE key = 'b1-0'"
+            )
+        )
     report = verify(app.db)
     assert report.problems[0].startswith("fact_version seq ") and "(meeting b1-0 v1)" in report.problems[0]
     again = submit_facts(app, ROOT, items([meeting(0)]), judge=False)
@@ -121,9 +135,23 @@ def test_an_edited_workflow_event_is_found(app):
     with app.db.begin() as conn:
         conn.execute(
             sa.insert(Violation.__table__).values(  # type: ignore[attr-defined]
-                key="r|org:b1|2017-01", rule="r", rule_version="1", pack_hash="p", severity="serious", title="t",
-                basis="b", subject_type="org", subject_id="b1", org="b1", period="2017-01", message="m",
-                evidence={}, org_path=["o1", "b1"], status="open", first_seen=now, last_seen=now,
+                key="r|org:b1|2017-01",
+                rule="r",
+                rule_version="1",
+                pack_hash="p",
+                severity="serious",
+                title="t",
+                basis="b",
+                subject_type="org",
+                subject_id="b1",
+                org="b1",
+                period="2017-01",
+                message="m",
+                evidence={},
+                org_path=["o1", "b1"],
+                status="open",
+                first_seen=now,
+                last_seen=now,
             )
         )
     requester = accounts.add_user(app.db, ROOT, "Alice", ["inspector"], None)

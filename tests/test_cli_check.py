@@ -178,3 +178,23 @@ def test_build_app_defaults_to_a_sqlite_file_in_the_current_folder(tmp_path, mon
     monkeypatch.delenv("PARTYRULES_DB", raising=False)
     app = build_app()
     assert str(app.db.url) == "sqlite:///partyrules.db"
+
+
+def test_a_rectified_violation_stays_resolved_and_a_data_correction_reopens_if_still_found(run):
+    run("check", "--period", "2017", "--as-of", "2018-03-01")
+    assert run("users", "add", "纪检甲", "--role", "inspector", "--no-password").exit_code == 0
+    keys = sorted(v["key"] for v in json.loads(run("violations", "list", "--format", "json").output)
+                  if v["rule"] == "dues.monthly.paid")
+    rectified, corrected = keys[0], keys[1]
+    assert "已解决" in run("violations", "resolve", rectified, "--by", "纪检甲", "--evidence", "已补缴，收据0012").output
+    assert "已解决" in run("violations", "resolve", corrected, "--by", "纪检甲", "--how", "data-corrected",
+                        "--evidence", "交费记录日期录错，已更正").output
+    again = run("check", "--period", "2017", "--as-of", "2018-03-01").output
+    assert "复发 1" in again  # the correction did not remove the finding: reopened and alerted
+    status = {v["key"]: v["status"] for v in json.loads(run("violations", "list", "--format", "json").output)}
+    assert status[rectified] == "resolved"  # measures were taken: the past lapse is still seen, still resolved
+    assert status[corrected] == "open"
+    log = [e["action"] for e in json.loads(run("violations", "show", rectified, "--format", "json").output)["log"]]
+    assert log == ["detected", "resolve"]  # no recurrence, no new alert
+    log = [e["action"] for e in json.loads(run("violations", "show", corrected, "--format", "json").output)["log"]]
+    assert log == ["detected", "resolve", "recurred"]

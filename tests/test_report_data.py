@@ -60,7 +60,8 @@ def standard_rules() -> dict[str, dict[str, Any]]:
     out = {}
     for path in sorted(Path(STANDARD_PACK).glob("*.yaml")):
         for rule in yaml.safe_load(path.read_text(encoding="utf-8"))["rules"]:
-            out[f"{rule['id']}@v1"] = json.loads(json.dumps(rule, default=str))
+            # the earliest version of each id (2017's facts are judged by it)
+            out.setdefault(f"{rule['id']}@v1", json.loads(json.dumps(rule, default=str)))
     return out
 
 

@@ -188,28 +188,44 @@ def webhook_body(delivery: Delivery, fmt: str) -> dict[str, Any]:
     return delivery.to_json_dict()
 
 
+def with_token(url: str, headers: dict[str, str], fmt: str, token: str | None) -> tuple[str, dict[str, str]]:
+    """Add a token kept out of the config file: DingTalk ``access_token=`` and WeCom ``key=`` in the query,
+    plain JSON webhooks ``Authorization: Bearer``."""
+    if not token:
+        return url, headers
+    if fmt in ("dingtalk", "wecom"):
+        joiner = "&" if "?" in url else "?"
+        name = "access_token" if fmt == "dingtalk" else "key"
+        return f"{url}{joiner}{name}={urllib.parse.quote_plus(token)}", headers
+    return url, {**headers, "Authorization": f"Bearer {token}"}
+
+
 class WebhookChannel:
     """HTTP POST of JSON; a non-2xx status, a timeout or a robot ``errcode`` other than 0 is a failure."""
 
-    def __init__(self, name: str, config: WebhookChannelConfig, secret: str | None = None) -> None:
+    def __init__(
+        self, name: str, config: WebhookChannelConfig, secret: str | None = None, token: str | None = None
+    ) -> None:
         self.name = name
         self.config = config
         self._secret = secret
+        self._token = token
 
     def send(self, delivery: Delivery) -> None:
         cfg = self.config
         data = json.dumps(webhook_body(delivery, cfg.format), ensure_ascii=False).encode("utf-8")
-        url = (
-            dingtalk_signed_url(cfg.url, self._secret)
-            if self._secret and cfg.format == "dingtalk"
-            else cfg.url
+        base, headers = with_token(
+            cfg.url,
+            {
+                "Content-Type": "application/json; charset=utf-8",
+                "Idempotency-Key": delivery.idempotency_key,
+                "X-Partyrules-Alert-Id": str(delivery.outbox_id),
+                **cfg.headers,
+            },
+            cfg.format,
+            self._token,
         )
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Idempotency-Key": delivery.idempotency_key,
-            "X-Partyrules-Alert-Id": str(delivery.outbox_id),
-            **cfg.headers,
-        }
+        url = dingtalk_signed_url(base, self._secret) if self._secret and cfg.format == "dingtalk" else base
         request = urllib.request.Request(url, data=data, headers=headers, method="POST")
         oid = delivery.outbox_id
         try:
@@ -254,7 +270,12 @@ def build_channel(name: str, config: ChannelConfig, environ: Mapping[str, str] |
         return FileChannel(name, config.path)
     if isinstance(config, SmtpChannelConfig):
         return SmtpChannel(name, config, _env_value(name, config.password_env, env, "SMTP 密码"))
-    return WebhookChannel(name, config, _env_value(name, config.secret_env, env, "钉钉加签密钥"))
+    return WebhookChannel(
+        name,
+        config,
+        _env_value(name, config.secret_env, env, "钉钉加签密钥"),
+        _env_value(name, config.token_env, env, "Webhook 令牌"),
+    )
 
 
 def build_channels(config: AlertsConfig, environ: Mapping[str, str] | None = None) -> dict[str, Channel]:

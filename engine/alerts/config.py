@@ -85,6 +85,7 @@ class WebhookChannelConfig(_ChannelBase):
     format: Literal["json", "dingtalk", "wecom"] = "json"
     headers: dict[str, str] = Field(default_factory=dict)
     secret_env: str | None = None  # DingTalk 加签 secret, read from this environment variable
+    token_env: str | None = None  # the robot's token from this environment variable, not the file (see channels)
     timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("url")

@@ -95,17 +95,30 @@ class Principal:
 
 
 class OrgTree:
-    """The org hierarchy (from the ``org`` projection), read once per request."""
+    """The org hierarchy (the ``org`` projection), read lazily: a submission looks up one parent chain,
+    not the province's 20,000 orgs."""
 
-    def __init__(self, parents: dict[str, str | None]) -> None:
-        self.parents = parents
+    def __init__(self, parents: dict[str, str | None] | None = None, db: sa.Engine | None = None) -> None:
+        self.parents: dict[str, str | None] = dict(parents or {})
+        self.db = db
         self._children: dict[str, list[str]] | None = None
 
     @classmethod
     def load(cls, db: sa.Engine) -> OrgTree:
-        org = ft.OrgRow.__table__  # type: ignore[attr-defined]
-        with db.connect() as conn:
-            return cls({r[0]: r[1] for r in conn.execute(sa.select(org.c.id, org.c.parent))})
+        return cls(db=db)
+
+    def add(self, org: str, parent: str | None) -> None:
+        """An org not yet stored (one of the batch being submitted)."""
+        self.parents.setdefault(org, parent)
+        self._children = None
+
+    def _parent(self, org: str) -> str | None:
+        if org not in self.parents and self.db is not None:
+            table = ft.OrgRow.__table__  # type: ignore[attr-defined]
+            with self.db.connect() as conn:
+                row = conn.execute(sa.select(table.c.parent).where(table.c.id == org)).first()
+            self.parents[org] = row[0] if row else None
+        return self.parents.get(org)
 
     def path(self, org: str) -> list[str]:
         """``org`` and its ancestors, nearest first (cycles are cut)."""
@@ -113,11 +126,16 @@ class OrgTree:
         node: str | None = org
         while node is not None and node not in out:
             out.append(node)
-            node = self.parents.get(node)
+            node = self._parent(node)
         return out
 
     def subtree(self, root: str) -> set[str]:
         if self._children is None:
+            if self.db is not None:
+                table = ft.OrgRow.__table__  # type: ignore[attr-defined]
+                with self.db.connect() as conn:
+                    for org, parent in conn.execute(sa.select(table.c.id, table.c.parent)):
+                        self.parents.setdefault(org, parent)
             self._children = {}
             for child, parent in self.parents.items():
                 if parent is not None:

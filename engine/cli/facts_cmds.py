@@ -141,9 +141,9 @@ def history(ctx: Context, type_name: str, key: str, fmt: str) -> None:
       partyrules history meeting b1-2017-06-cm
       partyrules history dues 'm01|2017-06'
     """
-    versions = ctx.app.facts.history(type_name, key)
-    if not versions:
-        raise click.ClickException(f"no {type_name} with key {key!r} is stored")
+    from engine.service.facts_ops import fact_history
+
+    versions = fact_history(ctx.app, ctx.principal(), type_name, key)
     if fmt == "json":
         print_json(
             [

@@ -199,11 +199,14 @@ def approve(ctx: Context, pack_hash: str, by: str) -> None:
       partyrules rules history
       partyrules rules approve 3f2a9c01d4e5b6a7 --by 王书记
     """
+    from engine.audit.log import record
     from engine.pack.rollout import STATUS_CN
     from engine.pack.rollout import approve as approve_pack
 
     ctx.app.init()
     row = approve_pack(ctx.app.db, pack_hash, by)
+    if row.get("decided_by") == by and row["status"] == "approved":
+        record(ctx.app.db, ctx.principal().name, "pack.approve", row["hash"], {"by": by, "held": True})
     if row.get("decided_by") == by and row["status"] == "approved":
         click.echo(f"规则包 {row['hash']}（{row['root']}）已由 {by} 批准，下次运行起启用。")
     else:

@@ -77,7 +77,9 @@ def list_(
     from engine.violations.tables import STATUS_CN
 
     ctx.app.init()
-    items = ctx.app.violations.list_violations(status, rule, org, period)
+    from engine.service import violations_ops
+
+    items = violations_ops.list_violations(ctx.app, ctx.principal(), status, rule, org, period)
     if fmt == "json":
         print_json([violation_json(v) for v in items])
         return
@@ -104,9 +106,9 @@ def show(ctx: Context, key: str, fmt: str) -> None:
     from engine.violations.tables import STATUS_CN
 
     ctx.app.init()
-    v, events = ctx.app.violations.get(key)
-    if v is None:
-        raise click.ClickException(f"no violation with key {key!r} (see `partyrules violations list`)")
+    from engine.service import violations_ops
+
+    v, events = violations_ops.show_violation(ctx.app, ctx.principal(), key)
     text = rule_text(ctx.app.db, v.pack_hash, f"{v.rule}@{v.rule_version}")
     if fmt == "json":
         data = violation_json(v)

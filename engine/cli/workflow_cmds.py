@@ -80,18 +80,27 @@ def assign(ctx: Context, key: str, actor: str | None, owner: str, deadline: dt.d
 @click.argument("key")
 @_by()
 @click.option("--evidence", required=True, help="What shows it was fixed (documents, meeting ids).")
+@click.option(
+    "--how",
+    type=click.Choice(["rectified", "data-corrected"]),
+    default="rectified",
+    show_default=True,
+    help="rectified (已整改): measures were taken; later checks that still see the past lapse leave it resolved. "
+    "data-corrected (数据已更正): the record was wrong; a later check that still finds it reopens it.",
+)
 @pass_ctx
 @friendly
-def resolve(ctx: Context, key: str, actor: str | None, evidence: str) -> None:
+def resolve(ctx: Context, key: str, actor: str | None, evidence: str, how: str) -> None:
     """Resolve by hand, with evidence (→ resolved).  A later check resolves fixed violations by itself.
 
     \b
     Example:
       partyrules violations resolve KEY --evidence "2018-04-20 补缴，收据号 0012"
+      partyrules violations resolve KEY --how data-corrected --evidence "会议记录补录了到会名单"
     """
     from engine.service.violations_ops import act
 
-    _done(act(ctx.app, ctx.principal(actor), key, "resolve", evidence=evidence))
+    _done(act(ctx.app, ctx.principal(actor), key, "resolve", evidence=evidence, how=how))
 
 
 @click.command()

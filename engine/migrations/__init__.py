@@ -62,6 +62,7 @@ def target_metadata() -> sa.MetaData:
     import engine.auth.tables  # noqa: F401
     import engine.pack.rollout  # noqa: F401
     import engine.schedule.state  # noqa: F401
+    import engine.service.tables  # noqa: F401
     import engine.violations.tables  # noqa: F401
     import facts.tables  # noqa: F401
 

@@ -71,7 +71,7 @@ class MeetingSubject(_Model):
     type: Literal["meeting"]
     kinds: list[MeetingKind] = Field(default_factory=list)  # empty = every kind
     topics_any: list[str] = Field(default_factory=list)
-    eligible: Literal["party_group_members", "full_members", "members"] = "members"
+    eligible: Literal["party_group_members", "full_members", "members", "committee_members"] = "members"
     copy_floor: float = Field(default=0.8, gt=0, le=1)  # similarities below this are reported as 0
 
 
@@ -133,6 +133,16 @@ class Interviews(_Model):
     same_org: bool = True
 
 
+class CommitteeTalks(_Model):
+    """For a committee member: how many fellow members of the branch committee (on the period's last day)
+    they had no interview of ``kinds`` with during the period, either side asking (谈心谈话 per pair)."""
+
+    source: Literal["committee_talks"]
+    kinds: list[Literal["admonition", "reminder", "integrity", "heart_to_heart", "summons"]] = Field(
+        min_length=1
+    )
+
+
 class DuesPaid(_Model):
     """Months of the period for which the member's dues were paid (by the month's end when on_time)."""
 
@@ -178,6 +188,7 @@ Derive = Annotated[
     | LecturesGiven
     | FieldVisits
     | Interviews
+    | CommitteeTalks
     | DuesPaid
     | SignoffsMade
     | MonthsWithout

@@ -265,9 +265,33 @@ def run_named(
     raise ScheduleJobError(name, [f"未知的任务（可用：{', '.join(JOB_NAMES)}）"])
 
 
+def restore_password(stored: str | None, config_path: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """The stored URL (kept without its password) with the password of the same URL from
+    ``PARTYRULES_DB`` or the config file; unchanged if neither names it (libpq may still find
+    one in ``PGPASSWORD`` or ``~/.pgpass``)."""
+    import os
+
+    import sqlalchemy as sa
+
+    from engine.config import load_config
+    from facts.db import database_url
+
+    if stored is None or sa.make_url(stored).password is not None:
+        return stored
+    env = os.environ if environ is None else environ
+    candidates = [env.get("PARTYRULES_DB"), load_config(config_path).database if config_path else None]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        url = sa.make_url(database_url(candidate))
+        if url.password is not None and url._replace(password=None).render_as_string(hide_password=False) == stored:
+            return url.render_as_string(hide_password=False)
+    return stored
+
+
 def run_job(name: str, db_url: str | None, config_path: str | None) -> None:
     """What the job store keeps: build the app from plain data, run job ``name`` now, release the database."""
-    app = build_app(db_url, config_path)
+    app = build_app(restore_password(db_url, config_path), config_path)
     try:
         run_named(app, name, dt.datetime.now(dt.UTC))
     finally:

@@ -67,7 +67,9 @@ def resolve_target(app: App, db_url: str | None = None) -> Target:
         url = url.set(database=str(Path(url.database).resolve()))
     source = app.config.source
     config_path = str(Path(source).resolve()) if source != "(defaults)" else None
-    return Target(url.render_as_string(hide_password=False), config_path)
+    # the job store pickles its arguments into schedule_job.job_state: never the password.  The job
+    # finds it again where it came from (PARTYRULES_DB or the config file; see jobs.restore_password).
+    return Target(url._replace(password=None).render_as_string(hide_password=False), config_path)
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ def act(
     approver: str | None = None,
     expires: dt.date | None = None,
     request_id: str | None = None,
+    how: str = "rectified",
 ) -> workflow.Change:
     """One workflow action (ack | assign | resolve | waive | reopen) on one violation, as ``principal``."""
     v = _workable(app, principal, key)
@@ -101,7 +102,7 @@ def act(
             raise workflow.WorkflowError("rectification needs a deadline (YYYY-MM-DD)")
         change = workflow.assign(store, key, actor, owner or "", deadline, plan or "", note)
     elif action == "resolve":
-        change = workflow.resolve(store, key, actor, evidence or "")
+        change = workflow.resolve(store, key, actor, evidence or "", how)
     elif action == "reopen":
         change = workflow.reopen(store, key, actor, reason or "")
     elif action == "waive":

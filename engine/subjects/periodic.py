@@ -24,7 +24,11 @@ def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple
             )
         with_term = ctx.cache["orgs_with_elections"]
     for org in ctx.registry.orgs.values():
-        if org.kind not in kinds or not org.exists_during(period.start, period.end) or not ctx.mine(org.id):
+        if not org.exists_during(period.start, period.end) or not ctx.mine(org.id):
+            continue
+        if org.changes:  # as it stood on the period's last day it existed
+            org = org.at(min(period.end, org.dissolved) if org.dissolved else period.end)
+        if org.kind not in kinds:
             continue
         if spec.with_term and not org.term_years and org.id not in with_term:
             continue
@@ -46,20 +50,27 @@ def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> list[tup
         mine = ctx.cache["my_members"] = [m for m in ctx.registry.members.values() if ctx.mine(m.org)]
     found = []
     for mem in mine:
-        if mem.status not in statuses or (roles and not (mem.roles & roles)):
-            continue
         if not mem.belongs_during(period.start, period.end):
             continue
-        base = bases.get(mem.id)
+        dated = bool(mem.changes)
+        if dated:  # the registry on the period's last day the member belongs
+            mem = mem.at(min(period.end, mem.left) if mem.left else period.end)
+        if mem.status not in statuses or (roles and not (mem.roles & roles)):
+            continue
+        base = None if dated else bases.get(mem.id)
         if base is None:
-            base = bases[mem.id] = {
+            base = {
                 "member": mem.id,
                 "member_name": mem.name,
                 "org": mem.org,
                 "org_name": ctx.registry.org_name(mem.org),
                 "status": mem.status,
                 "category": mem.category,
+                "excused": mem.excused,
+                "dues_quarterly": mem.dues_quarterly,
             }
+            if not dated:
+                bases[mem.id] = base
         found.append((mem.id, base))
     ctx.cache[key] = found
     return found

@@ -1,7 +1,15 @@
-"""The registry (orgs and members) loaded once per evaluation, for subject building."""
+"""The registry (orgs and members) loaded once per evaluation, for subject building.
+
+The registry is dated: an org or member is stored as first recorded, with its dated changes
+(``org_change``, ``member_change``); :meth:`OrgInfo.at` and :meth:`MemberInfo.at` give the entry as it
+stood on a day, so a verdict on a past period reads the registry of that period.  An entry without
+changes is its own state on every day (the fast path: almost every member of a province).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,19 +22,61 @@ from facts import tables as t
 
 
 @dataclass(frozen=True)
+class OrgChangeInfo:
+    date: date
+    name: str | None = None
+    kind: str | None = None
+    parent: str | None = None
+    term_years: int | None = None
+
+
+@dataclass(frozen=True)
 class OrgInfo:
     id: str
     name: str
     kind: str
     parent: str | None
     established: date | None
-    dissolved: date | None
+    dissolved: date | None  # the earlier of the recorded date and a dissolving org_change
     term_years: int | None
+    changes: tuple[OrgChangeInfo, ...] = ()  # by date
+    _states: dict[date, OrgInfo] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def exists_during(self, start: date, end: date) -> bool:
         return (self.established is None or self.established <= end) and (
             self.dissolved is None or self.dissolved >= start
         )
+
+    def at(self, day: date) -> OrgInfo:
+        """The org as it stood on ``day`` (name, kind, parent, term after the changes dated up to it)."""
+        if not self.changes or day < self.changes[0].date:
+            return self
+        found = self._states.get(day)
+        if found is None:
+            values: dict[str, Any] = {}
+            for c in self.changes:
+                if c.date > day:
+                    break
+                values.update({k: v for k in ("name", "kind", "parent", "term_years") if (v := getattr(c, k))})
+            found = self._states[day] = dataclasses.replace(self, **values, changes=(), _states={})
+        return found
+
+    @property
+    def latest(self) -> OrgInfo:
+        return self.at(date.max) if self.changes else self
+
+
+@dataclass(frozen=True)
+class MemberChangeInfo:
+    date: date
+    status: str | None = None
+    category: str | None = None
+    org: str | None = None
+    appointed: frozenset[str] = frozenset()
+    ended: frozenset[str] = frozenset()
+    extra_orgs: frozenset[str] | None = None
+    excused: bool | None = None
+    dues_quarterly: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -40,12 +90,59 @@ class MemberInfo:
     left: date | None
     roles: frozenset[str]
     extra_orgs: frozenset[str]
+    excused: bool = False
+    dues_quarterly: bool = False
+    changes: tuple[MemberChangeInfo, ...] = ()  # by date
+    _states: dict[int, MemberInfo] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def belongs_during(self, start: date, end: date) -> bool:
         return (self.joined is None or self.joined <= end) and (self.left is None or self.left >= start)
 
     def belongs_on(self, day: date) -> bool:
         return self.belongs_during(day, day)
+
+    def at(self, day: date) -> MemberInfo:
+        """The member's entry on ``day``: status, category, org, roles… after the changes dated up to it.
+
+        The state returned has no changes of its own (``changes`` is empty), so it is never dated again.
+        """
+        changes = self.changes
+        if not changes or day < changes[0].date:
+            return self
+        n = 0
+        while n < len(changes) and changes[n].date <= day:
+            n += 1
+        found = self._states.get(n)
+        if found is None:
+            values: dict[str, Any] = {}
+            roles = set(self.roles)
+            for c in changes[:n]:
+                for name in ("status", "category", "org", "extra_orgs", "excused", "dues_quarterly"):
+                    value = getattr(c, name)
+                    if value is not None:
+                        values[name] = value
+                roles = (roles | c.appointed) - c.ended
+            found = self._states[n] = dataclasses.replace(
+                self, **values, roles=frozenset(roles), changes=(), _states={}
+            )
+        return found
+
+    def states_during(self, start: date, end: date) -> list[MemberInfo]:
+        """Every state the entry takes between ``start`` and ``end`` (one, unless it changes in between)."""
+        if not self.changes:
+            return [self]
+        out = [self.at(start)]
+        out += [self.at(c.date) for c in self.changes if start < c.date <= end]
+        return out
+
+    @property
+    def orgs_ever(self) -> frozenset[str]:
+        """Every org the member's organisational life was ever in (several after a transfer)."""
+        return frozenset({self.org, *(c.org for c in self.changes if c.org)})
+
+    @property
+    def latest(self) -> MemberInfo:
+        return self.at(date.max) if self.changes else self
 
 
 @dataclass
@@ -79,7 +176,14 @@ class Registry:
             wanted_members = set(members or ())
             member_rows = list(conn.execute(sa.select(*member_cols).where(m.c.id.in_(sorted(wanted_members)))).all())
             wanted_orgs = set(orgs or ()) | {row.org for row in member_rows}
+            mc = t.MemberChangeRow.__table__  # type: ignore[attr-defined]
+            moved = sa.select(mc.c.member, mc.c.org).where(
+                sa.or_(mc.c.member.in_(sorted(wanted_members)), mc.c.org.in_(sorted(wanted_orgs)))
+            )
+            transfers = conn.execute(moved).all()  # a member transferred into or out of a wanted org
+            wanted_orgs |= {org for member, org in transfers if org and member in wanted_members}
             attached = conn.execute(sa.select(x.c.member).where(x.c.org.in_(sorted(wanted_orgs)))).scalars().all()
+            attached = [*attached, *(member for member, org in transfers if org in wanted_orgs)]
             member_rows += conn.execute(
                 sa.select(*member_cols).where(
                     sa.or_(m.c.org.in_(sorted(wanted_orgs)), m.c.id.in_(sorted(set(attached))))
@@ -89,6 +193,8 @@ class Registry:
             ids = sorted({row.id for row in member_rows})
             role_rows = conn.execute(sa.select(r.c.member, r.c.role).where(r.c.member.in_(ids))).all()
             extra_rows = conn.execute(sa.select(x.c.member, x.c.org).where(x.c.member.in_(ids))).all()
+        changes = _member_changes(conn, [row.id for row in member_rows], orgs is None and members is None)
+        flags = _member_flags(conn, [row.id for row in member_rows], orgs is None and members is None)
         roles: dict[str, set[str]] = defaultdict(set)
         for member, role in role_rows:
             roles[member].add(role)
@@ -106,25 +212,38 @@ class Registry:
                 row.left,
                 roles=frozenset(roles.get(row.id, ())),
                 extra_orgs=frozenset(extra.get(row.id, ())),
+                excused=flags.get(row.id, (False, False))[0],
+                dues_quarterly=flags.get(row.id, (False, False))[1],
+                changes=tuple(changes.get(row.id, ())),
             )
             for row in member_rows
         }
-        reg = cls({row.id: OrgInfo(*row) for row in org_rows}, people)
+        org_changes = _org_changes(conn, [row.id for row in org_rows], orgs is None and members is None)
+        reg = cls({row.id: _org_info(row, org_changes.get(row.id, [])) for row in org_rows}, people)
         reg._index()
         return reg
 
     def _index(self) -> None:
         children: dict[str, list[str]] = defaultdict(list)
-        for org in self.orgs.values():
-            if org.parent:
-                children[org.parent].append(org.id)
+        for org in self.orgs.values():  # an org moved under another parent is a child of each (its groups)
+            for parent in dict.fromkeys([org.parent, *(c.parent for c in org.changes)]):
+                if parent:
+                    children[parent].append(org.id)
         members_of: dict[str, list[MemberInfo]] = defaultdict(list)
         pg_members: dict[str, list[MemberInfo]] = defaultdict(list)
         for mem in self.members.values():
-            members_of[mem.org].append(mem)
-            if "party_group_member" in mem.roles:
-                for org_id in {mem.org, *mem.extra_orgs}:
-                    pg_members[org_id].append(mem)
+            if not mem.changes:
+                members_of[mem.org].append(mem)
+                if "party_group_member" in mem.roles:
+                    for org_id in {mem.org, *mem.extra_orgs}:
+                        pg_members[org_id].append(mem)
+                continue
+            states = [mem, *(mem.at(c.date) for c in mem.changes)]
+            for org_id in mem.orgs_ever:  # every org the member was ever in: the meeting's date decides
+                members_of[org_id].append(mem)
+            pg_orgs = {o for s in states if "party_group_member" in s.roles for o in (s.org, *s.extra_orgs)}
+            for org_id in pg_orgs:
+                pg_members[org_id].append(mem)
         self.children = dict(children)
         self.members_of = dict(members_of)
         self.party_group_members_of = dict(pg_members)
@@ -134,8 +253,10 @@ class Registry:
         missing = sorted(set(ids) - set(self.orgs))
         if missing:
             table = t.OrgRow.__table__  # type: ignore[attr-defined]
-            for row in conn.execute(sa.select(*table.c).where(table.c.id.in_(missing))).all():
-                self.orgs[row.id] = OrgInfo(*row)
+            rows = conn.execute(sa.select(*table.c).where(table.c.id.in_(missing))).all()
+            found = _org_changes(conn, [row.id for row in rows], False)
+            for row in rows:
+                self.orgs[row.id] = _org_info(row, found.get(row.id, []))
 
     def org_name(self, org_id: str | None) -> str:
         if org_id is None:
@@ -152,14 +273,14 @@ class Registry:
         return {org_id, *(c for c in self.children.get(org_id, []) if self.orgs[c].kind == "group")}
 
     def path(self, org_id: str | None) -> list[str]:
-        """Org ids from the root down to ``org_id`` (for routing by subtree)."""
+        """Org ids from the root down to ``org_id`` under today's parents (for routing by subtree)."""
         out: list[str] = []
         seen: set[str] = set()
         current = org_id
         while current and current in self.orgs and current not in seen:
             seen.add(current)
             out.append(current)
-            current = self.orgs[current].parent
+            current = self.orgs[current].latest.parent
         return list(reversed(out))
 
 
@@ -175,3 +296,81 @@ def _orgs_with_family(conn: sa.Connection, table: sa.Table, ids: set[str]) -> li
     for row in conn.execute(sa.select(*table.c).where(table.c.parent.in_(sorted(ids)))).all():
         found.setdefault(row.id, row)
     return list(found.values())
+
+
+def _member_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, list[MemberChangeInfo]]:
+    table = t.MemberChangeRow.__table__  # type: ignore[attr-defined]
+    query = sa.select(table).order_by(table.c.member, table.c.date)
+    rows: list[Any] = []
+    if everyone:
+        rows = list(conn.execute(query).all())
+    else:
+        for start in range(0, len(ids), 500):
+            rows += conn.execute(query.where(table.c.member.in_(ids[start : start + 500]))).all()
+    out: dict[str, list[MemberChangeInfo]] = defaultdict(list)
+    for r in rows:
+        out[r.member].append(
+            MemberChangeInfo(
+                r.date,
+                r.status,
+                r.category,
+                r.org,
+                frozenset(filter(None, r.roles_appointed.split(","))),
+                frozenset(filter(None, r.roles_ended.split(","))),
+                frozenset(json.loads(r.extra_orgs)) if r.extra_orgs is not None else None,
+                r.excused,
+                r.dues_quarterly,
+            )
+        )
+    for found in out.values():
+        found.sort(key=lambda c: c.date)
+    return out
+
+
+def _member_flags(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, tuple[bool, bool]]:
+    table = t.MemberFlagRow.__table__  # type: ignore[attr-defined]
+    query = sa.select(table.c.member, table.c.excused, table.c.dues_quarterly)
+    rows: list[Any] = []
+    if everyone:
+        rows = list(conn.execute(query).all())
+    else:
+        for start in range(0, len(ids), 500):
+            rows += conn.execute(query.where(table.c.member.in_(ids[start : start + 500]))).all()
+    return {r.member: (bool(r.excused), bool(r.dues_quarterly)) for r in rows}
+
+
+def _org_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, list[Any]]:
+    table = t.OrgChangeRow.__table__  # type: ignore[attr-defined]
+    query = sa.select(table).order_by(table.c.org, table.c.date)
+    rows: list[Any] = []
+    if everyone:
+        rows = list(conn.execute(query).all())
+    else:
+        for start in range(0, len(ids), 500):
+            rows += conn.execute(query.where(table.c.org.in_(ids[start : start + 500]))).all()
+    out: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        out[r.org].append(r)
+    return out
+
+
+def _org_info(row: Any, changes: list[Any]) -> OrgInfo:
+    """An org row with its changes; a dissolving change moves ``dissolved`` to its date if earlier."""
+    dissolved = row.dissolved
+    for c in changes:
+        if c.dissolved and (dissolved is None or c.date < dissolved):
+            dissolved = c.date
+    return OrgInfo(
+        row.id,
+        row.name,
+        row.kind,
+        row.parent,
+        row.established,
+        dissolved,
+        row.term_years,
+        tuple(
+            OrgChangeInfo(c.date, c.name, c.kind, c.parent, c.term_years)
+            for c in sorted(changes, key=lambda c: c.date)
+            if c.name or c.kind or c.parent or c.term_years
+        ),
+    )

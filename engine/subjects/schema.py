@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 from engine.pack.model import (
+    CommitteeTalks,
     Derive,
     DuesPaid,
     Rule,
@@ -28,6 +29,8 @@ MEMBER_FIELDS: dict[str, FieldKind] = {
     "org_name": "string",
     "status": "string",
     "category": "string",
+    "excused": "bool",  # excused from organisational life (年老体弱、长期患病) on the period's last day
+    "dues_quarterly": "bool",  # pays dues quarterly with the branch's approval
     **_PERIOD,
 }
 
@@ -79,7 +82,9 @@ PETITION_FIELDS: dict[str, FieldKind] = {
     "is_registered": "bool",
     "is_closed": "bool",
     "days_to_register": "number",  # to registration, or to the as-of date while unregistered
-    "days_to_close": "number",  # to closing, or to the as-of date while open
+    "accepted": "string",  # date accepted (受理), or 未受理
+    "is_accepted": "bool",
+    "days_to_close": "number",  # from acceptance (else receipt) to closing, or to the as-of date while open
     "as_of": "string",
     **_PERIOD,
 }
@@ -113,6 +118,9 @@ def derived_fields(name: str, spec: Derive) -> dict[str, FieldKind]:
     fields: dict[str, FieldKind] = {name: "number"}
     if isinstance(spec, DuesPaid):
         fields[f"{name}_paid_on"] = "string"  # dates paid, or 未交纳
+    if isinstance(spec, CommitteeTalks):
+        fields[f"{name}_missing"] = "string"  # names of the fellow members not talked with, or 无
+        fields[f"{name}_peers"] = "number"  # fellow committee members on the period's last day
     if isinstance(spec, TermOverdue):
         fields.update(term_years="number", last_election="string", due_date="string")
     return fields

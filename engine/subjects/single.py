@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from engine.pack.model import DuesSubject, MeetingSubject, PetitionSubject, PromotionSubject, Rule
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
+from engine.subjects.registry import MemberInfo
 from engine.subjects.similarity import Text, candidate_pairs, earlier_copies
 from facts import tables as t
 from facts.minhash import BANDS
@@ -71,23 +72,33 @@ def _span(months: list[Period]) -> tuple[date, date]:
 
 
 def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day: date) -> frozenset[str]:
-    """Who should attend a meeting of ``org`` on ``day`` (never to be mutated: it is shared).
+    """Who should attend a meeting of ``org`` on ``day``, from the registry as it stood that day (never to
+    be mutated: it is shared).
 
-    The set only changes on a day somebody joins or the day after somebody leaves, so it is computed once
-    per stretch between such days (a branch holds ~70 meetings a year and its members rarely change).
+    The set only changes on a day somebody joins, the day after somebody leaves, or the day of a dated
+    change (conversion, transfer, appointment…) of a member of the pool, so it is computed once per
+    stretch between such days (a branch holds ~70 meetings a year and its members rarely change).
     """
     party_group = spec.eligible == "party_group_members" or (
         spec.eligible == "members" and kind == "party_group_meeting"
     )
-    statuses = None if party_group else ("full",) if spec.eligible == "full_members" else ("full", "probationary")
-    key = ("eligible", party_group, statuses, org)
+    committee = spec.eligible == "committee_members"
+    statuses = (
+        None
+        if party_group or committee
+        else ("full",) if spec.eligible == "full_members" else ("full", "probationary")
+    )
+    key = ("eligible", party_group, committee, statuses, org)
     entry = ctx.cache.get(key)
     if entry is None:
         reg = ctx.registry
-        pool = (reg.party_group_members_of if party_group else reg.members_of).get(org, [])
-        pool = [m for m in pool if statuses is None or m.status in statuses]
+        pool = list((reg.party_group_members_of if party_group else reg.members_of).get(org, []))
+        if statuses is not None:  # a member who never had one of these statuses never counts
+            pool = [m for m in pool if any(st.status in statuses for st in (m, *(m.at(c.date) for c in m.changes)))]
         changes = sorted(
-            {m.joined for m in pool if m.joined} | {m.left + timedelta(days=1) for m in pool if m.left}
+            {m.joined for m in pool if m.joined}
+            | {m.left + timedelta(days=1) for m in pool if m.left}
+            | {c.date for m in pool for c in m.changes}
         )
         stretches: dict[int, frozenset[str]] = {}
         entry = ctx.cache[key] = (pool, changes, stretches)
@@ -96,9 +107,28 @@ def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day:
     found: frozenset[str] | None = by_stretch.get(stretch)
     if found is None:
         found = by_stretch[stretch] = frozenset(
-            m.id for m in pool if (m.joined is None or m.joined <= day) and (m.left is None or m.left >= day)
+            m.id
+            for m in pool
+            if (m.joined is None or m.joined <= day)
+            and (m.left is None or m.left >= day)
+            and _counts(m.at(day), org, party_group, committee, statuses)
         )
     return found
+
+
+def _counts(m: MemberInfo, org: str, party_group: bool, committee: bool, statuses: tuple[str, ...] | None) -> bool:
+    """Whether the member, as the registry stood on the meeting's day, should attend a meeting of ``org``."""
+    if party_group:
+        return "party_group_member" in m.roles and (m.org == org or org in m.extra_orgs)
+    if m.org != org:
+        return False
+    if committee:
+        return bool(m.roles & COMMITTEE_ROLES)
+    return statuses is None or m.status in statuses
+
+
+#: the roles that make a member of a branch committee (支部委员会): its secretary and its members
+COMMITTEE_ROLES = frozenset({"branch_secretary", "committee_member"})
 
 
 #: what Python's ``str.strip()`` removes (every ``c.isspace()``; a test keeps it so): a part of the minutes is
@@ -326,7 +356,9 @@ def dues_subjects(
     out = []
     params = rule.numeric_params()
     standards: dict[tuple[float, str], tuple[float, str]] = {}  # many members share a base
-    who: dict[str, tuple[bool, str, str, str, str]] = {}  # member -> (mine, org, name, org name, category)
+    # member -> (mine, org, name, org name, category, dated, month): a member with dated changes is looked up again
+    # for each month
+    who: dict[str, tuple[bool, str, str, str, str, bool, str]] = {}
     if only is not None:
         query = query.where(_DUES.c.member.in_(sorted({k.split("|")[0] for k in only})))
     for member, month, amount, base, paid_on in ctx.conn.execute(query):
@@ -334,17 +366,21 @@ def dues_subjects(
         if only is not None and key not in only:
             continue
         info = who.get(member)
-        if info is None:
+        if info is None or (info[5] and info[6] != month):
             mem = reg.members.get(member)
+            if mem is not None and mem.changes:  # the registry on the dues month's first day it belongs
+                mem = mem.at(_dues_day(mem, by_label[month]))
             org = mem.org if mem else ""
             info = who[member] = (
-                ctx.mine(org or None),
+                ctx.mine(reg.members[member].org if mem else None),
                 org,
                 reg.member_name(member),
                 reg.org_name(org or None),
                 mem.category if mem else "in_service",
+                bool(mem is not None and reg.members[member].changes),
+                month,
             )
-        mine, org, name, org_name, category = info
+        mine, org, name, org_name, category = info[:5]
         if not mine:
             continue
         base = base if base is not None else 0.0
@@ -373,6 +409,16 @@ def dues_subjects(
     return out
 
 
+def _dues_day(mem: MemberInfo, month: Period) -> date:
+    """The day whose registry governs a month's dues: the month's first day, or the joining day if later.
+
+    A conversion, retirement or transfer dated inside a month takes effect for dues from the next month
+    (dated the 1st, from that month): the month's dues are owed at the rate, and to the branch, of the
+    month's start — as the branch a member transfers out of collects the dues of the month of transfer.
+    """
+    return max(month.start, mem.joined) if mem.joined else month.start
+
+
 def petition_subjects(
     ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
 ) -> list[Subject]:
@@ -387,6 +433,8 @@ def petition_subjects(
     for row in ctx.conn.execute(query):
         registered = row.registered if row.registered and row.registered <= ctx.as_of else None
         closed = row.closed if row.closed and row.closed <= ctx.as_of else None
+        # the time limit to conclude runs from acceptance (受理) when recorded, else from receipt
+        accepted = row.accepted if row.accepted and row.accepted <= ctx.as_of else None
         fields = {
             "petition": row.id,
             "subject_text": row.subject or "",
@@ -396,7 +444,9 @@ def petition_subjects(
             "is_registered": registered is not None,
             "is_closed": closed is not None,
             "days_to_register": ((registered or ctx.as_of) - row.received).days,
-            "days_to_close": ((closed or ctx.as_of) - row.received).days,
+            "accepted": accepted.isoformat() if accepted else "未受理",
+            "is_accepted": accepted is not None,
+            "days_to_close": ((closed or ctx.as_of) - (accepted or row.received)).days,
             "as_of": ctx.as_of.isoformat(),
             **_period_fields(row.received),
         }
@@ -427,6 +477,8 @@ def promotion_subjects(
         mem = reg.members.get(p.member)
         if not ctx.mine(mem.org if mem else None):
             continue
+        if mem is not None:
+            mem = mem.at(p.date)  # the org the cadre belonged to when promoted
         fields = {
             "promotion": p.key,
             "member": p.member,

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.pack.model import (
+    CommitteeTalks,
     Derive,
     DuesPaid,
     FieldVisits,
@@ -27,9 +28,10 @@ from engine.pack.model import (
     SignoffsMade,
     TermOverdue,
 )
-from engine.periods import Period, month_of
+from engine.periods import Period, month_of, quarter_of
 from engine.subjects.base import BuildContext, month_col
-from engine.subjects.single import MeetingData, memoised_meetings
+from engine.subjects.registry import MemberInfo
+from engine.subjects.single import COMMITTEE_ROLES, MeetingData, memoised_meetings
 from facts import tables as t
 
 # value(subject_id, period) -> (value, companion fields, fact ids)
@@ -69,21 +71,22 @@ def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date
 
 
 def _attended_by_org(
-    ctx: BuildContext, kinds: list[str], start: date, end: date
+    ctx: BuildContext, kinds: list[str], start: date, end: date, with_leave: bool = False
 ) -> dict[str, dict[str, dict[str, int]]]:
-    """member -> org -> month -> meetings attended (present)."""
-    key = ("attended", tuple(kinds), start, end)
+    """member -> org -> month -> meetings attended (present; or on recorded leave too, ``with_leave``)."""
+    key = ("attended", tuple(kinds), start, end, with_leave)
     if key in ctx.cache:
         return ctx.cache[key]  # type: ignore[no-any-return]
+    statuses = ["present", "leave"] if with_leave else ["present"]
     loaded = memoised_meetings(ctx, start, end)
     if loaded is not None:  # the meeting rules hold every meeting of the span with who was present
-        ctx.cache[key] = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of))
+        ctx.cache[key] = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of), with_leave)
         return ctx.cache[key]  # type: ignore[no-any-return]
     month = month_col(_M.c.date)
     query = (
         sa.select(_ATT.c.member, _M.c.org, month, sa.func.count())
         .select_from(_ATT.join(_M, _M.c.id == _ATT.c.meeting))
-        .where(_ATT.c.status == "present", _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
+        .where(_ATT.c.status.in_(statuses), _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
         # attendance only ever counts at the member's own org and its groups, which are in the member's
         # partition: so the partition's meetings hold all that counts for its members, and starting from
         # them is ~25% faster than starting from the members (rows of visitors from elsewhere are unused)
@@ -99,7 +102,9 @@ def _attended_by_org(
     return out
 
 
-def _attended_from(data: MeetingData, kinds: set[str], start: date, end: date) -> dict[str, dict[str, dict[str, int]]]:
+def _attended_from(
+    data: MeetingData, kinds: set[str], start: date, end: date, with_leave: bool = False
+) -> dict[str, dict[str, dict[str, int]]]:
     """member -> org -> month -> meetings attended, counted from memoised meetings (as the SQL would)."""
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     labels: dict[tuple[int, int], str] = {}
@@ -107,6 +112,8 @@ def _attended_from(data: MeetingData, kinds: set[str], start: date, end: date) -
         if not (start <= m.date <= end) or (kinds and m.kind not in kinds):
             continue
         present = data.present.get(m.id)
+        if with_leave and m.id in data.on_leave:
+            present = (present or set()) | data.on_leave[m.id]
         if not present:
             continue
         ym = (m.date.year, m.date.month)
@@ -119,16 +126,25 @@ def _attended_from(data: MeetingData, kinds: set[str], start: date, end: date) -
     return out
 
 
-def _own_orgs(ctx: BuildContext, member_id: str, include_groups: bool) -> frozenset[str]:
-    """The member's org, with its groups when asked (shared per org: never to be mutated)."""
+def _own_orgs(ctx: BuildContext, member_id: str, include_groups: bool, period: Period | None = None) -> frozenset[str]:
+    """The member's org, with its groups when asked (shared per org: never to be mutated); for a member
+    with dated changes, every org the member was in during ``period`` (both branches in a month of transfer)."""
     info = ctx.registry.members.get(member_id)
     if info is None:
         return frozenset()
+    if info.changes and period is not None:
+        return frozenset().union(
+            *(_own_orgs_of(ctx, st.org, include_groups) for st in info.states_during(period.start, period.end))
+        )
+    return _own_orgs_of(ctx, info.org if not info.changes else info.latest.org, include_groups)
+
+
+def _own_orgs_of(ctx: BuildContext, org: str, include_groups: bool) -> frozenset[str]:
     known: dict[tuple[str, bool], frozenset[str]] = ctx.cache.setdefault("own_orgs", {})
-    found = known.get((info.org, include_groups))
+    found = known.get((org, include_groups))
     if found is None:
-        found = known[(info.org, include_groups)] = frozenset(
-            ctx.registry.org_and_groups(info.org) if include_groups else {info.org}
+        found = known[(org, include_groups)] = frozenset(
+            ctx.registry.org_and_groups(org) if include_groups else {org}
         )
     return found
 
@@ -137,7 +153,7 @@ def _meetings_attended(ctx: BuildContext, spec: MeetingsAttended, start: date, e
     data = _attended_by_org(ctx, list(spec.kinds), start, end)
 
     def value(sid: str, period: Period) -> Value:
-        orgs = _own_orgs(ctx, sid, spec.include_groups)
+        orgs = _own_orgs(ctx, sid, spec.include_groups, period)
         by_org = data.get(sid, {})
         months = set(period.month_labels)
         n = sum(c for org in orgs for mon, c in by_org.get(org, {}).items() if mon in months)
@@ -192,12 +208,50 @@ def _interviews(ctx: BuildContext, spec: Interviews, start: date, end: date) -> 
             mine, theirs = reg.members.get(me), reg.members.get(other)
             if mine is None or theirs is None:
                 continue
+            mine, theirs = mine.at(day), theirs.at(day)  # roles and orgs on the day of the talk
             if spec.with_roles and not (theirs.roles & set(spec.with_roles)):
                 continue
             if spec.same_org and mine.org != theirs.org:
                 continue
             counts[(me, month_of(day).label)] += 1
     return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+
+
+def _committee_talks(ctx: BuildContext, spec: CommitteeTalks, start: date, end: date) -> ValueFn:
+    reg = ctx.registry
+    talked: dict[tuple[str, str], set[str]] = defaultdict(set)  # (member, other) -> months they talked
+    rows = ctx.conn.execute(
+        sa.select(_INT.c.interviewer, _INT.c.interviewee, _INT.c.date).where(
+            _INT.c.kind.in_(spec.kinds), _INT.c.date >= start, _INT.c.date <= end, _INT.c.date <= ctx.as_of
+        )
+    )
+    for a, b, day in rows:
+        mon = month_of(day).label
+        talked[(a, b)].add(mon)
+        talked[(b, a)].add(mon)
+
+    def value(sid: str, period: Period) -> Value:
+        info = reg.members.get(sid)
+        if info is None:
+            return 0, {"missing": "无", "peers": 0}, []
+        day = min(period.end, info.left) if info.left else period.end
+        me = info.at(day)
+        months = set(period.month_labels)
+        peers = []
+        for other in reg.members_of.get(me.org, []):
+            if other.id == sid or not other.belongs_on(day):
+                continue
+            st = other.at(day)
+            if st.org == me.org and st.roles & COMMITTEE_ROLES:
+                peers.append(st)
+        missing = sorted((p for p in peers if not (talked.get((sid, p.id), set()) & months)), key=lambda p: p.id)
+        return (
+            len(missing),
+            {"missing": "、".join(p.name for p in missing) or "无", "peers": len(peers)},
+            [],
+        )
+
+    return value
 
 
 def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str, date]]:
@@ -221,17 +275,28 @@ def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str,
 
 def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> ValueFn:
     data = _dues_rows(ctx, start, end)
+    reg = ctx.registry
 
     def value(sid: str, period: Period) -> Value:
         paid = data.get(sid, {})
         n = 0
         dates = []
+        mem = reg.members.get(sid)
         for m in period.month_periods:
             day = paid.get(m.label)
+            due = m.end
+            if (
+                mem is not None
+                and (mem.dues_quarterly or mem.changes)
+                and mem.at(max(m.start, mem.joined) if mem.joined else m.start).dues_quarterly
+            ):
+                due = quarter_of(m.start).end  # paid quarterly with the branch's approval: due by quarter end
             if day is not None:
                 dates.append(day.isoformat())
-                if not spec.on_time or day <= m.end:
+                if not spec.on_time or day <= due:
                     n += 1
+            elif due > m.end and ctx.as_of <= due:
+                n += 1  # a quarterly payer's month whose quarter has not yet ended is not yet due
         return n, {"paid_on": "、".join(dates) if dates else "未交纳"}, []
 
     return value
@@ -274,11 +339,24 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
         horizon_day = ctx.conn.execute(sa.select(sa.func.min(_M.c.date))).scalar()
         horizon = str(horizon_day)[:7] if horizon_day else None
         if horizon:
-            for member, by_org in _attended_by_org(ctx, [], date.fromisoformat(horizon + "-01"), end).items():
+            # a month with recorded leave (请假) is not a month of absence without good reason (党章第九条)
+            first_day = date.fromisoformat(horizon + "-01")
+            for member, by_org in _attended_by_org(ctx, [], first_day, end, with_leave=True).items():
+                info = reg.members.get(member)
+                if info is not None and info.changes:  # the orgs of each month, after a transfer
+                    for org, months in by_org.items():
+                        had[member].update(
+                            m for m in months if org in _own_orgs(ctx, member, True, _month(m))
+                        )
+                    continue
                 orgs = _own_orgs(ctx, member, True)
                 for org, months in by_org.items():
                     if org in orgs:
                         had[member].update(months)
+            # a month in which the branch excused the member (年老体弱、长期患病) is not a month of absence
+            for info in reg.members.values():
+                if info.excused or any(c.excused is not None for c in info.changes):
+                    had[info.id].update(_excused_months(info, first_day, end))
 
     first = _month_index(horizon) if horizon else None
     number: dict[str, int] = {}  # month label -> running month number (a few dozen labels, ~1M uses)
@@ -312,6 +390,21 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
         return run, no_extra, no_facts
 
     return value
+
+
+def _month(label: str) -> Period:
+    return month_of(date.fromisoformat(label + "-01"))
+
+
+def _excused_months(info: MemberInfo, start: date, end: date) -> list[str]:
+    """``YYYY-MM`` of each month in [start, end] during which the member was excused at some point."""
+    out = []
+    m = month_of(start)
+    while m.start <= end:
+        if any(st.excused for st in info.states_during(m.start, m.end)):
+            out.append(m.label)
+        m = month_of(m.end + timedelta(days=1))
+    return out
 
 
 def _month_index(label: str) -> int:
@@ -356,6 +449,7 @@ BUILDERS: dict[type, Callable[..., ValueFn]] = {
     LecturesGiven: _lectures_given,
     FieldVisits: _field_visits,
     Interviews: _interviews,
+    CommitteeTalks: _committee_talks,
     DuesPaid: _dues_paid,
     SignoffsMade: _signoffs,
     MonthsWithout: _months_without,

@@ -29,6 +29,14 @@ _RUN = CheckRun.__table__  # type: ignore[attr-defined]
 SYSTEM = "partyrules"
 
 
+#: the start of the ``resolution`` of a violation resolved by hand as rectified (已整改): the lapse happened,
+#: measures were taken, and a later check that still sees the historical lapse leaves it resolved
+RECTIFIED = "人工确认整改完成："
+#: the start of the ``resolution`` of one resolved because its record was wrong and has been corrected: a
+#: later check that still finds it reopens it (the correction did not remove the finding)
+DATA_CORRECTED = "数据已更正："
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -205,6 +213,11 @@ class ViolationStore:
                     continue
                 status = old.status
                 extra: dict[str, Any] = {}
+                if status == "resolved" and (old.resolution or "").startswith(RECTIFIED):
+                    # rectified by hand: the historical lapse is still seen, and stays resolved
+                    updates.append(dict(b_key=key, last_seen=now, last_run=run_id, **values))
+                    report.updated += 1
+                    continue
                 if status == "resolved" or (
                     status == "waived" and old.waiver_expires is not None and old.waiver_expires < today
                 ):
@@ -261,6 +274,7 @@ class ViolationStore:
             _V.c.waiver_expires,
             _V.c.member,
             _V.c.org,
+            _V.c.resolution,
         ]
         out: list[Any] = []
         if scope.subjects is not None and len(scope.subjects) <= 500:  # a few submitted facts: ask by key

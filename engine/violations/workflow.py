@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from engine.alerts.outbox import Alert, enqueue
-from engine.violations.store import ViolationStore, utcnow
+from engine.violations.store import DATA_CORRECTED, RECTIFIED, ViolationStore, utcnow
 from engine.violations.tables import ACTIVE, STATUS_CN, Violation, ViolationEvent
 from facts.errors import PartyrulesError
 
@@ -99,9 +99,17 @@ def assign(
     )
 
 
-def resolve(store: ViolationStore, key: str, actor: str, evidence: str) -> Change:
+#: how a violation was resolved by hand: measures were taken (已整改 — the lapse happened and stays in the
+#: record, so a later check that still sees it leaves the violation resolved), or the record was wrong and
+#: has been corrected (数据已更正 — a later check that still finds it reopens it)
+HOW = {"rectified": RECTIFIED, "data-corrected": DATA_CORRECTED}
+
+
+def resolve(store: ViolationStore, key: str, actor: str, evidence: str, how: str = "rectified") -> Change:
     if not evidence.strip():
         raise WorkflowError("resolving by hand needs the evidence that it was fixed (--evidence)")
+    if how not in HOW:
+        raise WorkflowError(f"unknown way of resolving {how!r}: rectified (已整改) or data-corrected (数据已更正)")
     return _transition(
         store,
         key,
@@ -109,7 +117,7 @@ def resolve(store: ViolationStore, key: str, actor: str, evidence: str) -> Chang
         actor,
         evidence,
         resolved_at=utcnow(),
-        resolution=f"人工确认整改完成：{evidence}",
+        resolution=f"{HOW[how]}{evidence}",
     )
 
 

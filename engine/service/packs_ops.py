@@ -1,0 +1,168 @@
+"""Rule packs through the service: upload, list, diff, backtest, approve (by another account than the uploader).
+
+An approved upload is recorded as an approved version of the pack
+(``pack_approval``): when that content becomes the configured pack, the
+blast-radius guard does not hold it again, since a second person has read
+its backtest and approved it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.app import App
+from engine.audit.log import append
+from engine.auth.principal import AuthError, NotFound, Principal
+from engine.backtest import backtest as run_backtest
+from engine.pack.diff import diff_packs
+from engine.pack.load import Pack, load_pack
+from engine.pack.rollout import SOURCE_SUFFIXES, approvals, ensure_table, pack_in_use
+from engine.pack.rollout import approve as approve_held
+from engine.service.tables import PackUpload
+
+_U = PackUpload.__table__  # type: ignore[attr-defined]
+MAX_FILES, MAX_BYTES = 200, 5_000_000
+
+
+def _load(files: dict[str, str]) -> Pack:
+    """Load a pack from ``name -> base64`` files in a temporary folder (raises PackError listing the problems)."""
+    with tempfile.TemporaryDirectory(prefix="partyrules-upload-") as tmp:
+        for name, data in files.items():
+            path = Path(tmp) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(base64.b64decode(data))
+        return load_pack(tmp)
+
+
+def _check_names(files: dict[str, str]) -> None:
+    if not files:
+        raise AuthError("a pack needs at least one rule file")
+    if len(files) > MAX_FILES or sum(len(v) for v in files.values()) > MAX_BYTES:
+        raise AuthError(f"a pack holds at most {MAX_FILES} files and {MAX_BYTES:,} bytes")
+    for name in files:
+        parts = Path(name).parts
+        if (
+            not name
+            or Path(name).is_absolute()
+            or ".." in parts
+            or Path(name).suffix.lower() not in SOURCE_SUFFIXES
+        ):
+            raise AuthError(
+                f"file name {name!r}: a relative path ending in {', '.join(sorted(SOURCE_SUFFIXES))}"
+            )
+
+
+def upload(
+    app: App, principal: Principal, files: dict[str, str], request_id: str | None = None
+) -> dict[str, Any]:
+    """Store a candidate pack given as ``name -> text`` (YAML, CSV); returns its hash and rule count."""
+    principal.require("pack.write")
+    _check_names(files)
+    encoded = {name: base64.b64encode(text.encode("utf-8")).decode("ascii") for name, text in files.items()}
+    pack = _load(encoded)
+    now = dt.datetime.now(dt.UTC)
+    with app.db.begin() as conn:
+        if conn.execute(sa.select(_U.c.hash).where(_U.c.hash == pack.hash)).first() is None:
+            conn.execute(
+                sa.insert(_U).values(
+                    hash=pack.hash,
+                    files=encoded,
+                    rules=len(pack.rules),
+                    uploaded_by=principal.name,
+                    uploaded_by_id=principal.account_id,
+                    uploaded_at=now,
+                )
+            )
+            append(
+                conn,
+                principal.name,
+                "pack.upload",
+                pack.hash,
+                {"files": sorted(encoded), "rules": len(pack.rules)},
+                request_id,
+            )
+    return {"hash": pack.hash, "rules": len(pack.rules)}
+
+
+def _row(app: App, pack_hash: str) -> dict[str, Any]:
+    with app.db.connect() as conn:
+        row = conn.execute(sa.select(_U).where(_U.c.hash == pack_hash)).mappings().first()
+    if row is None:
+        raise NotFound(f"no uploaded pack {pack_hash!r}")
+    return dict(row)
+
+
+def list_packs(app: App, principal: Principal) -> dict[str, Any]:
+    principal.require("pack.read")
+    with app.db.connect() as conn:
+        uploads = [
+            dict(r) for r in conn.execute(sa.select(*[c for c in _U.c if c.name != "files"])).mappings()
+        ]
+    in_use = pack_in_use(app)
+    return {
+        "in_use": {
+            "hash": in_use.hash,
+            "root": str(in_use.root),
+            "rules": sorted({r.id for r in in_use.rules}),
+        },
+        "uploads": uploads,
+        "versions": list(approvals(app.db).values()),
+    }
+
+
+def diff(app: App, principal: Principal, pack_hash: str) -> dict[str, Any]:
+    principal.require("pack.read")
+    return diff_packs(pack_in_use(app), _load(_row(app, pack_hash)["files"])).to_json()
+
+
+def backtest(
+    app: App, principal: Principal, pack_hash: str, period: str, as_of: dt.date | None
+) -> dict[str, Any]:
+    principal.require("pack.write")
+    candidate = _load(_row(app, pack_hash)["files"])
+    return run_backtest(app, candidate, period, as_of, baseline=pack_in_use(app)).to_json()
+
+
+def approve(app: App, principal: Principal, pack_hash: str, request_id: str | None = None) -> dict[str, Any]:
+    """Approve an uploaded pack: by an account, and not the one that uploaded it."""
+    principal.require("pack.write")
+    row = _row(app, pack_hash)
+    if principal.account_id is None:
+        raise AuthError("a pack is approved by an account (--as USER), not the local administrator")
+    if row["uploaded_by_id"] == principal.account_id:
+        raise AuthError(f"规则包 {pack_hash} 由 {row['uploaded_by']} 上传，须由另一账号批准")
+    now = dt.datetime.now(dt.UTC)
+    ensure_table(app.db)
+    with app.db.begin() as conn:
+        conn.execute(
+            sa.update(_U)
+            .where(_U.c.hash == pack_hash)
+            .values(approved_by=principal.name, approved_by_id=principal.account_id, approved_at=now)
+        )
+        known = approvals(app.db)
+        if pack_hash not in known:
+            from engine.pack.rollout import PackApproval
+
+            conn.execute(
+                sa.insert(PackApproval.__table__).values(  # type: ignore[attr-defined]
+                    hash=pack_hash,
+                    root="upload",
+                    status="approved",
+                    reason="经上传、回测并由另一账号批准",
+                    decided_by=principal.name,
+                    at=now,
+                    files=row["files"],
+                )
+            )
+        append(
+            conn, principal.name, "pack.approve", pack_hash, {"uploaded_by": row["uploaded_by"]}, request_id
+        )
+    if pack_hash in known and known[pack_hash]["status"] == "held":
+        approve_held(app.db, pack_hash, principal.name, now)
+    return {"hash": pack_hash, "approved_by": principal.name}

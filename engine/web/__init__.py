@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): thin handlers over :mod:`engine.service`; authentication, CSRF and rate limits here."""

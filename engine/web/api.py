@@ -1,0 +1,55 @@
+"""The ASGI app: ``create_api(app)``; OpenAPI at ``/openapi.json``, interactive docs at ``/docs``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from engine.app import App
+from engine.auth.principal import Forbidden, NotAuthenticated, NotFound
+from engine.web.security import LoginLimiter
+from facts.errors import PartyrulesError
+
+_RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+STATUS = {NotAuthenticated: 401, Forbidden: 403, NotFound: 404}
+
+
+def create_api(app: App, secure_cookies: bool = True, limiter: LoginLimiter | None = None) -> FastAPI:
+    from engine.web import routes
+
+    api = FastAPI(
+        title="partyrules",
+        version="1",
+        description="党务合规规则引擎 HTTP API: facts in (interchange format v1), violations, workflow, reports, rule packs.",
+    )
+    api.state.partyrules = app
+    api.state.secure_cookies = secure_cookies
+    api.state.limiter = limiter or LoginLimiter()
+
+    @api.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request.state.request_id = given if _RID.match(given) else uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @api.exception_handler(PartyrulesError)
+    async def library_error(request: Request, exc: PartyrulesError) -> JSONResponse:
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 422)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    routes.register(api)
+    return api
+
+
+def jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value)
