@@ -110,3 +110,21 @@ def test_the_cli_reads_as_the_account_it_is_told(tmp_path):
     wrote = run.invoke(main, ["--db", db, "--as", "sec1", "add", "meeting", "--org", "b2", "--kind",
                               "committee_meeting", "--date", "2017-06-27", "--attendees", "m2"])
     assert wrote.exit_code == 1 and 'unknown org "b2"' in wrote.output
+
+
+def test_audit_verify_from_the_cli_names_the_tampered_row(tmp_path):
+    import sqlite3
+
+    from audit_helpers import seed_two_branches
+
+    db = str(tmp_path / "t.db")
+    seed_two_branches(db)
+    run = CliRunner()
+    assert run.invoke(main, ["--db", db, "audit", "verify"]).exit_code == 0
+    denied = run.invoke(main, ["--db", db, "--as", "sec1", "audit", "verify"])
+    assert denied.exit_code == 1 and "audit.verify" in denied.output
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE fact_version SET content = replace(content, '2017-03-10', '2017-03-11') WHERE key = 'b2-m'")
+    result = run.invoke(main, ["--db", db, "audit", "verify"])
+    assert result.exit_code == 1
+    assert "TAMPERED: fact_version seq" in result.output and "(meeting b2-m v1)" in result.output

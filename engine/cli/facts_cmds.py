@@ -84,7 +84,9 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
     for note in notes:
         click.echo(f"note: {note}", err=True)
     for altered in report.altered:
-        click.echo(f"warning: the stored text of {altered} had been altered in the database; stored anew", err=True)
+        click.echo(
+            f"warning: the stored text of {altered} had been altered in the database; stored anew", err=True
+        )
     for problem in report.problems:
         click.echo(str(problem), err=True)
     click.echo(report.summary())
@@ -96,7 +98,14 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
 
 @click.command()
 @click.option("--type", "type_name", type=LazyChoice(_fact_types), help="Only this type.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: one file on stdout; csv: one file per type in --out.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for CSV files (one per type).")
 @pass_ctx
 @friendly

@@ -309,3 +309,55 @@ def backtest(ctx: Context, rules_dir: str, period: str, as_of: dt.date | None, f
 
 def register(group: click.Group) -> None:
     group.add_command(rules)
+
+
+@rules.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "md", "json"]),
+    default="table",
+    show_default=True,
+    help="table for the terminal, md for docs/rule-packs.md, json for tools.",
+)
+@click.option(
+    "--update",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Rewrite the generated part of this Markdown file (between its markers) instead of printing.",
+)
+def fields(fmt: str, update: str | None) -> None:
+    """The field reference: every subject type's fields and options, and the derive sources.
+
+    Generated from the code, so it is what a condition or message may use.
+
+    \b
+    Examples:
+      partyrules rules fields
+      partyrules rules fields --format md --update docs/rule-packs.md
+    """
+    from pathlib import Path
+
+    from engine.subjects import reference
+
+    if update:
+        path = Path(update)
+        try:
+            text = reference.replace_generated(path.read_text(encoding="utf-8"), reference.markdown())
+        except ValueError as exc:
+            raise click.ClickException(f"{update}: {exc}") from None
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"{update}: field reference rewritten")
+        return
+    if fmt == "md":
+        click.echo(reference.markdown(), nl=False)
+        return
+    data = reference.reference()
+    if fmt == "json":
+        print_json(data)
+        return
+    for kind, subject in data["subjects"].items():
+        rows = [(f["name"], f["type"], f["meaning"] or "") for f in subject["fields"]]
+        print_table(f"subject: {kind}", ["字段", "类型", "含义"], rows)
+    for source, spec in data["derive"].items():
+        rows = [(f["name"], f["type"], f["meaning"] or "") for f in spec["fields"]]
+        print_table(f"derive source: {source}", ["字段", "类型", "含义"], rows)

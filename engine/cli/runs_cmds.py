@@ -16,7 +16,13 @@ STATUS_CN = {"running": "运行中", "ok": "完成", "failed": "失败", "abando
     type=click.Choice(sorted(STATUS_CN)),
     help="Only runs with this status.",
 )
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="How many recent runs to list.",
+)
 @format_option()
 @pass_ctx
 @friendly

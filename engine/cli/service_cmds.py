@@ -178,8 +178,8 @@ def audit_verify(ctx: Context) -> None:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
     "--insecure-cookies", is_flag=True, help="Session cookies without the Secure flag (plain HTTP on a LAN)."
 )

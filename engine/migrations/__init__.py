@@ -18,6 +18,7 @@ fails when the models and the migrated schema differ, or when there is more than
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ BASELINE = "baseline_0_1_0"  # the schema of partyrules 0.1.0, the last release 
 # file names must be importable module names (mypy checks the migrations like the rest of the code)
 FILE_TEMPLATE = "m%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
 _PG_LOCK = 0x7061727479  # pg_advisory_xact_lock key: "party"
+
+# alembic says "Context impl SQLiteImpl" at INFO on every command; keep it out of the schedule's log unless
+# someone configured alembic's logger on purpose
+if logging.getLogger("alembic").level == logging.NOTSET:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def config() -> Config:

@@ -10,7 +10,6 @@ Nothing is discovered later, when a scheduled check runs.
 from __future__ import annotations
 
 import hashlib
-import string
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +24,7 @@ from engine.condition.prefilter import NotVectorisable, Prefilter, compile_prefi
 from engine.errors import ConditionError
 from engine.pack.errors import PackError, PackProblem
 from engine.pack.model import Rule, RuleFile
+from engine.pack.params import check_message, check_params
 from engine.pack.tables import resolve_tables
 from engine.subjects.schema import subject_fields
 from facts.validate import suggest
@@ -127,15 +127,9 @@ def _field_hint(name: str) -> str | None:
     return text.strip(" ()") or None
 
 
-def _placeholders(template: str) -> list[str]:
-    names = []
-    for _lit, name, _spec, _conv in string.Formatter().parse(template):
-        if name is not None:
-            names.append(name.split(".")[0].split("[")[0])
-    return names
-
-
-def _compile(rule: Rule, file: str, keys: dict[str, int]) -> tuple[CompiledRule | None, list[PackProblem]]:
+def _compile(
+    rule: Rule, file: str, keys: dict[str, int], from_tables: frozenset[str] = frozenset()
+) -> tuple[CompiledRule | None, list[PackProblem]]:
     fields = subject_fields(rule)
     params = rule.numeric_params()
     scalar_params = {k: v for k, v in params.items() if isinstance(v, int | float | str | bool)}
@@ -149,20 +143,14 @@ def _compile(rule: Rule, file: str, keys: dict[str, int]) -> tuple[CompiledRule 
         problems.append(
             PackProblem(file, keys.get("when", keys.get("", 1)), rule.id, "when", str(exc), exc.suggestion)
         )
-    known = set(fields) | set(params)
-    for name in _placeholders(rule.message):
-        if name not in known:
-            hint = suggest(name, sorted(known)).strip(" ()") or None
-            problems.append(
-                PackProblem(
-                    file,
-                    keys.get("message", keys.get("", 1)),
-                    rule.id,
-                    "message",
-                    f"placeholder {{{name}}} is not a field of a {rule.subject.type} subject nor a param",
-                    hint,
-                )
-            )
+    # typed params and message placeholders (engine.pack.params)
+    issues = check_params(rule, expr, from_tables) + check_message(
+        rule.message, fields, rule.params, rule.subject.type
+    )
+    for issue in issues:
+        key = issue.field.split(".")[0]
+        line = keys.get(key, keys.get("", 1))
+        problems.append(PackProblem(file, line, rule.id, issue.field, issue.message, issue.hint))
     if problems or expr is None or durable is None:
         return None, problems
     version = hashlib.sha256(rule.model_dump_json(by_alias=True).encode()).hexdigest()[:10]
@@ -296,7 +284,7 @@ def load_pack(root: Path | str) -> Pack:
             continue
         if raw is None:
             continue
-        tables, found = resolve_tables(raw, path.parent)
+        tables, found, from_tables = resolve_tables(raw, path.parent)
         problems.extend(found)
         for table in tables:
             if table.is_file():
@@ -309,7 +297,7 @@ def load_pack(root: Path | str) -> Pack:
             continue
         fixtures[shown] = rule_file.fixture
         for i, rule in enumerate(rule_file.rules):
-            result, found = _compile(rule, shown, lines.get(i, {}))
+            result, found = _compile(rule, shown, lines.get(i, {}), from_tables.get(i, frozenset()))
             problems.extend(found)
             if result is not None:
                 compiled.append(result)

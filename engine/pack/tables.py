@@ -14,13 +14,105 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from engine.pack.errors import PackProblem
+from facts.models import MemberCategory
+from facts.validate import suggest
 
 COLUMNS = ["category", "lower", "upper", "rate", "fixed"]
+
+
+#: member categories a bracket or fixed amount may name (facts.models.MemberCategory)
+KNOWN_CATEGORIES: tuple[str, ...] = get_args(MemberCategory)
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """Incomes above ``lower`` up to and including ``upper`` (None: open ended) pay ``rate``."""
+
+    lower: Decimal
+    upper: Decimal | None
+    rate: Decimal
+    where: int  # the CSV/XLSX line, or the position in an inline list
+
+
+def _unknown_category(category: str) -> tuple[str, str | None]:
+    hint = suggest(category, list(KNOWN_CATEGORIES)).strip(" ()") or None
+    return f"unknown member category {category!r}; expected one of {', '.join(KNOWN_CATEGORIES)}", hint
+
+
+def check_brackets(
+    category: str, items: list[Bracket], sorted_by_lower: bool = False, unit: str = "line"
+) -> list[tuple[Bracket, str, str, str | None]]:
+    """What is wrong with one category's brackets, in order: ``(bracket, column, message, hint)``.
+
+    The same checks for a decision table and for brackets written in the rule file: a known category,
+    rates between 0 and 1, each bracket above the one before it (sorted) with no gap or overlap,
+    starting at 0 and open ended at the top.  ``unit`` names what ``Bracket.where`` counts (line, item).
+    """
+    found: list[tuple[Bracket, str, str, str | None]] = []
+    if not items:
+        return found
+    if category not in KNOWN_CATEGORIES:
+        found.append((items[0], "category", *_unknown_category(category)))
+    for b in items:
+        if not Decimal(0) <= b.rate <= Decimal(1):
+            hint = f"write {b.rate / 100} for {b.rate}%" if Decimal(1) < b.rate <= Decimal(100) else None
+            found.append((b, "rate", f"{category}: rate {b.rate} is not a ratio between 0 and 1", hint))
+        if b.upper is not None and b.upper <= b.lower:
+            hint = None if sorted_by_lower else "list the brackets from the lowest upper bound up"
+            found.append((b, "upper", f"{category}: upper {b.upper} is not above lower {b.lower}", hint))
+    for prev, cur in zip(items, items[1:], strict=False):
+        if prev.upper is None:
+            found.append(
+                (
+                    cur,
+                    "lower",
+                    f"{category}: bracket from {cur.lower} overlaps the open-ended one before it",
+                    None,
+                )
+                if sorted_by_lower
+                else (
+                    prev,
+                    "upper",
+                    f"{category}: only the last bracket may be open ended (upper empty)",
+                    None,
+                )
+            )
+        elif cur.lower < prev.upper:
+            found.append(
+                (
+                    cur,
+                    "lower",
+                    f"{category}: bracket from {cur.lower} overlaps the one on {unit} {prev.where}",
+                    None,
+                )
+            )
+        elif cur.lower > prev.upper:
+            found.append(
+                (
+                    cur,
+                    "lower",
+                    f"{category}: gap between {prev.upper} ({unit} {prev.where}) and {cur.lower}: incomes in between have no rate",
+                    f"start this bracket at {prev.upper} (brackets include their upper bound)",
+                )
+            )
+    if items[0].lower != 0:
+        found.append((items[0], "lower", f"{category}: the first bracket must start at 0", None))
+    if items[-1].upper is not None:
+        found.append(
+            (
+                items[-1],
+                "upper",
+                f"{category}: incomes above {items[-1].upper} have no rate",
+                "leave upper empty on the last bracket (open ended)",
+            )
+        )
+    return found
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -64,8 +156,9 @@ def load_bracket_table(path: Path, rule: str | None) -> tuple[dict[str, Any], li
         problem(1, "table", f"missing column(s): {', '.join(missing)}; expected {', '.join(COLUMNS)}")
         return {}, problems
     index = {c: header.index(c) for c in COLUMNS}
-    brackets: dict[str, list[tuple[Decimal, Decimal | None, Decimal, int]]] = {}
+    brackets: dict[str, list[Bracket]] = {}
     fixed: dict[str, float] = {}
+    fixed_lines: dict[str, int] = {}
     for line, row in enumerate(rows[1:], start=2):
         cells = {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()}
         category = cells["category"]
@@ -85,52 +178,41 @@ def load_bracket_table(path: Path, rule: str | None) -> tuple[dict[str, Any], li
             if rate is not None:
                 problem(line, "fixed", "give either a rate or a fixed amount, not both")
             fixed[category] = float(fix)
+            fixed_lines[category] = line
+            if fix < 0:
+                problem(line, "fixed", f"{category}: fixed amount {fix} is negative")
             continue
         if rate is None or lower is None:
             problem(line, "rate", "a bracket needs lower and rate (or a fixed amount)")
             continue
-        if upper is not None and upper <= lower:
-            problem(line, "upper", f"upper {upper} is not above lower {lower}")
-            continue
-        brackets.setdefault(category, []).append((lower, upper, rate, line))
+        brackets.setdefault(category, []).append(Bracket(lower, upper, rate, line))
     out: dict[str, list[list[float | None]]] = {}
+    for category, line in fixed_lines.items():
+        if category not in KNOWN_CATEGORIES:
+            problem(line, "category", *_unknown_category(category))
     for category, items in brackets.items():
-        items.sort(key=lambda b: b[0])
-        for prev, cur in zip(items, items[1:], strict=False):
-            if prev[1] is None or cur[0] < prev[1]:
-                problem(
-                    cur[3], "lower", f"{category}: bracket from {cur[0]} overlaps the one on line {prev[3]}"
-                )
-            elif cur[0] > prev[1]:
-                problem(
-                    cur[3],
-                    "lower",
-                    f"{category}: gap between {prev[1]} (line {prev[3]}) and {cur[0]}: incomes in between have no rate",
-                    f"start this bracket at {prev[1]} (brackets include their upper bound)",
-                )
-        if items and items[0][0] != 0:
-            problem(items[0][3], "lower", f"{category}: the first bracket must start at 0")
-        if items and items[-1][1] is not None:
-            problem(
-                items[-1][3],
-                "upper",
-                f"{category}: incomes above {items[-1][1]} have no rate",
-                "leave upper empty on the last bracket (open ended)",
-            )
+        items.sort(key=lambda b: b.lower)
+        for bracket, column, message, hint in check_brackets(category, items, sorted_by_lower=True):
+            problem(bracket.where, column, message, hint)
         if category in fixed:
-            problem(items[0][3], "category", f"{category}: has both brackets and a fixed amount")
-        out[category] = [[float(u) if u is not None else None, float(r)] for _lo, u, r, _ln in items]
+            problem(items[0].where, "category", f"{category}: has both brackets and a fixed amount")
+        out[category] = [[float(b.upper) if b.upper is not None else None, float(b.rate)] for b in items]
     return {"brackets": out, "fixed": fixed}, problems
 
 
-def resolve_tables(raw: Any, folder: Path) -> tuple[list[Path], list[PackProblem]]:
-    """Replace every ``{table: FILE}`` param in a raw rule file, in place; return the files read."""
+def resolve_tables(raw: Any, folder: Path) -> tuple[list[Path], list[PackProblem], dict[int, frozenset[str]]]:
+    """Replace every ``{table: FILE}`` param in a raw rule file, in place.
+
+    Returns the files read, the problems found in them, and per rule (its index in the file) the
+    params that came from a table (checked here with the table's lines, not again as inline params).
+    """
     used: list[Path] = []
     problems: list[PackProblem] = []
+    from_tables: dict[int, frozenset[str]] = {}
     rules = raw.get("rules") if isinstance(raw, dict) else None
     if not isinstance(rules, list):
-        return used, problems
-    for rule in rules:
+        return used, problems, from_tables
+    for index, rule in enumerate(rules):
         params = rule.get("params") if isinstance(rule, dict) else None
         if not isinstance(params, dict):
             continue
@@ -156,6 +238,8 @@ def resolve_tables(raw: Any, folder: Path) -> tuple[list[Path], list[PackProblem
                 if name == "brackets" and content:
                     params["brackets"] = content["brackets"]
                     params.setdefault("fixed", {}).update(content["fixed"])
+                    from_tables[index] = from_tables.get(index, frozenset()) | {"brackets", "fixed"}
                 else:
                     params[name] = content
-    return used, problems
+                    from_tables[index] = from_tables.get(index, frozenset()) | {name}
+    return used, problems, from_tables

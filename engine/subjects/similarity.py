@@ -17,14 +17,16 @@ probability 5·10⁻⁷.  The band keys are stored with each meeting at import
 (``minutes_sig``), so judging one new meeting looks its candidates up in the
 database instead of reading every text.
 """
+
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from facts.minhash import codes
+from facts.minhash import BANDS, ROWS, codes
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,21 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 #: band keys two texts must share to be compared exactly (see the module's docstring)
 MIN_SHARED_BANDS = 2
+
+
+def miss_probability(
+    similarity: float, bands: int = BANDS, rows: int = ROWS, min_shared: int = MIN_SHARED_BANDS
+) -> float:
+    """The chance that two texts of this Jaccard similarity share fewer than ``min_shared`` bands."""
+    p = similarity**rows  # one band's keys agree
+    return sum(math.comb(bands, k) * p**k * (1 - p) ** (bands - k) for k in range(min_shared))
+
+
+def detector_floor(max_miss: float = 0.01) -> float:
+    """The lowest similarity (to the hundredth, rounded up) at which a pair is missed at most ``max_miss``
+    of the time: a copy threshold below it would report fewer pairs than it promises (0.88 today)."""
+    cents = next(c for c in range(1, 101) if miss_probability(c / 100) <= max_miss)
+    return cents / 100
 
 
 def candidate_pairs(

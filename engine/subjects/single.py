@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.pack.model import DuesSubject, MeetingSubject, PetitionSubject, PromotionSubject, Rule
+from engine.pack.params import MINUTES_PARTS, required_parts
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.registry import MemberInfo
@@ -39,13 +40,6 @@ MEETING_KIND_CN = {
     "member_appraisal": "民主评议党员",
     "topic_discussion": "专题研讨",
 }
-MINUTES_PARTS = [
-    ("minutes_time", "时间"),
-    ("attendees", "参会人员"),
-    ("minutes_content", "内容"),
-    ("minutes_outcome", "成效"),
-    ("minutes_recorder", "记录人"),
-]
 _M = t.MeetingRow.__table__  # type: ignore[attr-defined]
 _TOPIC = t.MeetingTopicRow.__table__  # type: ignore[attr-defined]
 _ATT = t.AttendanceRow.__table__  # type: ignore[attr-defined]
@@ -161,7 +155,7 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
     if key in ctx.cache:
         return ctx.cache[key]  # type: ignore[no-any-return]
     # whether each part of the minutes has text, not the text itself (a province's minutes are hundreds of MB)
-    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_has_text(_M.c[c]) for c, _ in MINUTES_PARTS if c != "attendees")]
+    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_has_text(_M.c[c]) for c, _ in MINUTES_PARTS.values() if c)]
     in_span = sa.and_(_M.c.date >= start, _M.c.date <= end, ctx.in_part(_M.c.org, "org"))
     if only is not None:
         in_span = sa.and_(in_span, _M.c.id.in_(sorted(only)))
@@ -239,24 +233,49 @@ def meeting_subjects(
     memo: dict[str, dict[str, Any]] = ctx.cache.setdefault(
         ("meeting_fields", start, end, frozenset(only) if only is not None else None, spec.eligible), {}
     )
+    # which parts of the minutes are empty, per meeting; what a rule requires is its own param
+    absent: dict[str, frozenset[str]] = ctx.cache.setdefault(
+        ("meeting_absent_parts", start, end, frozenset(only) if only is not None else None), {}
+    )
+    parts = required_parts(rule)
+    missing_by_absent: dict[frozenset[str], dict[str, Any]] = {}
     reg = ctx.registry
     out = []
     for m in meetings:
         base = memo.get(m.id)
         if base is None:
             base = memo[m.id] = _meeting_fields(ctx, spec, data, m)
+        gone = absent.get(m.id)
+        if gone is None:
+            gone = absent[m.id] = _absent_parts(data, m)
+        minutes = missing_by_absent.get(gone)
+        if minutes is None:
+            labels = [MINUTES_PARTS[p][1] for p in parts if p in gone]
+            minutes = missing_by_absent[gone] = {
+                "minutes_missing": len(labels),
+                "minutes_missing_list": "、".join(labels) if labels else "无",
+            }
         sim, source = copies.get(m.id, (0.0, ""))
         source_org = ""
         if source:
             source_org = reg.org_name(ctx.cache.get("meeting_org", {}).get(source))
-        fields = {**base, "copy_similarity": round(sim, 4), "copied_from": source, "copied_from_org_name": source_org}
+        fields = {**base, **minutes, "copy_similarity": round(sim, 4), "copied_from": source, "copied_from_org_name": source_org}
         facts = [f"meeting:{m.id}"] + ([f"meeting:{source}"] if source else [])
         out.append(Subject("meeting", m.id, m.org, None, fields["period"], fields, facts))
     return out
 
 
+def _absent_parts(data: MeetingData, m: Any) -> frozenset[str]:
+    """The parts of a meeting's minutes left empty (attendees: nobody recorded as present)."""
+    return frozenset(
+        name
+        for name, (col, _label) in MINUTES_PARTS.items()
+        if (not data.present.get(m.id) if col is None else not getattr(m, col))
+    )
+
+
 def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, m: Any) -> dict[str, Any]:
-    """A meeting's subject fields, except those of the copy check."""
+    """A meeting's subject fields, except those of the copy check and of the minutes' parts."""
     reg = ctx.registry
     empty: set[str] = set()
     eligible = _eligible(ctx, spec, m.kind, m.org, m.date)
@@ -264,9 +283,6 @@ def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, 
     absentees = sorted(eligible - present - data.leave_ok.get(m.id, empty))
     n_present = len(present & eligible)
     ratio = n_present / len(eligible) if eligible else 1.0
-    missing = [
-        label for col, label in MINUTES_PARTS if (not present if col == "attendees" else not getattr(m, col))
-    ]
     return {
         "meeting": m.id,
         "org": m.org,
@@ -282,8 +298,6 @@ def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, 
         "absentees": "、".join([reg.member_name(a) for a in absentees]) if absentees else "无",
         "attendance_ratio": ratio,
         "attendance_pct": f"{ratio * 100:.1f}%",
-        "minutes_missing": len(missing),
-        "minutes_missing_list": "、".join(missing) if missing else "无",
         **_period_fields(m.date),
     }
 
