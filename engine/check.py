@@ -10,6 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from engine.alerts.outbox import Alert
 from engine.app import App
 from engine.evaluate import Evaluation, evaluate
 from engine.pack.load import Pack
@@ -54,6 +55,7 @@ def run_check(
     dry_run: bool = False,
     trigger: str = "cli",
     pack: Pack | None = None,
+    alert_sink: list[Alert] | None = None,
 ) -> CheckResult:
     """Judge ``period`` as of ``as_of`` (default today) and, unless ``dry_run``, store the violations.
 
@@ -61,6 +63,7 @@ def run_check(
     (the last good pack while the configured one is invalid or held).
 
     A run that fails after it started is recorded as failed and alerted, then the error is raised.
+    With ``alert_sink`` the new violations' alerts are collected there instead of enqueued (a backfill).
     """
     rng = parse_range(period) if isinstance(period, str) else period
     as_of = check_as_of(as_of or app.today())
@@ -97,11 +100,14 @@ def run_check(
             held_orgs=frozenset(ev.screen.orgs),
             held=frozenset(ev.held),
         )
-        stored = app.violations.record(ev.findings, scope, pack.hash, run_id)
+        stored = app.violations.record(ev.findings, scope, pack.hash, run_id, alert_sink=alert_sink)
         app.violations.mark_retired(_whole_pack_ids(app, pack))
         ev.seconds["store"] = time.perf_counter() - t0
     except Exception as exc:
         app.violations.fail_run(run_id, exc)
+        raise
+    except BaseException as exc:  # Ctrl-C, SIGTERM in a scheduled child: not a failure to alert
+        app.violations.stop_run(run_id, exc)
         raise
     app.violations.finish_run(
         run_id,

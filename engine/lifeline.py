@@ -31,6 +31,7 @@ _log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 ORPHAN_EXIT_STATUS = 70  # the watchdog's exit status: "my parent is gone"
+WATCHDOG_THREAD = "parent-watchdog"
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
@@ -59,7 +60,7 @@ def _watch(fd: int) -> None:
 
 def start_watchdog(read_fd: int) -> threading.Thread:
     """End this process (``os._exit``) when the write end of ``read_fd``'s pipe is closed everywhere."""
-    thread = threading.Thread(target=_watch, args=(read_fd,), name="parent-watchdog", daemon=True)
+    thread = threading.Thread(target=_watch, args=(read_fd,), name=WATCHDOG_THREAD, daemon=True)
     thread.start()
     return thread
 

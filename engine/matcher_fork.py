@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from engine.lifeline import Lifeline
+from engine.lifeline import WATCHDOG_THREAD, Lifeline
 from engine.matcher_worker import MatcherCrashed, MatcherError
 
 _log = logging.getLogger(__name__)
@@ -51,7 +51,11 @@ def run_forked(
     database this run is alive).  Workers die with this process; if the wait is interrupted (an
     exception, Ctrl-C) the workers are killed before the exception goes on.
     """
-    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    others = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.current_thread() and t.name != WATCHDOG_THREAD  # it only waits in read()
+    ]
     if others:
         _log.warning("forking %s while other threads run (%s): a lock they hold stays held", what, others)
     ctx = mp.get_context("fork")

@@ -109,8 +109,9 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
                     work.append((rule, s))
                     subjects.add((rule.id, s.type, s.id))
             pairs.update((rule.id, m.label) for m in months)
+        built_periods: dict[tuple[str, str], dict[str, Subject]] = {}  # (rule, period) → subjects by org
         for f in by_type.get("meeting", {}).values():
-            result.standing.extend(_standing(ctx, pack, f, as_of))  # type: ignore[arg-type]
+            result.standing.extend(_standing(ctx, pack, f, built_periods))  # type: ignore[arg-type]
     matcher = Matcher({r.key: r.durable for r, _ in work})
     result.findings = [make_finding(r, s, registry) for r, s in work if matcher.matches(r.key, s.fields)]
     remember_pack(app.db, pack)
@@ -134,8 +135,14 @@ def _involved(facts: list[FactBase]) -> tuple[set[str], set[str]]:
     return orgs, members
 
 
-def _standing(ctx: BuildContext, pack: Pack, meeting: Meeting, as_of: date) -> list[str]:
-    """Where the meeting's org stands in the period containing the meeting (information, not a violation)."""
+def _standing(
+    ctx: BuildContext, pack: Pack, meeting: Meeting, built: dict[tuple[str, str], dict[str, Subject]]
+) -> list[str]:
+    """Where the meeting's org stands in the period containing the meeting (information, not a violation).
+
+    A period's subjects are built once for all the orgs of the batch (``built`` keeps them):
+    an import of thousands of meetings builds each rule's month once, not once a meeting.
+    """
     lines: list[str] = []
     org = ctx.registry.orgs.get(meeting.org)
     if org is None:
@@ -148,11 +155,14 @@ def _standing(ctx: BuildContext, pack: Pack, meeting: Meeting, as_of: date) -> l
         if not held:
             continue
         period = period_of(meeting.date, r.period)  # type: ignore[arg-type]
-        for s in build_period_subjects(ctx, r, [period]):
-            if s.id == meeting.org:
-                need = rule.params.get("at_least")
-                required = f"（要求至少{need}次）" if need is not None else ""
-                lines.append(f"{period.label_cn}{r.title}：已召开{s.fields[held[0]]}次{required}")
+        cache_key = (rule.key, period.label)
+        if cache_key not in built:
+            built[cache_key] = {s.id: s for s in build_period_subjects(ctx, r, [period])}
+        s = built[cache_key].get(meeting.org)
+        if s is not None:
+            need = rule.params.get("at_least")
+            required = f"（要求至少{need}次）" if need is not None else ""
+            lines.append(f"{period.label_cn}{r.title}：已召开{s.fields[held[0]]}次{required}")
     return lines
 
 

@@ -8,10 +8,21 @@ Every object is validated strictly: unknown types and unknown fields are
 errors, dates must be ISO ``YYYY-MM-DD``, months ``YYYY-MM``, years integers,
 amounts non-negative decimals.  The models are the public contract; the
 database tables in :mod:`facts.tables` are a projection of them.
+
+Bounds (issue 11: a value the store or ``check`` cannot handle is refused here,
+naming the field, rather than stored and breaking later for everyone): dates,
+months and years lie in 1921..2100 (ASCII digits only); amounts are finite,
+0..100,000,000 yuan; ``term_years`` is 1..10; ids are 1..128 characters
+without ``|`` (the separator of natural keys and violation keys), without a
+leading ``@`` (it marks a signer in a signoff's key) and without control
+characters; names and tags 1..200 and 1..64 characters; free text up to 100,000
+characters without control characters other than tab and line breaks (NUL
+cannot be stored by PostgreSQL).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -28,8 +39,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # ASCII digits: \d would take ０ and ٠ too
+_MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+
+FIRST_YEAR = 1921  # the Party's founding: no record can be older
+LAST_YEAR = 2100
+MAX_AMOUNT = Decimal(100_000_000)  # yuan: dues and income bases far above any real one
+MAX_TERM_YEARS = 10
+MAX_ID = 128  # the key columns hold 400 characters: an interview's key joins two ids and a date
+MAX_NAME = 200
+MAX_TAG = 64
+MAX_TEXT = 100_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, but tab, CR and LF
+_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _show(value: Any) -> str:
@@ -40,22 +62,35 @@ def _show(value: Any) -> str:
 
 def parse_iso_date(value: Any) -> date:
     """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string, nothing else."""
+    parsed: date | None = None
     if isinstance(value, date):
-        return value
-    if isinstance(value, str) and _DATE_RE.match(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise PydanticCustomError(
-        "iso_date", "{shown} is not a valid date (expected YYYY-MM-DD)", {"shown": _show(value)}
-    )
+        parsed = value
+    elif isinstance(value, str) and _DATE_RE.match(value):
+        with contextlib.suppress(ValueError):  # 2017-02-30: the message below
+            parsed = date.fromisoformat(value)
+    if parsed is None:
+        raise PydanticCustomError(
+            "iso_date", "{shown} is not a valid date (expected YYYY-MM-DD)", {"shown": _show(value)}
+        )
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            "date_range",
+            "{shown} is out of range (dates lie between {first}-01-01 and {last}-12-31)",
+            {"shown": _show(value), "first": FIRST_YEAR, "last": LAST_YEAR},
+        )
+    return parsed
 
 
 def parse_month(value: Any) -> str:
     if isinstance(value, str):
         m = _MONTH_RE.match(value)
         if m and 1 <= int(m.group(2)) <= 12:
+            if not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
+                raise PydanticCustomError(
+                    "month_range",
+                    "{shown} is out of range (months lie between {first}-01 and {last}-12)",
+                    {"shown": _show(value), "first": FIRST_YEAR, "last": LAST_YEAR},
+                )
             return value
     raise PydanticCustomError(
         "iso_month", "{shown} is not a valid month (expected YYYY-MM)", {"shown": _show(value)}
@@ -63,10 +98,12 @@ def parse_month(value: Any) -> str:
 
 
 def parse_year(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 1900 <= value <= 2999:
+    if isinstance(value, int) and not isinstance(value, bool) and FIRST_YEAR <= value <= LAST_YEAR:
         return value
     raise PydanticCustomError(
-        "year", "{shown} is not a valid year (expected an integer such as 2017)", {"shown": _show(value)}
+        "year",
+        "{shown} is not a valid year (expected an integer from {first} to {last}, such as 2017)",
+        {"shown": _show(value), "first": FIRST_YEAR, "last": LAST_YEAR},
     )
 
 
@@ -86,24 +123,88 @@ def parse_amount(value: Any) -> Decimal:
         raise PydanticCustomError(
             "amount", "{shown} is not an amount (expected a number of yuan)", {"shown": _show(value)}
         )
-    if not result.is_finite():
-        raise PydanticCustomError("amount", "{shown} is not a finite amount", {"shown": _show(value)})
+    if not result.is_finite() or abs(result.adjusted()) > 300:  # 1e400 would be stored as a float: inf, null
+        raise PydanticCustomError(
+            "amount", "{shown} is not a finite number (expected a number of yuan)", {"shown": _show(value)}
+        )
     if result < 0:
         raise PydanticCustomError(
             "amount", "{shown} is negative (amounts must be 0 or more)", {"shown": _show(value)}
         )
+    if result > MAX_AMOUNT:
+        raise PydanticCustomError(
+            "amount",
+            "{shown} is too large (amounts are at most {most} yuan)",
+            {"shown": _show(value), "most": f"{MAX_AMOUNT:,}"},
+        )
     return result
 
 
-def _positive_int(value: int) -> int:
-    if value <= 0:
-        raise PydanticCustomError("positive", "{shown} must be a positive integer", {"shown": _show(value)})
+def _term_years(value: int) -> int:
+    if not 1 <= value <= MAX_TERM_YEARS:
+        raise PydanticCustomError(
+            "term_years",
+            "{shown} is not a term of office (expected 1 to {most} years)",
+            {"shown": _show(value), "most": MAX_TERM_YEARS},
+        )
     return value
 
 
-def _non_empty(value: str) -> str:
+def _short(value: str, most: int) -> None:
+    if len(value) > most:
+        raise PydanticCustomError(
+            "too_long", "is {n} characters long (at most {most})", {"n": len(value), "most": most}
+        )
+
+
+def _no_control(value: str, pattern: re.Pattern[str]) -> None:
+    found = pattern.search(value)
+    if found:
+        raise PydanticCustomError(
+            "control_char",
+            "contains the control character U+{code} at position {at} (not text; remove it)",
+            {"code": f"{ord(found.group()):04X}", "at": found.start() + 1},
+        )
+
+
+_ID_BAD = re.compile(r"[\x00-\x1f\x7f|]|^@|^\s*$")
+
+
+def _identifier(value: str) -> str:
+    if len(value) <= MAX_ID and not _ID_BAD.search(value):
+        return value  # the usual case in one regex search; the checks below word the message
     if not value.strip():
         raise PydanticCustomError("non_empty", "must not be empty", {})
+    _short(value, MAX_ID)
+    _no_control(value, _ID_CONTROL)
+    if "|" in value:
+        raise PydanticCustomError(
+            "id_bar", '{shown} contains "|", which separates the parts of keys; use another character',
+            {"shown": _show(value)},
+        )
+    if value.startswith("@"):
+        raise PydanticCustomError(
+            "id_at", '{shown} starts with "@", which marks a signer in keys; drop it', {"shown": _show(value)}
+        )
+    return value
+
+
+def _label(most: int) -> Any:
+    def check(value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("non_empty", "must not be empty", {})
+        _short(value, most)
+        _no_control(value, _ID_CONTROL)
+        return value
+
+    return check
+
+
+def _free_text(value: str) -> str:
+    if value.isprintable() and len(value) <= MAX_TEXT:
+        return value  # no control character at all: the usual case, in C
+    _short(value, MAX_TEXT)
+    _no_control(value, _CONTROL)
     return value
 
 
@@ -111,9 +212,11 @@ IsoDate = Annotated[date, BeforeValidator(parse_iso_date), PlainSerializer(lambd
 Month = Annotated[str, BeforeValidator(parse_month)]
 Year = Annotated[int, BeforeValidator(parse_year)]
 Amount = Annotated[Decimal, BeforeValidator(parse_amount), PlainSerializer(lambda d: float(d), return_type=float)]
-PositiveInt = Annotated[int, AfterValidator(_positive_int)]
-Id = Annotated[str, AfterValidator(_non_empty)]
-Text = str
+TermYears = Annotated[int, AfterValidator(_term_years)]
+Id = Annotated[str, AfterValidator(_identifier)]  # an id, or a reference to one: part of keys
+Name = Annotated[str, AfterValidator(_label(MAX_NAME))]
+Tag = Annotated[str, AfterValidator(_label(MAX_TAG))]
+Text = Annotated[str, AfterValidator(_free_text)]
 
 OrgKind = Literal[
     "party_group",
@@ -165,12 +268,12 @@ class FactBase(_Strict):
 class Org(FactBase):
     type: Literal["org"] = "org"
     id: Id
-    name: Id
+    name: Name
     kind: OrgKind
     parent: Id | None = None
     established: IsoDate | None = None
     dissolved: IsoDate | None = None
-    term_years: PositiveInt | None = None
+    term_years: TermYears | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Org:
@@ -184,7 +287,7 @@ class Org(FactBase):
 class Member(FactBase):
     type: Literal["member"] = "member"
     id: Id
-    name: Id
+    name: Name
     org: Id
     status: MemberStatus = "full"
     category: MemberCategory = "in_service"
@@ -226,7 +329,7 @@ class Meeting(FactBase):
     org: Id
     kind: MeetingKind
     date: IsoDate
-    topics: list[Id] = Field(default_factory=list)
+    topics: list[Tag] = Field(default_factory=list)
     host: Id | None = None
     lecturer: Id | None = None
     attendees: list[Id] = Field(default_factory=list)
@@ -304,7 +407,7 @@ class Election(FactBase):
     type: Literal["election"] = "election"
     org: Id
     date: IsoDate
-    term_years: PositiveInt | None = None
+    term_years: TermYears | None = None
 
 
 class FieldVisit(FactBase):
@@ -373,10 +476,10 @@ class OrgChange(FactBase):
     type: Literal["org_change"] = "org_change"
     org: Id
     date: IsoDate
-    name: Id | None = None
+    name: Name | None = None
     kind: OrgKind | None = None
     parent: Id | None = None
-    term_years: PositiveInt | None = None
+    term_years: TermYears | None = None
     dissolved: bool = False
 
     @model_validator(mode="after")

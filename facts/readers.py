@@ -23,9 +23,9 @@ import csv
 import io
 import json
 import re
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ SUFFIXES = (*JSON_SUFFIXES, ".csv", ".xlsx")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _KEY_END = re.compile(r'"\s*:')  # how every key of a JSON object ends (strings may hold more of these)
 _PLAIN = frozenset({str, int, bool, type(None)})
+_CSV_FIELD_LIMIT = 1_000_000  # characters in one CSV cell (the csv module's default is 131,072)
+csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))  # a long cell is validation's to judge
 _INT_LIMIT = 2.0**63  # orjson reads integers outside [-2**63, 2**64) as floats; json reads them as ints
 
 
@@ -89,11 +91,20 @@ def read_file(path: Path, notes: list[FileNote] | None = None) -> Iterator[Item]
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(label, f"cannot be read: {exc.strerror or exc}") from exc
+    yield from read_data(data, label, path.stem, suffix, notes)
+
+
+def read_data(
+    data: bytes, label: str, stem: str, suffix: str, notes: list[FileNote] | None = None
+) -> Iterator[Item]:
+    """:func:`read_file` on a file's bytes: ``label`` names it in messages, ``stem`` and ``suffix`` say its type."""
     if not data.removeprefix(_UTF8_BOM).strip():
         yield FieldProblem(Location(label, 1), "", "the file is empty")
         return
     if suffix == ".xlsx":
-        yield from _read_xlsx(path, label)
+        from facts.readers_xlsx import read_xlsx  # only workbooks pay for openpyxl
+
+        yield from read_xlsx(io.BytesIO(data), label, notes)
         return
     text, encoding = decode(data, label)
     if encoding != "utf-8" and notes is not None:
@@ -103,7 +114,7 @@ def read_file(path: Path, notes: list[FileNote] | None = None) -> Iterator[Item]
             )
         )
     if suffix == ".csv":
-        yield from _read_csv(label, text, type_for_name(path.stem))
+        yield from _read_csv(label, text, type_for_name(stem), notes)
     else:
         yield from _read_jsonl(label, text)
 
@@ -129,9 +140,22 @@ def decode(data: bytes, label: str) -> tuple[str, str]:
     raise UnreadableFileError(
         label,
         f"byte 0x{data[offset]:02x} at offset {offset} is not UTF-8, and the file is not GB18030/GBK "
-        "Chinese text either; save it as UTF-8",
+        f"Chinese text either{_western_hint(data, offset)}; save it as UTF-8",
         offset,
     )
+
+
+def _western_hint(data: bytes, offset: int) -> str:
+    """`` (it reads as Latin-1/Windows-1252: "Müller")`` when that is what the bytes around ``offset`` look like."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    start = len(data[:offset].decode("cp1252", errors="replace"))
+    word = re.search(r"[^\s,;\"']*$", text[:start]).group() + re.match(r"[^\s,;\"']*", text[start:]).group()  # type: ignore[union-attr]
+    if word and all(c.isalpha() or c in "-.'" for c in word):
+        return f' (it reads as Latin-1/Windows-1252 text: "{word[:40]}")'
+    return ""
 
 
 def _is_common_cjk(char: str) -> bool:
@@ -154,9 +178,20 @@ def _looks_chinese(text: str) -> bool:
     if any(ord(c) < 32 and c not in "\t\r\n" for c in text):
         return False
     non_ascii = [c for c in text if ord(c) > 127]
-    ideographs = sum(1 for c in non_ascii if 0x4E00 <= ord(c) <= 0x9FFF)
+    ideographs = [c for c in non_ascii if 0x4E00 <= ord(c) <= 0x9FFF]
     common = sum(1 for c in non_ascii if _is_common_cjk(c))
-    return ideographs > 0 and common >= 0.8 * len(non_ascii)
+    # Latin-1 letters followed by ASCII decode to rare GBK-extension ideographs (Müller → M黮ler):
+    # Chinese text written with GBK is nearly all GB2312 characters, whose two bytes are both ≥ 0xA1
+    in_gb2312 = sum(1 for c in ideographs if _in_gb2312(c))
+    return bool(ideographs) and common >= 0.8 * len(non_ascii) and in_gb2312 >= 0.8 * len(ideographs)
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- JSON Lines ------------------------------------------------------------------------------
@@ -221,6 +256,15 @@ def _fast_object(text: str) -> dict[str, Any] | None:
     return value
 
 
+def _is_json_array(text: str) -> bool:
+    """The whole file (its comment lines aside) is one JSON array: then nothing in it is JSON Lines."""
+    body = "\n".join(line for line in text.split("\n") if not line.strip().startswith("#"))
+    try:
+        return isinstance(json.loads(body), list)
+    except (ValueError, RecursionError):
+        return False
+
+
 def _read_jsonl(label: str, text: str) -> Iterator[Item]:
     seen_content = False
     # split on \n only: str.splitlines would also split on U+2028 and friends inside strings
@@ -228,19 +272,25 @@ def _read_jsonl(label: str, text: str) -> Iterator[Item]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if stripped == "[" and not seen_content:
+        if stripped == "[" and not seen_content and _is_json_array(text):
             message = "the file is one JSON array, not JSON Lines: write one object per line"
             yield FieldProblem(Location(label, number), "", message)
             return
         seen_content = True
         location = Location(label, number)
-        fast = _fast_object(stripped)
+        try:
+            fast = _fast_object(stripped)
+        except RecursionError:
+            fast = None
         if fast is not None:
             yield location, fast
             continue
         indent = len(line) - len(line.lstrip())
         try:
             value = json.loads(stripped, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        except RecursionError:
+            yield FieldProblem(location, "", "invalid JSON: nested too deeply (more than a few hundred levels)")
+            continue
         except json.JSONDecodeError as exc:
             hint = (
                 " (each object must be on one line: JSON Lines)" if stripped in ("[", "]", "{", "}") else ""
@@ -267,44 +317,72 @@ def _read_jsonl(label: str, text: str) -> Iterator[Item]:
 Row = tuple[int, Sequence[Any]]
 
 
-def _read_csv(label: str, text: str, file_type: str | None) -> Iterator[Item]:
+def _read_csv(label: str, text: str, file_type: str | None, notes: list[FileNote] | None = None) -> Iterator[Item]:
     rows: list[Row] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        for number, cells in enumerate(reader, start=1):
-            rows.append((number, cells))
-    except csv.Error as exc:
-        yield FieldProblem(
-            Location(label, len(rows) + 1), "", f"unreadable CSV: {exc}; the rest of the file is skipped"
-        )
+    problems: list[FieldProblem] = []
+    for record in _csv_records(label, text):
+        if isinstance(record, FieldProblem):
+            problems.append(record)
+        else:
+            rows.append(record)
+    yield from problems
     no_type = (
         f"the file name does not name a fact type: name it after one (e.g. meetings.csv, dues.csv, "
-        f'{plural("field_visit")}.csv) or add a "type" column'
+        f'{plural("field_visit")}.csv, 会议.csv) or add a "type" column'
     )
-    yield from _table_items(label, rows, file_type, no_type, exact_width=True)
+    yield from _table_items(label, rows, file_type, no_type, exact_width=True, notes=notes)
 
 
-def _read_xlsx(path: Path, label: str) -> Iterator[Item]:
-    import openpyxl  # only workbooks pay for importing it
-    from openpyxl.utils.exceptions import InvalidFileException
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise UnreadableFileError(label, f"is not a readable .xlsx workbook ({exc})") from exc
-    try:
-        for sheet in book.worksheets:
-            sheet_label = f"{label}[{sheet.title}]"
-            rows: list[Row] = list(enumerate(sheet.iter_rows(values_only=True), start=1))
-            if all(_blank(cells) for _, cells in rows):
-                continue  # an empty sheet (Sheet2, Sheet3 of a new workbook) says nothing
-            no_type = (
-                f'sheet "{sheet.title}" is not a fact type; it is skipped (name a sheet after a type, '
-                f'e.g. meetings, dues, or add a "type" column)'
-            )
-            yield from _table_items(sheet_label, rows, type_for_name(sheet.title), no_type, exact_width=False)
-    finally:
-        book.close()
+
+def _csv_records(label: str, text: str) -> Iterator[Row | FieldProblem]:
+    """CSV records with the physical line each starts on; a broken record is reported and reading goes on.
+
+    A quote that is never closed swallows every line after it into one cell: a record
+    that runs over several lines and has not the header's number of cells is taken for
+    that, its first line is reported, and reading resumes on the next line.  A cell over
+    the size limit is reported on its line likewise.  So every line is either read or
+    named, and the summary counts each one lost.
+    """
+    lines = _PHYSICAL_LINE.findall(text)
+    width: int | None = None
+    pos = 0
+    while pos < len(lines):
+        reader = csv.reader(iter(lines[pos:]), strict=True)  # strict: a quote left open raises at the end
+        done = 0  # physical lines consumed by the records read so far from ``pos``
+        restart: int | None = None
+        try:
+            for cells in reader:
+                start, done = pos + done, reader.line_num
+                end = pos + done
+                if width is None:
+                    width = len(cells)
+                elif end - start > 1 and len(cells) != width:
+                    message = (
+                        f"a quote opened on this line is not closed (the cell would run to line {end}); "
+                        f"this line is skipped and reading resumes on line {start + 2}"
+                    )
+                    yield FieldProblem(Location(label, start + 1), "", message)
+                    restart = start + 1
+                    break
+                yield start + 1, cells
+        except csv.Error as exc:
+            start = pos + done
+            if "field larger than field limit" in str(exc):
+                message = f"a cell is longer than {_CSV_FIELD_LIMIT:,} characters; this line is skipped"
+            elif "unexpected end of data" in str(exc):
+                message = (
+                    "a quote opened on this line is never closed (it would take the rest of the file); "
+                    f"this line is skipped and reading resumes on line {start + 2}"
+                )
+            else:
+                message = f"unreadable CSV: {exc}; this line is skipped"
+            yield FieldProblem(Location(label, start + 1), "", message)
+            restart = start + 1
+        if restart is None:
+            return
+        pos = restart
 
 
 def _blank(cells: Sequence[Any]) -> bool:
@@ -319,7 +397,12 @@ def _blank_cell(cell: Any) -> bool:
 
 
 def _table_items(
-    label: str, rows: list[Row], default_type: str | None, no_type: str, exact_width: bool
+    label: str,
+    rows: list[Row],
+    default_type: str | None,
+    no_type: str,
+    exact_width: bool,
+    notes: list[FileNote] | None = None,
 ) -> Iterator[Item]:
     """Objects from a table whose first row is the header."""
     if not rows or _blank(rows[0][1]):
@@ -343,12 +426,14 @@ def _table_items(
         yield FieldProblem(Location(label, 1), "", no_type)
         return
     context = sorted({t for t in (default_type, *(row_type(c) for _, c in body)) if t in MODELS})
-    yield from _header_problems(label, header, body, context)
+    ignored = _ignored_columns(label, header, context, notes)
+    yield from _header_problems(label, header, body, context, ignored)
     layouts = {t: {c.name: c for c in columns(t)} for t in context}
+    timed: set[str] = set()  # date columns where a cell held a date-time with a time of day
     seen: set[str] = set()
     used = []
     for index, name in enumerate(header):
-        if name and name != "type" and name not in seen:
+        if name and name != "type" and name not in seen and name not in ignored:
             used.append(index)
         seen.add(name)
     for number, cells in body:
@@ -363,11 +448,33 @@ def _table_items(
             yield FieldProblem(location, "", f"column {extra[0] + 1} has a value but no header")
             continue
         kind = row_type(cells)
-        yield from _row_object(location, kind, header, used, cells, layouts.get(kind or "", {}))
+        yield from _row_object(location, kind, header, used, cells, layouts.get(kind or "", {}), timed)
+    if notes is not None:
+        for name in sorted(timed):
+            notes.append(FileNote(Location(label, 1), f'column "{name}" holds date-times: the date is taken, the time of day ignored'))
+
+
+def _ignored_columns(
+    label: str, header: list[str], context: list[str], notes: list[FileNote] | None
+) -> set[str]:
+    """Columns that are no field and not a misspelt one either (备注, 说明): noted once and not read.
+
+    A name close to a field (``atendees``) stays an error, its rows rejected: ignoring it
+    would drop the data a user meant to give.
+    """
+    if notes is None:  # nobody to tell: the column stays an error rather than vanish unsaid
+        return set()
+    known = sorted({c.name for t in context for c in columns(t)} | {"type"})
+    ignored = {name for name in header if name and context and name not in known and not suggest(name, known)}
+    for name in sorted(ignored, key=header.index):
+        notes.append(
+            FileNote(Location(label, 1), f'column "{name}" is not a field of {"/".join(context)}; it is ignored')
+        )
+    return ignored
 
 
 def _header_problems(
-    label: str, header: list[str], body: list[Row], context: list[str]
+    label: str, header: list[str], body: list[Row], context: list[str], ignored: set[str] = frozenset()  # type: ignore[assignment]
 ) -> Iterator[FieldProblem]:
     where = Location(label, 1)
     layouts = {t: {c.name: c for c in columns(t)} for t in context}
@@ -382,7 +489,7 @@ def _header_problems(
                 )
         elif name in seen:
             yield FieldProblem(where, f"{prefix}{name}", "column appears twice; only the first one is read")
-        elif context and name not in known:
+        elif context and name not in known and name not in ignored:
             yield FieldProblem(where, f"{prefix}{name}", f"unknown column{suggest(name, known)}")
         seen.add(name)
     for type_name, layout in layouts.items():
@@ -398,13 +505,19 @@ def _row_object(
     used: list[int],
     cells: Sequence[Any],
     layout: dict[str, Column],
+    timed: set[str] | None = None,
 ) -> Iterator[Item]:
     obj: dict[str, Any] = {"type": type_name} if type_name else {}
     for index in used:
         name = header[index]
         column = layout.get(name)
         kind = column.kind if column else Kind.TEXT
-        value = parse_cell(cell_text(cells[index], kind), kind) if index < len(cells) else None
+        cell = cells[index] if index < len(cells) else None
+        if kind is Kind.DATE and isinstance(cell, datetime) and cell.tzinfo is None:
+            if cell.time() != time(0) and timed is not None:
+                timed.add(name)
+            cell = cell.date()  # Excel date-times in a date field: the date is what the field holds
+        value = parse_cell(cell_text(cell, kind), kind) if cell is not None else None
         if value is None:
             continue
         if not _put(obj, name.split("."), value):

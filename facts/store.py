@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections import defaultdict
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,22 +23,33 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from facts import tables as t
+from facts.chunks import Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS, TYPE_ORDER, FactBase, Meeting, canonical, natural_key, references
-from facts.projection import COLUMNS, OWNED, Row, bulk_cache, insert_rows, rows_for, signature_rows
+from facts.models import MODELS, TYPE_ORDER, FactBase, Org, OrgChange, canonical, natural_key, references
+from facts.projection import OWNED, bulk_cache
 from facts.validate import canonical_bytes, suggest, surrogate_problem, validate_object
 
+log = logging.getLogger(__name__)
 Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
 Admit = Callable[[list[tuple[Location, FactBase]]], list[FieldProblem]]  # problems reject their objects
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
+_RUNS = t.ImportRun.__table__  # type: ignore[attr-defined]
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
-_FV_COLUMNS = ("type", "key", "version", "hash", "content", "current", "recorded_at", "import_id")
 _FEW_REFERENCES = 1000  # imports up to this many objects look their references up one by one
-CHUNK = 2000
 _ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
 _GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
+
+
+def unexpected_problem(location: Location, raw: Any, exc: BaseException) -> FieldProblem:
+    """The rejection of one input object that made validating or storing it raise: that line only, logged."""
+    log.warning("%s: rejected after %s", location, type(exc).__name__, exc_info=exc)
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    field = kind if isinstance(kind, str) and kind in MODELS else ""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return FieldProblem(location, field, f"cannot be imported ({detail}); this line was not imported")
 
 
 def content_json(fact: FactBase) -> str:
@@ -70,6 +81,9 @@ class ImportReport:
     stored: list[Stored] = field(default_factory=list)  # added and corrected facts, in order
     import_id: int | None = None
     altered: list[str] = field(default_factory=list)  # stored versions whose content no longer matched its hash
+    conflicts: int = 0  # lines not applied because another import changed their fact meanwhile (in problems)
+    failed: str | None = None  # why the import stopped before the end (the lines not stored are in problems)
+    resumes: tuple[int, str] | None = None  # (id, reason) of the failed run of the same files this one resumes
 
     @property
     def rejected(self) -> int:
@@ -77,10 +91,18 @@ class ImportReport:
         return len({(p.location.file, p.location.line) for p in self.problems})
 
     def summary(self) -> str:
-        return (
+        text = (
             f"added {self.added}, unchanged {self.unchanged}, "
             f"corrected {self.corrected}, rejected {self.rejected}"
         )
+        if self.conflicts:
+            text += f" (of which {self.conflicts} changed meanwhile by another import: re-run to apply them)"
+        if self.resumes:
+            text += f"\nresumed import #{self.resumes[0]} (it failed: {self.resumes[1]}); " \
+                f"{self.unchanged} facts were already stored"
+        if self.failed:
+            text += f"\nimport #{self.import_id} FAILED: {self.failed}; re-run the same import to resume"
+        return text
 
 
 @dataclass(frozen=True)
@@ -90,13 +112,6 @@ class VersionInfo:
     recorded_at: datetime
     superseded_at: datetime | None
     content: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class _Run:
-    id: int
-    now: datetime
-    present: set[str]  # fact types that had versions before this import
 
 
 @dataclass
@@ -142,35 +157,54 @@ class FactStore:
                 report.problems.extend(refused)
                 bad = {(r.location.file, r.location.line) for r in refused}
                 pending = [p for p in pending if (p.location.file, p.location.line) not in bad]
+        pending = self._refuse_cycles(pending, report)
         pending = self._resolve_references(pending, report)
+        resumed = _last_failed_run(self.engine, files)
         with self.engine.begin() as conn:
             inserted = conn.execute(
-                sa.insert(t.ImportRun.__table__).values(started_at=now, files=files[:2000])  # type: ignore[attr-defined]
+                sa.insert(_RUNS).values(started_at=now, files=files[:2000], status="running")
             ).inserted_primary_key
             run_id = int(inserted[0]) if inserted else 0
         report.import_id = run_id
-        with self.engine.connect() as conn, bulk_cache(conn):  # one connection: its page cache stays warm
-            with conn.begin():
-                present = _types_present(conn, {p.fact.type for p in pending})  # type: ignore[attr-defined]
-            run = _Run(run_id, now, present)
-            for start in range(0, len(pending), CHUNK):
-                with conn.begin():  # a chunk is one transaction: a crash never leaves half a fact
-                    self._store_chunk(conn, pending[start : start + CHUNK], run, report)
-            if conn.dialect.name == "postgresql" and report.added + report.corrected >= _ANALYZE_AFTER:
-                _analyze(conn)  # fresh statistics: without them the planner scans a type's rows per look-up
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t.ImportRun.__table__)  # type: ignore[attr-defined]
-                .where(t.ImportRun.__table__.c.id == run_id)  # type: ignore[attr-defined]
-                .values(
-                    finished_at=datetime.now(UTC),
-                    added=report.added,
-                    unchanged=report.unchanged,
-                    corrected=report.corrected,
-                    rejected=report.rejected,
-                )
-            )
+        report.resumes = resumed
+        failed: str | None = None
+        try:
+            with self.engine.connect() as conn, bulk_cache(conn):  # one connection: its page cache stays warm
+                with conn.begin():
+                    present = types_present(conn, {p.fact.type for p in pending})  # type: ignore[attr-defined]
+                failed = store_chunks(conn, pending, Run(run_id, now, present), report)
+                if (
+                    not failed
+                    and conn.dialect.name == "postgresql"
+                    and report.added + report.corrected >= _ANALYZE_AFTER
+                ):
+                    _analyze(conn)  # fresh statistics: without them the planner scans a type's rows per look-up
+        except Exception as exc:  # noqa: BLE001 - the run is finished as failed, saying why, then the error goes on
+            self._finish(run_id, report, f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        report.failed = failed
+        self._finish(run_id, report, failed)
         return report
+
+    def _finish(self, run_id: int, report: ImportReport, failed: str | None) -> None:
+        """Close the import run: ``ok``, or ``failed`` with the reason (a re-run of the same files resumes)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(_RUNS)
+                    .where(_RUNS.c.id == run_id)
+                    .values(
+                        finished_at=datetime.now(UTC),
+                        added=report.added,
+                        unchanged=report.unchanged,
+                        corrected=report.corrected,
+                        rejected=report.rejected,
+                        status="failed" if failed else "ok",
+                        error=failed,
+                    )
+                )
+        except Exception:  # the database is gone: the run stays "running"; the next import of the same files resumes
+            log.exception("import run %s could not be closed", run_id)
 
     def _validate(self, items: Iterable[Item], report: ImportReport) -> list[_Pending]:
         pending: list[_Pending] = []
@@ -179,18 +213,21 @@ class FactStore:
                 report.problems.append(item)
                 continue
             location, raw = item
-            result = validate_object(raw, location)
-            if isinstance(result, list):
-                report.problems.extend(result)
-                continue
-            body = canonical(result)
             try:
-                data = canonical_bytes(body)
-            except UnicodeEncodeError:  # a "\ud800" escape: valid JSON, but not text a database can hold
-                report.problems.append(surrogate_problem(location, body))
-                continue
-            digest = hashlib.sha256(data).hexdigest()[:32]
-            pending.append(_Pending(location, result, natural_key(result), data.decode("utf-8"), digest))
+                result = validate_object(raw, location)
+                if isinstance(result, list):
+                    report.problems.extend(result)
+                    continue
+                body = canonical(result)
+                try:
+                    data = canonical_bytes(body)
+                except UnicodeEncodeError:  # a "\ud800" escape: valid JSON, but not text a database can hold
+                    report.problems.append(surrogate_problem(location, body))
+                    continue
+                digest = hashlib.sha256(data).hexdigest()[:32]
+                pending.append(_Pending(location, result, natural_key(result), data.decode("utf-8"), digest))
+            except Exception as exc:  # noqa: BLE001 - one line that breaks the validator is that line's problem
+                report.problems.append(unexpected_problem(location, raw, exc))
         return pending
 
     def _drop_duplicates(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
@@ -215,6 +252,51 @@ class FactStore:
                     )
                 )
         return kept
+
+    def _refuse_cycles(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
+        """Reject each org (or org_change) whose parent chain leads back to the org: the line that closes the cycle.
+
+        Orgs are taken in the order of the input over the stored tree (a stored org's new
+        version, or an org_change's new parent, replaces its parent edge); the first line
+        whose parent would close a loop is refused and the loop is named, so ``report --org``
+        and the rules never walk in circles.
+        """
+        edges: list[tuple[_Pending, str, str | None]] = []
+        for p in pending:
+            fact: Any = p.fact
+            if isinstance(fact, Org):
+                edges.append((p, fact.id, fact.parent))
+            elif isinstance(fact, OrgChange) and fact.parent is not None:
+                edges.append((p, fact.org, fact.parent))
+        if not any(parent for _, _, parent in edges):
+            return pending
+        org_table = t.OrgRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            parent: dict[str, str | None] = dict(conn.execute(sa.select(org_table.c.id, org_table.c.parent)).all())
+        for p, org, _ in edges:  # a new org version is not in the tree until its line is reached
+            if isinstance(p.fact, Org):
+                parent.pop(org, None)
+        refused: set[int] = set()
+        for p, org, new_parent in edges:
+            chain = [org]
+            ref = new_parent
+            seen: set[str] = set()
+            while ref is not None and ref not in seen and ref != org:
+                seen.add(ref)
+                chain.append(ref)
+                ref = parent.get(ref)
+            if ref == org:
+                refused.add(id(p))
+                loop = " → ".join([*chain, org])
+                report.problems.append(
+                    FieldProblem(
+                        p.location, f"{p.fact.type}.parent",  # type: ignore[attr-defined]
+                        f'"{new_parent}" would close a cycle of parents: {loop}',
+                    )
+                )
+            else:
+                parent[org] = new_parent
+        return [p for p in pending if id(p) not in refused] if refused else pending
 
     def _registry_ids(self, target: str, among: set[str] | None = None) -> set[str]:
         """Stored org or member ids (only those in ``among`` when given: a small import asks for few)."""
@@ -268,77 +350,6 @@ class FactStore:
                 if p.fact.type in known:  # type: ignore[attr-defined]
                     known[p.fact.type].discard(p.key)  # type: ignore[attr-defined]
             alive = [p for p in alive if id(p) not in dropped]
-
-    def _store_chunk(
-        self, conn: sa.Connection, chunk: list[_Pending], run: _Run, report: ImportReport
-    ) -> None:
-        by_type: dict[str, list[_Pending]] = defaultdict(list)
-        for p in chunk:
-            by_type[p.fact.type].append(p)  # type: ignore[attr-defined]
-        for type_name in TYPE_ORDER:
-            group = by_type.get(type_name)
-            if group:
-                self._store_group(conn, type_name, group, run, report)
-
-    def _store_group(
-        self, conn: sa.Connection, type_name: str, group: list[_Pending], run: _Run, report: ImportReport
-    ) -> None:
-        if type_name in run.present:
-            existing = _current_versions(conn, type_name, [p.key for p in group])
-            altered = _altered(conn, type_name, [p.key for p in group if existing.get(p.key, ("", 0))[0] == p.hash])
-        else:
-            existing = {}  # nothing of this type was stored before this import, and keys are unique within it
-            altered = set()
-        new_versions: list[tuple[_Pending, int]] = []
-        superseded: list[str] = []
-        for p in group:
-            old = existing.get(p.key)
-            if old is None:
-                new_versions.append((p, 1))
-            elif old[1] < 0:  # retracted: a new version after the tombstone
-                new_versions.append((p, -old[1] + 1))
-            elif old[0] == p.hash and p.key in altered:  # the stored text was edited behind the store's back
-                report.altered.append(f"{type_name} {p.key} v{old[1]}")
-                new_versions.append((p, old[1] + 1))
-                superseded.append(p.key)
-            elif old[0] == p.hash:
-                report.unchanged += 1
-            else:
-                new_versions.append((p, old[1] + 1))
-                superseded.append(p.key)
-        if not new_versions:
-            return
-        if superseded:
-            conn.execute(
-                sa.update(_FV)
-                .where(_FV.c.type == type_name, _FV.c.key.in_(superseded), _FV.c.current.is_(True))
-                .values(current=False, superseded_at=run.now)
-            )
-            _delete_projection(conn, type_name, superseded, [p for p, v in new_versions if v > 1])
-        before = 0
-        # the projection needs each meeting's seq: remember where this insert starts
-        if type_name == "meeting":
-            before = conn.execute(sa.select(sa.func.max(_FV.c.seq))).scalar() or 0
-        versions = [(type_name, p.key, v, p.hash, p.content, True, run.now, run.id) for p, v in new_versions]
-        insert_rows(conn, _FV, _FV_COLUMNS, versions)
-        seqs = _new_seqs(conn, type_name, run.id, before) if type_name == "meeting" else {}
-        projected: dict[sa.Table, list[Row]] = defaultdict(list)
-        for p, version in new_versions:
-            for table, row in rows_for(p.fact, seqs.get(p.key, 0)):
-                projected[table].append(row)
-            if version == 1:
-                report.added += 1
-                report.stored.append(Stored(p.location, p.fact, p.key, "added", version))
-            else:
-                report.corrected += 1
-                report.stored.append(Stored(p.location, p.fact, p.key, "corrected", version))
-        if type_name == "meeting":
-            for table, row in signature_rows(
-                [p.fact for p, _ in new_versions if isinstance(p.fact, Meeting)]
-            ):
-                projected[table].append(row)
-        for table, rows in projected.items():
-            insert_rows(conn, table, COLUMNS[table], rows)
 
     # -- retracting -------------------------------------------------------------
     def retract(self, type_name: str, key: str, reason: str, by: str, now: datetime | None = None) -> int | None:
@@ -451,69 +462,6 @@ def _fact_tables() -> list[type[SQLModel]]:
     ]
 
 
-def _new_seqs(conn: sa.Connection, type_name: str, run_id: int, before: int) -> dict[str, int]:
-    """The order received (fact_version.seq) of the versions of ``type_name`` this import wrote after seq ``before``.
-
-    New seqs are above every seq handed out before, concurrent imports' included, and
-    earlier chunks of this import are at or below ``before``: a range scan of the primary key.
-    """
-    rows = conn.execute(
-        sa.select(_FV.c.key, _FV.c.seq).where(
-            _FV.c.seq > before, _FV.c.import_id == run_id, _FV.c.type == type_name
-        )
-    )
-    return {k: int(v) for k, v in rows}
-
-
-def _current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
-    """(hash, version) of the current version of each key; a retracted key (no current version) as ("", -last)."""
-    out: dict[str, tuple[str, int]] = {}
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
-        rows = conn.execute(
-            sa.select(_FV.c.key, _FV.c.hash, _FV.c.version).where(
-                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(part)
-            )
-        )
-        for key, digest, version in rows:
-            out[key] = (digest, version)
-        missing = [k for k in part if k not in out]
-        if missing:  # keys with history but no current version were retracted
-            gone = conn.execute(
-                sa.select(_FV.c.key, sa.func.max(_FV.c.version))
-                .where(_FV.c.type == type_name, _FV.c.key.in_(missing))
-                .group_by(_FV.c.key)
-            )
-            for key, version in gone:
-                out[key] = ("", -int(version))
-    return out
-
-
-def _altered(conn: sa.Connection, type_name: str, keys: list[str]) -> set[str]:
-    """Of ``keys`` (whose stored hash equals the incoming one), those whose stored content no longer hashes to it.
-
-    Re-importing an object whose stored text was edited in the database must not say "unchanged".
-    """
-    out: set[str] = set()
-    for start in range(0, len(keys), 500):
-        rows = conn.execute(
-            sa.select(_FV.c.key, _FV.c.hash, _FV.c.content).where(
-                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(keys[start : start + 500])
-            )
-        )
-        out.update(key for key, digest, text in rows if content_hash(text)[: len(digest)] != digest)
-    return out
-
-
-def _types_present(conn: sa.Connection, types: set[str]) -> set[str]:
-    """Which of ``types`` already have a version in the store (the others need no look-up of old versions)."""
-    return {
-        name
-        for name in types
-        if conn.execute(sa.select(_FV.c.seq).where(_FV.c.type == name).limit(1)).first() is not None
-    }
-
-
 def _analyze(conn: sa.Connection) -> None:
     quote = conn.dialect.identifier_preparer
     with conn.begin():
@@ -538,11 +486,15 @@ def _rare_collections() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
-def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], facts: list[_Pending]) -> None:
-    for table, column in OWNED[type_name]:
-        conn.execute(sa.delete(table).where(table.c[column].in_(keys)))
-    if type_name == "dues":
-        for p in facts:
-            conn.execute(
-                sa.delete(_DUES).where(_DUES.c.member == p.fact.member, _DUES.c.month == p.fact.month)  # type: ignore[attr-defined]
-            )
+def _last_failed_run(engine: Engine, files: str) -> tuple[int, str] | None:
+    """The latest import run of the same files, if it did not finish (failed, or its process died)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(_RUNS.c.id, _RUNS.c.status, _RUNS.c.error)
+            .where(_RUNS.c.files == files[:2000])
+            .order_by(_RUNS.c.id.desc())
+            .limit(1)
+        ).first()
+    if row is None or row[1] != "failed":
+        return None
+    return int(row[0]), row[2] or "failed"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -45,6 +45,8 @@ class ImportRun(SQLModel, table=True):
     unchanged: int = 0
     corrected: int = 0
     rejected: int = 0
+    status: str = Field(default="ok", max_length=16)  # running | ok | failed (error says why; a re-run resumes)
+    error: str | None = Field(default=None, sa_type=Text)
 
 
 class OrgRow(SQLModel, table=True):

@@ -82,13 +82,30 @@ def plural(type_name: str) -> str:
     return type_name if type_name.endswith("s") else f"{type_name}s"
 
 
+#: Chinese names of the fact types, for files and sheets (会议.csv, a sheet named 党费)
+CHINESE_NAMES: dict[str, tuple[str, ...]] = {
+    "org": ("组织", "党组织", "组织机构"),
+    "member": ("党员", "人员", "成员"),
+    "meeting": ("会议", "三会一课", "会议记录"),
+    "dues": ("党费", "党费缴纳", "党费收缴"),
+    "signoff": ("签署", "责任书", "签收"),
+    "interview": ("谈话", "谈心谈话", "约谈"),
+    "petition": ("信访", "信访件"),
+    "election": ("换届", "选举", "换届选举"),
+    "field_visit": ("调研", "基层调研"),
+    "declaration": ("个人有关事项报告", "有关事项报告", "申报"),
+    "promotion": ("提拔", "任用", "干部任用", "选拔任用"),
+}
+_BY_CHINESE = {name: type_name for type_name, names in CHINESE_NAMES.items() for name in names}
+
+
 def type_for_name(name: str) -> str | None:
-    """The fact type a file or sheet name stands for (singular or plural, any case), or None."""
+    """The fact type a file or sheet name stands for (singular or plural, any case, or Chinese), or None."""
     key = re.sub(r"[\s\-]+", "_", name.strip().lower())
     for type_name in MODELS:
         if key in (type_name, plural(type_name)):
             return type_name
-    return None
+    return _BY_CHINESE.get(re.sub(r"\s+", "", name))
 
 
 def _kind_of(annotation: Any, metadata: list[Any]) -> Kind | type[BaseModel]:

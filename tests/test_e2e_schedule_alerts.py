@@ -89,6 +89,7 @@ min_severity = "serious"
 
 [schedule]
 since = 2017-02-15                  # the first period falling due from then on is 2017-01
+max_backlog = 17                    # the whole of 2017 at once, one alert per violation (not a backfill)
 """,
         encoding="utf-8",
     )

@@ -69,7 +69,7 @@ def make_app(sample_db: Path, tmp_path: Path, live: Path) -> Iterator[Callable[.
                     "channels": {"log": {"type": "file", "path": str(tmp_path / "alerts.jsonl")}},
                     "routes": [{"channel": "log"}],
                 },
-                "schedule": {"since": "2018-01-01"},
+                "schedule": {"since": "2018-01-01", "max_backlog": 10},
             },
             "test.toml",
         )

@@ -13,7 +13,7 @@ from engine.subjects.single import meeting_subjects
 from facts.errors import Location
 from facts.store import FactStore
 
-ODD = "m\x1f2"  # an id holding the separator the attendance query joins ids with
+ODD = "m,2; 3"  # an odd id (commas, semicolons, a space); the query's separator \x1f cannot occur: ids refuse control characters
 REGISTRY = [
     {"type": "org", "id": "oc", "name": "机关党委", "kind": "organ_committee"},
     {"type": "org", "id": "b1", "name": "机关第一党支部", "kind": "branch", "parent": "oc"},

@@ -38,7 +38,7 @@ def test_the_spec_example_message_for_an_impossible_date():
         ({"type": "meeting", "id": "x", "org": "b", "kind": "commitee_meeting", "date": "2017-01-02"}, "did you mean 'committee_meeting'?"),
         ({"type": "meeting", "id": "x", "org": "b", "kind": "committee_meeting", "date": "2017-01-02", "minutes": {"contnet": "x"}}, "meeting.minutes.contnet: unknown field (did you mean 'content'?)"),
         ({"type": "declaration", "member": "m", "year": "2017", "filed": "2017-01-05"}, "declaration.year: \"2017\" is not a valid year"),
-        ({"type": "org", "id": "o", "name": "n", "kind": "branch", "term_years": 0}, "org.term_years: 0 must be a positive integer"),
+        ({"type": "org", "id": "o", "name": "n", "kind": "branch", "term_years": 0}, "org.term_years: 0 is not a term of office (expected 1 to 10 years)"),
         ({"type": "petition", "id": "p", "received": "2017-03-01", "closed": "2017-02-01"}, "petition: closed is before received"),
         ({"type": "member", "id": "m", "name": "张三"}, "member.org: required field is missing"),
         ({"type": "meeting", "id": "x", "org": "b", "kind": "committee_meeting", "date": "2017-01-02", "attendees": ["a"], "absent": ["a"]}, "both an attendee and absent"),

@@ -1,7 +1,14 @@
 """Delivery channels: console, file (JSONL), e-mail over SMTP, webhook (JSON, DingTalk, WeCom).
 
 A channel's ``send`` either returns (delivered) or raises :class:`ChannelError`
-(the dispatcher retries later).  Every payload carries the outbox id as an
+(the dispatcher retries later).  The error says whether the *channel* is out (a refused connection, a
+5xx, a redirect: the channel's other alerts wait too and nothing is ever dropped for it) or this one
+*delivery* failed (a header the mail server refuses, a 4xx for the body: the others go on; after
+``[alerts.dispatcher] max_attempts`` it is quarantined), and whether retrying can help at all.
+A webhook never follows a redirect (a 3xx is a failure naming the ``Location``): a redirected POST
+became a GET to another host carrying our ``Authorization`` header, and was counted as delivered.
+E-mail headers are cleaned of line breaks and control characters (an org name with CR/LF made every
+later message of the channel fail).  Every payload carries the outbox id as an
 idempotency key — ``alert_id`` in JSON, the ``Idempotency-Key`` HTTP header,
 a stable ``Message-ID`` in e-mail — so a receiver can drop a repeat.
 """
@@ -9,11 +16,13 @@ a stable ``Message-ID`` in e-mail — so a receiver can drop a repeat.
 from __future__ import annotations
 
 import base64
+import email.policy
 import hashlib
 import hmac
 import json
 import logging
 import os
+import re
 import smtplib
 import sys
 import time
@@ -43,11 +52,25 @@ _log = logging.getLogger(__name__)
 
 
 class ChannelError(PartyrulesError):
-    """A channel could not deliver; the delivery stays pending and is retried."""
+    """A channel could not deliver.
 
-    def __init__(self, channel: str, message: str, outbox_id: int | None = None) -> None:
+    ``scope="channel"``: the channel is out; the delivery stays pending and is retried (for ever, with
+    backoff), and the channel's other deliveries wait.  ``scope="delivery"``: only this delivery failed;
+    the others go on, and it is quarantined after ``max_attempts`` — at once if ``permanent``.
+    """
+
+    def __init__(
+        self,
+        channel: str,
+        message: str,
+        outbox_id: int | None = None,
+        scope: str = "channel",
+        permanent: bool = False,
+    ) -> None:
         self.channel = channel
         self.outbox_id = outbox_id
+        self.scope = "delivery" if permanent else scope
+        self.permanent = permanent
         where = f"通道 {channel}" + (f"（告警 {outbox_id}）" if outbox_id is not None else "")
         super().__init__(f"{where}：{message}")
 
@@ -128,6 +151,20 @@ class FileChannel:
             raise ChannelError(self.name, f"无法写入文件 {self.path}：{exc}", delivery.outbox_id) from exc
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def header_text(value: str) -> str:
+    """``value`` fit for one e-mail header line: line breaks and control characters become spaces."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def body_text(value: str) -> str:
+    """Text with every line break as ``\n`` and no other control character (the body's lines)."""
+    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(_CONTROL.sub(" ", line.replace("\t", "    ")) for line in lines)
+
+
 class SmtpChannel:
     def __init__(self, name: str, config: SmtpChannelConfig, password: str | None = None) -> None:
         self.name = name
@@ -135,19 +172,25 @@ class SmtpChannel:
         self._password = password
 
     def message(self, delivery: Delivery) -> EmailMessage:
-        msg = EmailMessage()
-        msg["Subject"] = delivery.subject()
-        msg["From"] = self.config.sender
-        msg["To"] = ", ".join(self.config.to)
+        msg = EmailMessage(policy=email.policy.SMTP)
+        msg["Subject"] = header_text(delivery.subject())
+        msg["From"] = header_text(self.config.sender)
+        msg["To"] = ", ".join(header_text(to) for to in self.config.to)
         digest = hashlib.sha1(delivery.dedup.encode("utf-8")).hexdigest()[:12]
         msg["Message-ID"] = f"<partyrules-alert-{delivery.outbox_id}-{digest}@partyrules>"
         msg["X-Partyrules-Alert-Id"] = str(delivery.outbox_id)
-        msg.set_content(render_text(delivery))
+        msg.set_content(body_text(render_text(delivery)))
         return msg
 
     def send(self, delivery: Delivery) -> None:
         cfg = self.config
-        msg = self.message(delivery)
+        try:
+            msg = self.message(delivery)
+            msg.as_bytes()  # what smtplib will send: a header the policy refuses fails here, for this alert only
+        except (ValueError, TypeError, LookupError) as exc:
+            raise ChannelError(
+                self.name, f"无法生成邮件：{type(exc).__name__}: {exc}", delivery.outbox_id, permanent=True
+            ) from exc
         smtp_class = smtplib.SMTP_SSL if cfg.ssl else smtplib.SMTP
         try:
             with smtp_class(cfg.host, cfg.port, timeout=cfg.timeout_seconds) as smtp:
@@ -156,6 +199,15 @@ class SmtpChannel:
                 if cfg.username:
                     smtp.login(cfg.username, self._password or "")
                 refused = smtp.send_message(msg)
+        except smtplib.SMTPDataError as exc:  # the server took us but not this message
+            permanent = exc.smtp_code >= 500
+            raise ChannelError(
+                self.name,
+                f"邮件服务器拒收此邮件：{exc}",
+                delivery.outbox_id,
+                scope="delivery",
+                permanent=permanent,
+            ) from exc
         except smtplib.SMTPException as exc:
             raise ChannelError(self.name, f"邮件服务器拒绝发送：{exc}", delivery.outbox_id) from exc
         except OSError as exc:
@@ -188,6 +240,14 @@ def webhook_body(delivery: Delivery, fmt: str) -> dict[str, Any]:
     return delivery.to_json_dict()
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow: urllib would turn a redirected POST into a GET without the body, to any host,
+    carrying our headers (``Authorization`` included)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: ANN001
+        return None  # urllib then raises HTTPError with the 3xx
+
+
 def with_token(url: str, headers: dict[str, str], fmt: str, token: str | None) -> tuple[str, dict[str, str]]:
     """Add a token kept out of the config file: DingTalk ``access_token=`` and WeCom ``key=`` in the query,
     plain JSON webhooks ``Authorization: Bearer``."""
@@ -201,7 +261,10 @@ def with_token(url: str, headers: dict[str, str], fmt: str, token: str | None) -
 
 
 class WebhookChannel:
-    """HTTP POST of JSON; a non-2xx status, a timeout or a robot ``errcode`` other than 0 is a failure."""
+    """HTTP POST of JSON; a non-2xx status, a timeout or a robot ``errcode`` other than 0 is a failure.
+
+    A redirect (3xx) is never followed: it is a failure of the channel naming where it pointed.
+    """
 
     def __init__(
         self, name: str, config: WebhookChannelConfig, secret: str | None = None, token: str | None = None
@@ -209,6 +272,7 @@ class WebhookChannel:
         self.name = name
         self.config = config
         self._secret = secret
+        self._opener = urllib.request.build_opener(_NoRedirect)
         self._token = token
 
     def send(self, delivery: Delivery) -> None:
@@ -229,16 +293,30 @@ class WebhookChannel:
         request = urllib.request.Request(url, data=data, headers=headers, method="POST")
         oid = delivery.outbox_id
         try:
-            with urllib.request.urlopen(request, timeout=cfg.timeout_seconds) as response:
+            with self._opener.open(request, timeout=cfg.timeout_seconds) as response:
                 status = response.status
                 reply = response.read(65536)
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                where = exc.headers.get("Location", "（未给出）") if exc.headers else "（未给出）"
+                raise ChannelError(
+                    self.name,
+                    f"Webhook 返回 HTTP {exc.code} 重定向至 {where}：不跟随重定向（告警与凭据不发往其他地址），"
+                    "未送达；请把 url 改为最终地址",
+                    oid,
+                ) from exc
             snippet = exc.read(300).decode("utf-8", errors="replace")
-            raise ChannelError(self.name, f"Webhook 返回 HTTP {exc.code}：{snippet}", oid) from exc
+            own = 400 <= exc.code < 500 and exc.code not in (401, 403, 404, 408, 429)  # this body was refused
+            raise ChannelError(
+                self.name,
+                f"Webhook 返回 HTTP {exc.code}：{snippet}",
+                oid,
+                scope="delivery" if own else "channel",
+            ) from exc
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise ChannelError(self.name, f"无法送达 Webhook {cfg.url.split('?')[0]}：{exc}", oid) from exc
-        if not 200 <= status < 300:
-            raise ChannelError(self.name, f"Webhook 返回 HTTP {status}", oid)
+        if not 200 <= status < 300:  # a 1xx or 3xx that reached here: not delivered either
+            raise ChannelError(self.name, f"Webhook 返回 HTTP {status}，未送达", oid)
         if cfg.format in ("dingtalk", "wecom"):
             self._check_robot_reply(reply, oid)
 

@@ -44,7 +44,7 @@ from pydantic_core import PydanticCustomError
 from facts.errors import PartyrulesError
 
 Severity = Literal["info", "warning", "serious", "critical"]
-AlertKind = Literal["new", "escalation", "resolved", "run_failed", "rule_held", "digest"]
+AlertKind = Literal["new", "escalation", "resolved", "run_failed", "rule_held", "digest", "backfill"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "serious": 2, "critical": 3}
 
 
@@ -118,6 +118,8 @@ class DispatcherSettings(_Strict):
     retry_base_seconds: float = Field(default=30.0, gt=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
+    # a delivery failing for a reason of its own this many times is quarantined (a channel outage never is)
+    max_attempts: int = Field(default=5, ge=1)
 
 
 class AlertsConfig(_Strict):

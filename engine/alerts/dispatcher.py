@@ -8,6 +8,12 @@ makes SQLite safe too (its writers are serialised).  A claim is a lease: a
 dispatcher killed after claiming leaves rows that any dispatcher takes over
 once ``claimed_until`` has passed.  Each outcome is committed on its own right
 after the send, so a restart resumes where the last one stopped.
+
+A failure is logged with the channel, the delivery id, the alert id and the reason.  A channel that is
+out delays its alerts and loses none (retried for ever with backoff); a delivery that fails for a reason
+of its own (a header the server refuses, a body a webhook rejects, a bug) does not stop the others and
+is quarantined — a dead letter, ``alerts list --status quarantined``, ``alerts retry ID`` — when the
+channel says retrying cannot help or after ``[alerts.dispatcher] max_attempts``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class ChannelCounts:
     delivered: int = 0
     failed: int = 0
     deferred: int = 0
+    quarantined: int = 0
 
 
 @dataclass
@@ -60,6 +67,7 @@ class DispatchReport:
     delivered: int = 0
     failed: int = 0
     deferred: int = 0
+    quarantined: int = 0
     lease_lost: int = 0
     by_channel: dict[str, ChannelCounts] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -201,20 +209,48 @@ class Dispatcher:
         self, item: ClaimedDelivery, token: str, report: DispatchReport, down: dict[str, dt.datetime]
     ) -> None:
         name = item.delivery.channel
+        oid = item.delivery.outbox_id
         try:
             self.channels[name].send(item.delivery)
-        except Exception as exc:  # a channel bug must not lose the alert either: it is retried like an outage
-            if not isinstance(exc, ChannelError):
-                _log.exception(
-                    "channel %s raised an unexpected error for alert %s", name, item.delivery.outbox_id
-                )
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, logged and retried or quarantined
+            if isinstance(exc, ChannelError):
+                scope, permanent = exc.scope, exc.permanent
+            else:  # a bug met with this alert: it must not lose the alert, nor hold up the others
+                _log.exception("通道 %s 投递 #%s（告警 %s）出现意外错误", name, item.delivery_id, oid)
+                scope, permanent = "delivery", False
             attempts = item.attempts + 1
-            retry_at = self._now() + self.backoff(attempts)
+            now = self._now()
             error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
-            down[name] = retry_at
             report.errors.append(error)
-            if self._finish(item, token, attempts=attempts, next_attempt_at=retry_at, last_error=error):
-                report._count(name, "failed")
+            if permanent or (scope == "delivery" and attempts >= self.settings.max_attempts):
+                why = "无法重试" if permanent else f"已失败 {attempts} 次"
+                _log.error(
+                    "告警投递已隔离：通道 %s 投递 #%s（告警 %s）%s：%s",
+                    name,
+                    item.delivery_id,
+                    oid,
+                    why,
+                    error,
+                )
+                values: dict[str, object] = dict(status="quarantined", next_attempt_at=now)
+                outcome = "quarantined"
+            else:
+                retry_at = now + self.backoff(attempts)
+                if scope == "channel":
+                    down[name] = retry_at  # the channel is out: its other alerts wait as long
+                _log.warning(
+                    "告警投递失败：通道 %s 投递 #%s（告警 %s）第 %d 次，%s 后重试：%s",
+                    name,
+                    item.delivery_id,
+                    oid,
+                    attempts,
+                    retry_at.isoformat(timespec="seconds"),
+                    error,
+                )
+                values = dict(next_attempt_at=retry_at)
+                outcome = "failed"
+            if self._finish(item, token, attempts=attempts, last_error=error, **values):
+                report._count(name, outcome)
             else:
                 report.lease_lost += 1
             return

@@ -41,6 +41,7 @@ KIND_LABELS: dict[str, str] = {
     "run_failed": "检查运行失败",
     "rule_held": "规则暂停执行",
     "digest": "每日汇总",
+    "backfill": "补判汇总",
 }
 
 
@@ -103,7 +104,9 @@ class Alert(BaseModel):
 
     def subject(self) -> str:
         """The line a person reads first: ``【严重】机关第一党支部 2017-06 未召开支部委员会会议``."""
-        label = KIND_LABELS["digest"] if self.kind == "digest" else SEVERITY_LABELS[self.severity]
+        label = (
+            KIND_LABELS[self.kind] if self.kind in ("digest", "backfill") else SEVERITY_LABELS[self.severity]
+        )
         prefix = {"resolved": "已解决·", "escalation": "升级·"}.get(self.kind, "")
         return f"【{prefix}{label}】{self.title}"
 
@@ -158,7 +161,7 @@ class AlertDelivery(SQLModel, table=True):
     id: int | None = SQLField(default=None, primary_key=True)
     outbox_id: int = SQLField(foreign_key="alert_outbox.id", index=True)
     channel: str = SQLField(max_length=100, index=True)
-    status: str = SQLField(default="pending", max_length=16)  # pending | delivered
+    status: str = SQLField(default="pending", max_length=16)  # pending | delivered | quarantined
     attempts: int = 0
     next_attempt_at: dt.datetime
     claimed_by: str | None = SQLField(default=None, max_length=64)

@@ -10,7 +10,7 @@ import click
 
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import LazyChoice, format_option, print_json, print_table
-from facts.errors import FieldProblem
+from facts.errors import FieldProblem, Location
 
 if TYPE_CHECKING:
     from facts.readers import FileNote
@@ -44,10 +44,14 @@ def init(ctx: Context) -> None:
 
 
 def _iter_files(paths: tuple[str, ...], notes: list[FileNote]):  # type: ignore[no-untyped-def]
-    from facts.readers import read_file
+    """Every object of every file; a file that cannot be read at all is one problem, and the others go on."""
+    from facts.readers import UnreadableFileError, read_file
 
     for path in paths:
-        yield from read_file(Path(path), notes)
+        try:
+            yield from read_file(Path(path), notes)
+        except UnreadableFileError as exc:
+            yield FieldProblem(Location(exc.file, 1), "", str(exc).removeprefix(f"{exc.file}: "))
 
 
 @click.command(name="import")

@@ -7,7 +7,7 @@ import click
 from engine.cli import Context, friendly, pass_ctx
 from engine.cli.output import format_option, print_json, print_table
 
-STATUS_CN = {"running": "运行中", "ok": "完成", "failed": "失败", "abandoned": "已放弃（进程已终止）"}
+STATUS_CN = {"running": "运行中", "ok": "完成", "failed": "失败", "abandoned": "已放弃（进程已终止）", "stopped": "已中断"}
 
 
 @click.command()

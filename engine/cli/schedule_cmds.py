@@ -42,7 +42,8 @@ def describe(name: str, result: Any) -> str:
             return "没有设置 digest = true 的通道"
         return "，".join(f"{ch}：{'已加入发送队列' if i else '今日已发送过'}" for ch, i in result.items())
     if isinstance(result, DispatchReport):
-        return f"送达 {result.delivered}，失败待重试 {result.failed}，推迟 {result.deferred}"
+        text = f"送达 {result.delivered}，失败待重试 {result.failed}，推迟 {result.deferred}"
+        return text + (f"，隔离 {result.quarantined}（alerts list --status quarantined）" if result.quarantined else "")
     return str(result)
 
 
@@ -72,9 +73,15 @@ def parse_moment(value: str, zone: dt.tzinfo) -> dt.datetime:
     help="With --once: run as if it were this moment (YYYY-MM-DD or an ISO date-time, in the schedule's "
     "time zone), e.g. to judge the sample organisation's 2017 as the schedule would have.",
 )
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="Judge a backlog of more than [schedule] max_backlog closed periods (a first run with an old "
+    "`since`, a long outage); sends one summary alert per channel instead of one per violation.",
+)
 @pass_ctx
 @friendly
-def run(ctx: Context, once: bool, now_text: str | None) -> None:
+def run(ctx: Context, once: bool, now_text: str | None, backfill: bool) -> None:
     """Run the schedule in the foreground, logging to stderr, until SIGTERM or Ctrl-C.
 
     On start it judges every period that closed (plus the grace) while it was
@@ -82,11 +89,17 @@ def run(ctx: Context, once: bool, now_text: str | None) -> None:
     idempotent: nothing is reported twice.  Jobs and times come from
     [schedule] in partyrules.toml; a bad cron expression is refused here.
 
+    More pending periods than [schedule] max_backlog (default 3) are refused
+    until you add --backfill.  One scheduler runs per database: a second one
+    says who holds the database and waits, taking over when the first stops
+    or dies ([schedule] leader_lease_seconds, default 30).
+
     \b
     Examples:
       partyrules --config partyrules.toml schedule run
       partyrules schedule run --once
       partyrules schedule run --once --now 2018-01-11T01:30
+      partyrules schedule run --backfill
     """
     from engine.schedule.config import schedule_settings
     from engine.schedule.runner import install_stop_signals, run_once, serve
@@ -97,7 +110,7 @@ def run(ctx: Context, once: bool, now_text: str | None) -> None:
     if once:  # a bad --now is refused before the database is opened (it needs only the config's zone)
         zone = schedule_settings(ctx.pack_app().config).zone()
         now = parse_moment(now_text, zone) if now_text is not None else None
-        report = run_once(ctx.app, now)
+        report = run_once(ctx.app, now, backfill=backfill)
         for name, result in report.results.items():
             click.echo(f"{name}: {describe(name, result)}")
         for name, error in report.failures.items():
@@ -111,7 +124,7 @@ def run(ctx: Context, once: bool, now_text: str | None) -> None:
     stop = threading.Event()
     restore = install_stop_signals(stop)
     try:
-        serve(app, stop, ctx.db_url)
+        serve(app, stop, ctx.db_url, backfill=backfill)
     finally:
         restore()
 

@@ -67,6 +67,7 @@ def target_metadata() -> sa.MetaData:
     import engine.audit.tables  # noqa: F401
     import engine.auth.tables  # noqa: F401
     import engine.pack.rollout  # noqa: F401
+    import engine.schedule.leader  # noqa: F401
     import engine.schedule.state  # noqa: F401
     import engine.service.tables  # noqa: F401
     import engine.violations.tables  # noqa: F401

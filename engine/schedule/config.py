@@ -110,6 +110,12 @@ class ScheduleConfig(_Strict):
     timezone: str | None = None  # default: [check] timezone (Asia/Shanghai)
     since: dt.date | None = None  # default: the day the schedule first ran on this database
     misfire_grace_seconds: int = Field(default=86400, ge=1)
+    # more periods than this pending at once (a first run with an old ``since``, a long outage) are
+    # judged only with ``schedule run --backfill``, which sends one summary alert per channel
+    max_backlog: int = Field(default=3, ge=0)
+    # the leader lock: one ``schedule run`` per database; a second waits and takes over when the lease
+    # (renewed every third of it) runs out
+    leader_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
     periods: PeriodsJob = Field(default_factory=PeriodsJob)
     daily: DailyJob = Field(default_factory=DailyJob)
     escalate: EscalateJob = Field(default_factory=EscalateJob)

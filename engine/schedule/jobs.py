@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,12 +31,14 @@ from sqlmodel import Session
 
 from engine.alerts.digest import enqueue_digests
 from engine.alerts.dispatcher import Dispatcher, DispatchReport
+from engine.alerts.outbox import Alert
 from engine.app import App, build_app
 from engine.check import run_check
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
 from engine.pack.rollout import choose_pack
 from engine.periods import Granularity, Period, period_of, shift
+from engine.schedule.backfill import check_backlog, enqueue_summaries
 from engine.schedule.config import schedule_settings
 from engine.schedule.state import done_periods as _done
 from engine.schedule.state import ensure_tables, epoch, mark_done, read_epoch
@@ -60,9 +63,11 @@ class ScheduleJobError(PartyrulesError):
         super().__init__(f"定时任务 {job} 未全部完成：" + "；".join(failures))
 
 
-def scheduled_check(app: App, period: str, as_of: dt.date, pack: Pack | None = None) -> int | None:
+def scheduled_check(
+    app: App, period: str, as_of: dt.date, pack: Pack | None = None, alert_sink: list[Alert] | None = None
+) -> int | None:
     """The real check, recorded with ``trigger="schedule"`` (a failed run is recorded and alerted by it)."""
-    return run_check(app, period, as_of, trigger="schedule", pack=pack).run_id
+    return run_check(app, period, as_of, trigger="schedule", pack=pack, alert_sink=alert_sink).run_id
 
 
 def local_today(app: App, now: dt.datetime) -> dt.date:
@@ -138,11 +143,15 @@ class PeriodsReport:
     marked: list[str] = field(default_factory=list)  # every period now recorded as judged
 
 
-def check_closed_periods(app: App, now: dt.datetime, check: CheckFn = scheduled_check) -> PeriodsReport:
+def check_closed_periods(
+    app: App, now: dt.datetime, check: CheckFn = scheduled_check, backfill: bool = False
+) -> PeriodsReport:
     """Judge each period due since the schedule's first day (or ``[schedule] since``) and not judged yet.
 
     A failing period is logged and the others still run; the job then raises
-    :class:`ScheduleJobError` naming what failed, and the next run retries it.
+    :class:`ScheduleJobError` naming what failed, and the next run retries it.  More pending periods
+    than ``[schedule] max_backlog`` raise :class:`BacklogRefused` unless ``backfill``; a backfill sends
+    one summary alert per channel instead of one per new violation.
     """
     settings = schedule_settings(app.config)
     today = now.astimezone(settings.zone()).date()
@@ -155,6 +164,30 @@ def check_closed_periods(app: App, now: dt.datetime, check: CheckFn = scheduled_
     report = PeriodsReport()
     if not pending:
         return report
+    check_backlog([p for p, _ in pending], settings.max_backlog, backfill)
+    collected: list[Alert] = []
+    if backfill and check is scheduled_check:
+        check = functools.partial(scheduled_check, alert_sink=collected)
+    try:
+        return _judge_pending(app, now, today, pending, check, report)
+    finally:
+        if collected:
+            with Session(app.db) as session:
+                judged = [p.label for p, _ in sorted(pending, key=lambda pd: (pd[0].start, pd[0].end))]
+                judged = [label for label in judged if label in report.marked] or judged
+                ids = enqueue_summaries(session, collected, app.config.alerts, judged, now)
+                session.commit()
+            _log.info("补判：%d 项新增违规，汇总告警 %s", len(collected), ids)
+
+
+def _judge_pending(
+    app: App,
+    now: dt.datetime,
+    today: dt.date,
+    pending: list[tuple[Period, dt.date]],
+    check: CheckFn,
+    report: PeriodsReport,
+) -> PeriodsReport:
     try:
         pack = choose_pack(app, now).pack
     except Exception as exc:
@@ -237,23 +270,34 @@ def dispatch_job(app: App, max_batches: int = 1) -> DispatchReport:
     total = DispatchReport()
     for _ in range(max_batches):
         report = dispatcher.run_once()
-        for name in ("claimed", "delivered", "failed", "deferred", "lease_lost"):
+        for name in ("claimed", "delivered", "failed", "deferred", "quarantined", "lease_lost"):
             setattr(total, name, getattr(total, name) + getattr(report, name))
         total.errors.extend(report.errors)
         if report.claimed < app.config.alerts.dispatcher.batch_size:
             break
     if total.claimed:
-        _log.info("告警投递：送达 %d，失败 %d，推迟 %d", total.delivered, total.failed, total.deferred)
+        _log.info(
+            "告警投递：送达 %d，失败 %d，推迟 %d，隔离 %d",
+            total.delivered,
+            total.failed,
+            total.deferred,
+            total.quarantined,
+        )
     return total
 
 
 def run_named(
-    app: App, name: str, now: dt.datetime, check: CheckFn = scheduled_check, dispatch_batches: int = 1
+    app: App,
+    name: str,
+    now: dt.datetime,
+    check: CheckFn = scheduled_check,
+    dispatch_batches: int = 1,
+    backfill: bool = False,
 ) -> object:
-    """Run one job by name against ``app`` at ``now``."""
+    """Run one job by name against ``app`` at ``now`` (``backfill``: see :func:`check_closed_periods`)."""
     today = local_today(app, now)
     if name == "periods":
-        return check_closed_periods(app, now, check)
+        return check_closed_periods(app, now, check, backfill)
     if name == "daily":
         return daily_as_of(app, today, check)
     if name == "escalate":
@@ -289,9 +333,22 @@ def restore_password(stored: str | None, config_path: str | None, environ: dict[
     return stored
 
 
+ISOLATED_JOBS = ("periods", "daily")  # checks: they fork workers, so they run in a clean child process
+
+
 def run_job(name: str, db_url: str | None, config_path: str | None) -> None:
-    """What the job store keeps: build the app from plain data, run job ``name`` now, release the database."""
-    app = build_app(restore_password(db_url, config_path), config_path)
+    """What the job store keeps: build the app from plain data, run job ``name`` now, release the database.
+
+    A check job runs in a spawned child (:mod:`engine.schedule.isolate`): the scheduler is threaded and
+    must never fork.
+    """
+    url = restore_password(db_url, config_path)
+    if name in ISOLATED_JOBS:
+        from engine.schedule.isolate import run_isolated  # it runs run_named in the child
+
+        run_isolated(name, url, config_path)
+        return
+    app = build_app(url, config_path)
     try:
         run_named(app, name, dt.datetime.now(dt.UTC))
     finally:

@@ -182,6 +182,15 @@ class ViolationStore:
             enqueue(session, run_failed_alert(f"check#{run_id}", error, now), self.alerts)
             session.commit()
 
+    def stop_run(self, run_id: int, why: BaseException) -> None:
+        """Mark the run ``stopped``: interrupted on purpose (Ctrl-C, the scheduler stopping), not alerted."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(_RUN)
+                .where(_RUN.c.id == run_id)
+                .values(finished_at=utcnow(), status="stopped", error=f"stopped: {type(why).__name__}")
+            )
+
     # -- findings ---------------------------------------------------------------------------
     def record(
         self,
@@ -190,8 +199,13 @@ class ViolationStore:
         pack_hash: str,
         run_id: int | None,
         actor: str = SYSTEM,
+        alert_sink: list[Alert] | None = None,
     ) -> StoreReport:
-        """Upsert ``findings``, resolve what ``scope`` judged and no longer finds, enqueue alerts; one transaction."""
+        """Upsert ``findings``, resolve what ``scope`` judged and no longer finds, enqueue alerts; one transaction.
+
+        With ``alert_sink`` the alerts are appended to it instead of enqueued (a backfill sends one
+        summary per channel instead of one alert per violation).
+        """
         now = utcnow()
         today = now.date()
         report = StoreReport()
@@ -254,9 +268,11 @@ class ViolationStore:
                 session.connection().execute(stmt, params)
             if events:
                 _insert_dicts(session.connection(), _E, events)
-            if alerts:
+            if alerts and alert_sink is None:
                 enqueue_many(session, alerts, self.alerts)
             session.commit()
+        if alert_sink is not None:
+            alert_sink.extend(alerts)
         return report
 
     def _in_scope(self, session: Session, scope: Scope, found: dict[str, Finding]) -> Iterable[Any]:

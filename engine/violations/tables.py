@@ -85,7 +85,7 @@ class CheckRun(SQLModel, table=True):
     as_of: dt.date
     grace_days: int = 10
     trigger: str = Field(default="cli", max_length=32)  # cli | schedule | submit
-    status: str = Field(default="running", max_length=16)  # running | ok | failed | abandoned (its process died: engine.violations.runs)
+    status: str = Field(default="running", max_length=16)  # running | ok | failed | stopped | abandoned (its process died)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     subjects: int = 0
     findings: int = 0

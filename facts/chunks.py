@@ -1,0 +1,419 @@
+"""Writing validated facts in chunks: one transaction a chunk, concurrent imports, faults.
+
+A chunk of :data:`CHUNK` facts is one transaction: it is stored whole or not at all.
+
+- **Concurrent imports** (optimistic check on the version read): a chunk remembers the
+  current version of each key it read.  If another import wrote one of those keys in
+  the meantime, the chunk's insert of that key hits the unique ``(type, key, version)``
+  constraint (or, for a fact judged unchanged, the version re-read before commit has
+  moved): the chunk is rolled back and re-read.  A key now holding this import's own
+  content counts as unchanged (two identical imports at once: a no-op for the second);
+  a key holding other content is a **conflict**, told per line, and not applied — the
+  other import's version stays and re-running this import applies it as a correction.
+  Nothing is lost either way.
+- **A chunk that fails for any other reason** is retried one fact at a time, so one fact
+  the database refuses is that line's rejection.  When facts keep failing one after the
+  other (the database is gone, the disk is full), the import stops: every line not stored
+  is named, the import run is finished as ``failed`` with the reason, and re-running the
+  same import resumes (what is already stored is unchanged, and counted so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from facts import tables as t
+from facts.errors import FieldProblem
+from facts.models import TYPE_ORDER, Meeting
+from facts.projection import COLUMNS, OWNED, Row, insert_rows, rows_for, signature_rows
+
+if TYPE_CHECKING:
+    from facts.store import ImportReport, Stored, _Pending
+
+log = logging.getLogger(__name__)
+
+_FV = t.FactVersion.__table__  # type: ignore[attr-defined]
+_DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
+_FV_COLUMNS = ("type", "key", "version", "hash", "content", "current", "recorded_at", "import_id")
+CHUNK = 2000
+_RETRIES = 5  # re-reads of a chunk that raced with another import
+_FAILURES_IN_A_ROW = 3  # single facts failing one after the other: the database, not the facts
+_RACE_CODES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock detected
+
+
+@dataclass
+class Run:
+    id: int
+    now: datetime
+    present: set[str]  # fact types that had versions before this import (others need no look-up)
+
+
+@dataclass
+class _Outcome:
+    """What one attempt at a chunk did; merged into the report only when its transaction commits."""
+
+    added: int = 0
+    unchanged: int = 0
+    corrected: int = 0
+    stored: list[Stored] = field(default_factory=list)
+    read: dict[tuple[str, str], tuple[str, int] | None] = field(default_factory=dict)
+    unchanged_at: dict[tuple[str, str], int] = field(default_factory=dict)  # key → version it equals
+    altered: list[str] = field(default_factory=list)
+
+
+class StopImport(Exception):
+    """The database keeps failing: the rest of the import is not attempted."""
+
+
+class _Moved(Exception):
+    """A key judged unchanged was rewritten by another import before this chunk committed."""
+
+
+def store_chunks(conn: sa.Connection, pending: list[_Pending], run: Run, report: ImportReport) -> str | None:
+    """Store ``pending`` chunk by chunk; the reason the import stopped, or None if it went through."""
+    for start in range(0, len(pending), CHUNK):
+        chunk = pending[start : start + CHUNK]
+        try:
+            _store_with_retries(conn, chunk, run, report)
+        except StopImport as exc:
+            reason = str(exc)
+            _not_stored(pending[start:], report, reason)
+            return reason
+    return None
+
+
+def _not_stored(rest: list[_Pending], report: ImportReport, reason: str) -> None:
+    stored = {id(s.fact) for s in report.stored}
+    skipped = {(p.location.file, p.location.line) for p in report.problems}
+    for p in rest:
+        if id(p.fact) in stored or (p.location.file, p.location.line) in skipped:
+            continue
+        report.problems.append(
+            FieldProblem(
+                p.location,
+                "",
+                f"not stored: the import stopped ({reason}); re-run the same import to resume "
+                "(what is stored already is kept and counted as unchanged)",
+            )
+        )
+
+
+def _store_with_retries(conn: sa.Connection, chunk: list[_Pending], run: Run, report: ImportReport) -> None:
+    cause: BaseException | None = None
+    for _ in range(_RETRIES):
+        outcome = _Outcome()
+        try:
+            with conn.begin():
+                _store_chunk(conn, chunk, run, outcome)
+                _verify_unchanged(conn, outcome)
+        except Exception as exc:  # noqa: BLE001 - sorted below: a race, one bad fact, or the database
+            cause = exc
+            if not _is_race(exc):
+                break
+            left = _settle_race(conn, chunk, outcome, run, report)
+            if len(left) == len(chunk):
+                break  # no key moved: not a race after all
+            chunk = left
+            if not chunk:
+                return
+            continue
+        _merge(report, outcome)
+        return
+    _store_one_by_one(conn, chunk, run, report, cause)
+
+
+def _merge(report: ImportReport, outcome: _Outcome) -> None:
+    report.added += outcome.added
+    report.unchanged += outcome.unchanged
+    report.corrected += outcome.corrected
+    report.stored.extend(outcome.stored)
+    report.altered.extend(outcome.altered)
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    return exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc  # type: ignore[return-value]
+
+
+def _is_race(exc: BaseException) -> bool:
+    """Another import wrote the same keys (unique violation, PostgreSQL serialization/deadlock, SQLite busy)."""
+    if isinstance(exc, _Moved):
+        return True
+    inner = _driver_error(exc)
+    if isinstance(exc, sa.exc.IntegrityError) or type(inner).__name__ in {"IntegrityError", "UniqueViolation"}:
+        return True
+    if getattr(inner, "pgcode", None) in _RACE_CODES:
+        return True
+    return "database is locked" in str(inner)
+
+
+def _current(conn: sa.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for type_name, key in keys:
+        by_type[type_name].append(key)
+    out: dict[tuple[str, str], tuple[str, int]] = {}
+    for type_name, names in by_type.items():
+        for key, value in current_versions(conn, type_name, names).items():
+            out[(type_name, key)] = value
+    return out
+
+
+def _settle_race(
+    conn: sa.Connection, chunk: list[_Pending], outcome: _Outcome, run: Run, report: ImportReport
+) -> list[_Pending]:
+    """After a race: keys another import wrote meanwhile are unchanged (same content) or conflicts; the rest retry."""
+    run.present.update(p.fact.type for p in chunk)  # type: ignore[attr-defined]
+    idents = [(p.fact.type, p.key) for p in chunk]  # type: ignore[attr-defined]
+    try:
+        with conn.begin():
+            now = _current(conn, idents)
+    except Exception as exc:  # noqa: BLE001 - the database itself: stop, the run says why
+        raise StopImport(_describe(exc)) from exc
+    retry: list[_Pending] = []
+    for p, ident in zip(chunk, idents, strict=True):
+        seen = outcome.read.get(ident, "unread")
+        if seen == "unread" or now.get(ident) == seen:
+            retry.append(p)  # not concerned: its key did not move
+            continue
+        current = now.get(ident)
+        if current is not None and current[0] == p.hash:
+            report.unchanged += 1  # the other import stored exactly this: already there
+            continue
+        version = current[1] if current else 0
+        what = "id" if hasattr(p.fact, "id") else "key"
+        report.problems.append(
+            FieldProblem(
+                p.location,
+                f"{ident[0]}.{what}",
+                f'"{p.key}" was changed by another import while this one ran (now version {version}); '
+                "this line was not applied, nothing is lost: re-run the import to apply it as a correction",
+            )
+        )
+        report.conflicts += 1
+    if len(retry) == len(chunk):
+        log.info("import %s: a chunk raced with another import; no key moved, retrying", run.id)
+    return retry
+
+
+def _store_one_by_one(
+    conn: sa.Connection, chunk: list[_Pending], run: Run, report: ImportReport, cause: BaseException | None
+) -> None:
+    """The chunk failed: store it in halves, recursively, so that one bad fact rejects only itself.
+
+    Halving finds a bad fact in ~2·log2(CHUNK) transactions (one by one would take CHUNK).
+    """
+    why = _describe(cause) if cause is not None else "it kept racing with another import"
+    log.warning("import %s: a chunk of %d facts failed (%s); storing it in parts", run.id, len(chunk), why)
+    failures: list[tuple[_Pending, str]] = []  # in a row: told only once a later fact goes through
+    _halves(conn, chunk, run, report, failures)
+    _tell(report, failures)
+
+
+def _halves(
+    conn: sa.Connection, part: list[_Pending], run: Run, report: ImportReport, failures: list[tuple[_Pending, str]]
+) -> None:
+    outcome = _Outcome()
+    try:
+        with conn.begin():
+            _store_chunk(conn, part, run, outcome)
+            _verify_unchanged(conn, outcome)
+    except Exception as exc:  # noqa: BLE001 - a race, one bad fact, or the database: sorted below
+        if _is_race(exc):
+            left = _settle_race(conn, part, outcome, run, report)
+            if len(left) < len(part):  # keys moved: those are told; the rest tries again
+                if left:
+                    _halves(conn, left, run, report, failures)
+                return
+        if len(part) > 1:
+            middle = len(part) // 2
+            _halves(conn, part[:middle], run, report, failures)
+            _halves(conn, part[middle:], run, report, failures)
+            return
+        detail = _describe(exc)
+        log.warning("import %s: %s could not be stored: %s", run.id, part[0].location, detail)
+        failures.append((part[0], detail))
+        if len(failures) >= _FAILURES_IN_A_ROW or _connection_lost(exc):
+            raise StopImport(detail) from exc
+        return
+    _merge(report, outcome)
+    _tell(report, failures)
+    failures.clear()
+
+
+def _tell(report: ImportReport, failures: list[tuple[_Pending, str]]) -> None:
+    for p, detail in failures:
+        report.problems.append(
+            FieldProblem(p.location, p.fact.type, f"could not be stored ({detail}); this line was not imported")  # type: ignore[attr-defined]
+        )
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _describe(exc: BaseException) -> str:
+    inner = _driver_error(exc)
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{type(inner).__name__}: {text[:300]}" if text else type(inner).__name__
+
+
+def _verify_unchanged(conn: sa.Connection, outcome: _Outcome) -> None:
+    """The optimistic check for facts judged unchanged: their version must still be current at commit."""
+    if not outcome.unchanged_at:
+        return
+    now = _current(conn, list(outcome.unchanged_at))
+    for ident, version in outcome.unchanged_at.items():
+        if now.get(ident, (None, None))[1] != version:
+            raise _Moved(ident)
+
+
+def _store_chunk(conn: sa.Connection, chunk: list[_Pending], run: Run, outcome: _Outcome) -> None:
+    by_type: dict[str, list[_Pending]] = defaultdict(list)
+    for p in chunk:
+        by_type[p.fact.type].append(p)  # type: ignore[attr-defined]
+    for type_name in TYPE_ORDER:
+        group = by_type.get(type_name)
+        if group:
+            _store_group(conn, type_name, group, run, outcome)
+
+
+def _store_group(conn: sa.Connection, type_name: str, group: list[_Pending], run: Run, outcome: _Outcome) -> None:
+    from facts.store import Stored
+
+    if type_name in run.present:
+        existing = current_versions(conn, type_name, [p.key for p in group])
+        altered = _altered(conn, type_name, [p.key for p in group if existing.get(p.key, ("", 0))[0] == p.hash])
+    else:
+        existing = {}  # nothing of this type was stored before this import, and keys are unique within it
+        altered = set()
+    new_versions: list[tuple[_Pending, int]] = []
+    superseded: list[str] = []
+    for p in group:
+        old = existing.get(p.key)
+        outcome.read[(type_name, p.key)] = old
+        if old is None:
+            new_versions.append((p, 1))
+        elif old[1] < 0:  # retracted: a new version after the tombstone
+            new_versions.append((p, -old[1] + 1))
+        elif old[0] == p.hash and p.key in altered:  # the stored text was edited behind the store's back
+            outcome.altered.append(f"{type_name} {p.key} v{old[1]}")
+            new_versions.append((p, old[1] + 1))
+            superseded.append(p.key)
+        elif old[0] == p.hash:
+            outcome.unchanged += 1
+            outcome.unchanged_at[(type_name, p.key)] = old[1]
+        else:
+            new_versions.append((p, old[1] + 1))
+            superseded.append(p.key)
+    if not new_versions:
+        return
+    if superseded:
+        conn.execute(
+            sa.update(_FV)
+            .where(_FV.c.type == type_name, _FV.c.key.in_(superseded), _FV.c.current.is_(True))
+            .values(current=False, superseded_at=run.now)
+        )
+        _delete_projection(conn, type_name, superseded, [p for p, v in new_versions if v > 1])
+    before = 0
+    # the projection needs each meeting's seq: remember where this insert starts
+    if type_name == "meeting":
+        before = conn.execute(sa.select(sa.func.max(_FV.c.seq))).scalar() or 0
+    versions = [(type_name, p.key, v, p.hash, p.content, True, run.now, run.id) for p, v in new_versions]
+    insert_rows(conn, _FV, _FV_COLUMNS, versions)
+    seqs = _new_seqs(conn, type_name, run.id, before) if type_name == "meeting" else {}
+    projected: dict[sa.Table, list[Row]] = defaultdict(list)
+    for p, version in new_versions:
+        for table, row in rows_for(p.fact, seqs.get(p.key, 0)):
+            projected[table].append(row)
+        status: Any = "added" if version == 1 else "corrected"
+        if version == 1:
+            outcome.added += 1
+        else:
+            outcome.corrected += 1
+        outcome.stored.append(Stored(p.location, p.fact, p.key, status, version))
+    if type_name == "meeting":
+        for table, row in signature_rows([p.fact for p, _ in new_versions if isinstance(p.fact, Meeting)]):
+            projected[table].append(row)
+    for table, rows in projected.items():
+        insert_rows(conn, table, COLUMNS[table], rows)
+
+
+def _new_seqs(conn: sa.Connection, type_name: str, run_id: int, before: int) -> dict[str, int]:
+    """The order received (fact_version.seq) of the versions of ``type_name`` this import wrote after seq ``before``.
+
+    New seqs are above every seq handed out before, concurrent imports' included, and
+    earlier chunks of this import are at or below ``before``: a range scan of the primary key.
+    """
+    rows = conn.execute(
+        sa.select(_FV.c.key, _FV.c.seq).where(_FV.c.seq > before, _FV.c.import_id == run_id, _FV.c.type == type_name)
+    )
+    return {k: int(v) for k, v in rows}
+
+
+def current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
+    """(hash, version) of the current version of each key; a retracted key (no current version) as ("", -last)."""
+    out: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        rows = conn.execute(
+            sa.select(_FV.c.key, _FV.c.hash, _FV.c.version).where(
+                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(part)
+            )
+        )
+        for key, digest, version in rows:
+            out[key] = (digest, version)
+        missing = [k for k in part if k not in out]
+        if missing:  # keys with history but no current version were retracted
+            gone = conn.execute(
+                sa.select(_FV.c.key, sa.func.max(_FV.c.version))
+                .where(_FV.c.type == type_name, _FV.c.key.in_(missing))
+                .group_by(_FV.c.key)
+            )
+            for key, version in gone:
+                out[key] = ("", -int(version))
+    return out
+
+
+def _altered(conn: sa.Connection, type_name: str, keys: list[str]) -> set[str]:
+    """Of ``keys`` (whose stored hash equals the incoming one), those whose stored content no longer hashes to it.
+
+    Re-importing an object whose stored text was edited in the database must not say "unchanged".
+    """
+    out: set[str] = set()
+    for start in range(0, len(keys), 500):
+        rows = conn.execute(
+            sa.select(_FV.c.key, _FV.c.hash, _FV.c.content).where(
+                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(keys[start : start + 500])
+            )
+        )
+        out.update(key for key, digest, text in rows if _hash(text)[: len(digest)] != digest)
+    return out
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def types_present(conn: sa.Connection, types: set[str]) -> set[str]:
+    """Which of ``types`` already have a version in the store (the others need no look-up of old versions)."""
+    return {
+        name
+        for name in types
+        if conn.execute(sa.select(_FV.c.seq).where(_FV.c.type == name).limit(1)).first() is not None
+    }
+
+
+def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], facts: list[_Pending]) -> None:
+    for table, column in OWNED[type_name]:
+        conn.execute(sa.delete(table).where(table.c[column].in_(keys)))
+    if type_name == "dues":
+        for p in facts:
+            fact: Any = p.fact
+            conn.execute(sa.delete(_DUES).where(_DUES.c.member == fact.member, _DUES.c.month == fact.month))
+
