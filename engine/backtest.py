@@ -28,7 +28,7 @@ from engine.app import App
 from engine.evaluate import collect_work, make_finding, match_work
 from engine.finding import Finding
 from engine.pack.load import Pack
-from engine.periods import PeriodRange, parse_range
+from engine.periods import PeriodRange, check_as_of, parse_range
 from facts.errors import PartyrulesError
 from facts.tables import (
     DeclarationRow,
@@ -128,7 +128,7 @@ def backtest(
     """
     t0 = time.perf_counter()
     rng = parse_range(period) if isinstance(period, str) else period
-    as_of = as_of or app.today()
+    as_of = check_as_of(as_of or app.today())
     baseline = baseline or app.pack()
     grace = app.config.check.grace_days
     cand_keys = {r.key for r in candidate.rules}

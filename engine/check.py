@@ -16,7 +16,8 @@ from engine.app import App
 from engine.evaluate import Evaluation, evaluate
 from engine.pack.load import Pack
 from engine.pack.rollout import PackChoice, choose_pack
-from engine.periods import PeriodRange, parse_range
+from engine.periods import PeriodRange, check_as_of, parse_range
+from engine.subjects.screen import RULE as DATA_QUALITY_RULE
 from engine.violations.packs import remember_pack
 from engine.violations.runs import beat, reap_abandoned
 from engine.violations.store import Scope, StoreReport
@@ -31,7 +32,7 @@ def _whole_pack_ids(app: App, pack: Pack) -> list[str]:
     with app.db.connect() as conn:
         rules = conn.execute(sa.select(_PV.c.rules).where(_PV.c.hash == pack.hash)).scalar()
     stored = {key.rsplit("@", 1)[0] for key in rules or {}}
-    return sorted(stored | set(pack.ids()))
+    return sorted(stored | set(pack.ids()) | {DATA_QUALITY_RULE})  # data quality is built in, never retired
 
 
 @dataclass
@@ -70,7 +71,7 @@ def run_check(
     With ``alert_sink`` the new violations' alerts are collected there instead of enqueued (a backfill).
     """
     rng = parse_range(period) if isinstance(period, str) else period
-    as_of = as_of or app.today()
+    as_of = check_as_of(as_of or app.today())
     choice: PackChoice | None = None
     if pack is None:  # an explicit folder is used as given; the configured pack goes through the guard
         if rules_dir is not None:
@@ -101,7 +102,13 @@ def run_check(
     try:
         ev = judge(functools.partial(beat, app.db, run_id))
         t0 = time.perf_counter()
-        stored = app.violations.record(ev.findings, Scope(ev.scope), pack.hash, run_id, alert_sink=alert_sink)
+        scope = Scope(
+            ev.scope,
+            held_members=frozenset(ev.screen.members),
+            held_orgs=frozenset(ev.screen.orgs),
+            held=frozenset(ev.held),
+        )
+        stored = app.violations.record(ev.findings, scope, pack.hash, run_id, alert_sink=alert_sink)
         app.violations.mark_retired(_whole_pack_ids(app, pack))
         ev.seconds["store"] = time.perf_counter() - t0
     except Exception as exc:

@@ -8,6 +8,7 @@ judged; :mod:`engine.violations` stores them.  Timings are kept per stage
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing as mp
 import re
 import time
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 
 from engine.finding import Finding
 from engine.matcher import Matcher, match_all
+from engine.matcher_worker import MatcherError
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
 from engine.periods import Granularity, Period, PeriodRange, period_of, shift
@@ -27,8 +29,11 @@ from engine.subjects.base import BuildContext, Subject
 from engine.subjects.periodic import iter_period_subjects
 from engine.subjects.registry import Registry
 from engine.subjects.schema import derived_fields
+from engine.subjects.screen import RULE as DATA_QUALITY_RULE
+from engine.subjects.screen import Screen, hidden, scan
 from engine.subjects.single import FACT_BUILDERS
 
+log = logging.getLogger(__name__)
 DEFAULT_GRACE_DAYS = 10
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -42,6 +47,15 @@ class Evaluation:
     scope: set[tuple[str, str]] = field(default_factory=set)  # (rule id, period) judged
     subjects: dict[str, int] = field(default_factory=dict)  # rule id -> subjects judged
     seconds: dict[str, float] = field(default_factory=lambda: {"sql": 0.0, "match": 0.0})
+    screen: Screen = field(default_factory=Screen)  # stored rows set aside as unjudgeable, and whom they touch
+    held: set[tuple[str, str, str]] = field(default_factory=set)  # (rule, type, id) not judged: kept as stored
+
+    def add_screen(self, screen: Screen, period: str) -> None:
+        """Drop the findings of what the screen touched; add one data-quality finding per bad row."""
+        self.screen = screen
+        self.findings = screen.keep(self.findings) + screen.findings(period)
+        if self.scope:  # nothing judged (an open period): nothing of data quality to resolve either
+            self.scope |= {(DATA_QUALITY_RULE, p) for p in {period, *(p for _, p in self.scope)}}
 
 
 def judged_periods(rule: CompiledRule, rng: PeriodRange, as_of: date, grace_days: int) -> list[Period]:
@@ -154,6 +168,64 @@ def make_finding(rule: CompiledRule, subject: Subject, registry: Registry) -> Fi
     )
 
 
+def unjudged(rule: CompiledRule, subject_type: str, subject_id: str, period: str, why: str) -> Finding:
+    """The data-quality finding for something a rule could not judge (its stored violations stay as they are)."""
+    shown = subject_id if len(subject_id) <= 120 else subject_id[:110] + "…"
+    return Finding(
+        rule=DATA_QUALITY_RULE,
+        rule_version="builtin",
+        title="数据无法判定",
+        basis="数据质量：记录的值超出可判定的范围",
+        severity="warning",
+        subject_type=subject_type[:16],
+        subject_id=shown,
+        org=None,
+        org_name=None,
+        member=None,
+        period=period,
+        message=f"规则 {rule.id} 无法判定 {subject_type} {shown}（{period}）：{why[:300]}；已有的判定结果保持不变。",
+        evidence={"observed": {}, "threshold": {}, "condition": rule.rule.when, "facts": [], "rule": rule.id},
+    )
+
+
+def _rule_failed(work: Work, rule: CompiledRule, periods: list[Period], exc: Exception) -> None:
+    log.exception("rule %s: building its subjects failed; the rule is not judged this run", rule.id)
+    work.scope -= {(rule.id, p.label) for p in periods}  # nothing of it is auto-resolved
+    label = periods[0].label if periods else ""
+    work.problems.append(unjudged(rule, "rule", rule.id, label, f"{type(exc).__name__}: {exc}"))
+
+
+def judge_chunk(
+    matcher: Matcher, rule: CompiledRule, chunk: list[Subject], registry: Registry, work: Work
+) -> list[Finding]:
+    """The findings of ``chunk``.  A subject durable_rules refuses, or whose finding cannot be written,
+    becomes a data-quality finding (and its stored violation is left as it is); the others are judged."""
+    try:
+        hits: list[bool | None] = list(matcher.matches_many(rule.key, [s.fields for s in chunk]))
+    except Exception:  # durable_rules refused one, or the vectorised pre-filter met a value it cannot take
+        log.warning("rule %s: a chunk of %d subjects could not be matched at once; one by one", rule.id, len(chunk))
+        hits = []
+        for s in chunk:  # find who, one by one
+            try:
+                hits.append(matcher.matches(rule.key, s.fields))
+            except Exception as exc:
+                why = exc.message if isinstance(exc, MatcherError) else f"{type(exc).__name__}: {exc}"
+                hits.append(None)
+                work.held.add((rule.id, s.type, s.id))
+                work.problems.append(unjudged(rule, s.type, s.id, s.period, why))
+    out = []
+    for s, hit in zip(chunk, hits, strict=True):
+        if not hit:
+            continue
+        try:
+            out.append(make_finding(rule, s, registry))
+        except Exception as exc:  # a message that cannot be filled from this subject's values
+            log.exception("rule %s: the finding of %s %s cannot be written", rule.id, s.type, s.id)
+            work.held.add((rule.id, s.type, s.id))
+            work.problems.append(unjudged(rule, s.type, s.id, s.period, f"{type(exc).__name__}: {exc}"))
+    return out
+
+
 @dataclass
 class Work:
     """Subjects built for a set of rules, ready to match."""
@@ -162,6 +234,8 @@ class Work:
     registry: Registry
     scope: set[tuple[str, str]]
     subjects: dict[str, int]
+    problems: list[Finding] = field(default_factory=list)  # data-quality findings: what could not be judged
+    held: set[tuple[str, str, str]] = field(default_factory=set)  # (rule, subject type, id) left as stored
 
 
 def iter_work(
@@ -186,7 +260,15 @@ def iter_work(
         periods = judged_periods(rule, rng, ctx.as_of, grace_days)
         work.scope.update((rule.id, p.label) for p in periods if settles(p, ctx.as_of))
         work.subjects.setdefault(rule.id, 0)
-        for chunk in iter_subjects(ctx, rule, periods):
+        chunks = iter_subjects(ctx, rule, periods)
+        while True:
+            try:
+                chunk = next(chunks, None)
+            except Exception as exc:  # one rule that cannot be built must not stop the others
+                _rule_failed(work, rule, periods, exc)
+                break
+            if chunk is None:
+                break
             work.subjects[rule.id] += len(chunk)
             yield rule, chunk
         owned.setdefault(kind, set()).update(set(ctx.cache) - before)
@@ -202,14 +284,17 @@ def collect_work(
     grace_days: int = DEFAULT_GRACE_DAYS,
     rule_ids: Sequence[str] | None = None,
     part: tuple[int, int] | None = None,
+    screen: Screen | None = None,
 ) -> Work:
     """Build every subject each rule judges over ``rng`` (the SQL stage); with ``part=(k, n)`` only
-    the subjects whose top-level org falls in partition k of n."""
-    registry = Registry.load(conn)
-    ctx = BuildContext(conn, registry, as_of, part=part)
-    work = Work([], registry, set(), {})
-    for rule, chunk in iter_work(ctx, pack, rng, grace_days, rule_ids, work):
-        work.items.extend((rule, s) for s in chunk)
+    the subjects whose top-level org falls in partition k of n.  Rows the ``screen`` (default: a scan
+    made here) set aside are not seen."""
+    with hidden(conn, scan(conn) if screen is None else screen):
+        registry = Registry.load(conn)
+        ctx = BuildContext(conn, registry, as_of, part=part)
+        work = Work([], registry, set(), {})
+        for rule, chunk in iter_work(ctx, pack, rng, grace_days, rule_ids, work):
+            work.items.extend((rule, s) for s in chunk)
     return work
 
 
@@ -241,20 +326,41 @@ def evaluate(
     ``processes`` > 1: subjects are partitioned by top-level org and each partition is built *and*
     matched in its own forked process (both stages are CPU-bound Python and C holding the GIL).
     ``heartbeat`` is called every 30 s while forked workers run (the check run's liveness).
+
+    Stored rows the engine cannot judge (:mod:`engine.subjects.screen`) are set aside first: each is a
+    data-quality finding, whom it touches is not judged this run, and everyone else is judged as usual.
     """
+    t0 = time.perf_counter()
+    screen = scan(conn)
+    dq_period = str(rng.start.year)
     if processes >= 1 and "fork" in mp.get_all_start_methods():
         from engine.partition import evaluate_partitioned  # it builds on this module
 
-        return evaluate_partitioned(conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat)
+        result = evaluate_partitioned(
+            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen
+        )
+        result.seconds["sql"] += time.perf_counter() - t0 - result.seconds["wall"]
+        result.seconds.pop("wall")
+        result.add_screen(screen, dq_period)
+        return result
     result = Evaluation(pack.hash, rng.text, as_of)
-    t0 = time.perf_counter()
-    work = collect_work(conn, pack, rng, as_of, grace_days, rule_ids)
+    work = collect_work(conn, pack, rng, as_of, grace_days, rule_ids, screen=screen)
     result.scope, result.subjects = work.scope, work.subjects
     t1 = time.perf_counter()
     result.seconds["sql"] = t1 - t0
-    fired = match_work(pack, work, processes)
+    if processes == 0:
+        matcher = Matcher({r.key: r.durable for r in pack.rules})
+        for _, run in itertools.groupby(work.items, key=lambda item: item[0].key):  # a rule's subjects together
+            items = list(run)
+            chunk = [s for _, s in items]
+            result.findings.extend(judge_chunk(matcher, items[0][0], chunk, work.registry, work))
+    else:
+        fired = match_work(pack, work, processes)
+        result.findings = [
+            make_finding(r, s, work.registry) for (r, s), hit in zip(work.items, fired, strict=True) if hit
+        ]
     result.seconds["match"] = time.perf_counter() - t1
-    result.findings = [
-        make_finding(r, s, work.registry) for (r, s), hit in zip(work.items, fired, strict=True) if hit
-    ]
+    result.findings.extend(work.problems)
+    result.held = work.held
+    result.add_screen(screen, dq_period)
     return result

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.evaluate import Evaluation, Work, iter_work, make_finding
+from engine.evaluate import Evaluation, Work, iter_work, judge_chunk
 from engine.finding import Finding
 from engine.matcher import Matcher
 from engine.matcher_fork import run_forked, send_outcome
@@ -26,6 +26,7 @@ from engine.pack.load import Pack
 from engine.periods import PeriodRange
 from engine.subjects.base import BuildContext
 from engine.subjects.registry import Registry
+from engine.subjects.screen import Screen, hidden
 
 
 def _worker(
@@ -36,6 +37,7 @@ def _worker(
     grace_days: int,
     rule_ids: Sequence[str] | None,
     part: tuple[int, int],
+    screen: Screen,
     out: Connection,
 ) -> None:
     def judge() -> tuple[Any, ...]:
@@ -43,7 +45,7 @@ def _worker(
         matcher = Matcher.for_rules(pack.rules)
         findings: list[Finding] = []
         match = 0.0
-        with engine.connect() as conn:
+        with engine.connect() as conn, hidden(conn, screen):
             t0 = time.perf_counter()
             registry = Registry.load(conn)
             ctx = BuildContext(conn, registry, as_of, part=part)
@@ -58,12 +60,9 @@ def _worker(
                 if step is None:
                     break
                 rule, chunk = step
-                hits = matcher.matches_many(rule.key, [s.fields for s in chunk])
-                findings.extend(
-                    make_finding(rule, s, registry) for s, hit in zip(chunk, hits, strict=True) if hit
-                )
+                findings.extend(judge_chunk(matcher, rule, chunk, registry, work))
                 match += time.perf_counter() - t2
-        return findings, work.scope, work.subjects, sql, match
+        return findings + work.problems, work.scope, work.subjects, sql, match, work.held
 
     send_outcome(out, judge)
 
@@ -77,20 +76,27 @@ def evaluate_partitioned(
     rule_ids: Sequence[str] | None,
     processes: int,
     heartbeat: Callable[[], None] | None = None,
+    screen: Screen | None = None,
 ) -> Evaluation:
-    """Evaluate in ``processes`` forked workers; ``heartbeat`` is called every 30 s while they work."""
+    """Evaluate in ``processes`` forked workers; ``heartbeat`` is called every 30 s while they work.
+
+    ``seconds["wall"]`` is its wall time (the caller adds the screen's scan to the SQL time)."""
+    t0 = time.perf_counter()
     result = Evaluation(pack.hash, rng.text, as_of)
-    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, (k, processes)) for k in range(processes)]
+    screen = screen or Screen()
+    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, (k, processes), screen) for k in range(processes)]
     sql = match = 0.0
-    for findings, scope, subjects, sql_s, match_s in run_forked(
+    for findings, scope, subjects, sql_s, match_s, held in run_forked(
         _worker, jobs, "evaluation worker", heartbeat=heartbeat
     ):
         result.findings.extend(findings)
+        result.held |= held
         result.scope |= scope
         for rule, n in subjects.items():
             result.subjects[rule] = result.subjects.get(rule, 0) + n
         sql, match = max(sql, sql_s), max(match, match_s)  # the stages run side by side: the slowest counts
     result.seconds["sql"], result.seconds["match"] = sql, match
+    result.seconds["wall"] = time.perf_counter() - t0
     return result
 
 

@@ -19,9 +19,12 @@ Granularity = Literal["month", "quarter", "year"]
 GRANULARITIES: tuple[Granularity, ...] = ("month", "quarter", "year")
 _CN_QUARTER = {1: "一", 2: "二", 3: "三", 4: "四"}
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
-_YEAR = re.compile(r"^(\d{4})$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")  # ASCII digits only (\d would take ٢٠١٧ and ２０１７)
+_QUARTER = re.compile(r"^([0-9]{4})-Q([1-4])$", re.IGNORECASE)
+_YEAR = re.compile(r"^([0-9]{4})$")
+# The years a period or an as-of date may fall in: Party-affairs records begin after 1900, and the ends of
+# the calendar overflow (``9999-12`` has no next month, an as-of date plus the grace no day after it).
+MIN_YEAR, MAX_YEAR = 1900, 2999
 
 
 class PeriodError(PartyrulesError):
@@ -119,9 +122,9 @@ def shift(period: Period, n: int) -> Period:
 def parse_period(text: str) -> Period:
     """``2017-06`` / ``2017-Q2`` / ``2017`` → a Period (years 1900–2999: ranges and trends shift from it)."""
     text = text.strip()
-    m = _MONTH.match(text) or _QUARTER.match(text) or _YEAR.match(text)
-    if m and not 1900 <= int(m.group(1)) <= 2999:
-        raise PeriodError(f'"{text}": the year must be between 1900 and 2999')
+    for m in (_MONTH.match(text), _QUARTER.match(text), _YEAR.match(text)):
+        if m and not MIN_YEAR <= int(m.group(1)) <= MAX_YEAR:
+            raise PeriodError(f'"{text}": the year must be between {MIN_YEAR} and {MAX_YEAR}')
     if m := _MONTH.match(text):
         year, month = int(m.group(1)), int(m.group(2))
         if 1 <= month <= 12:
@@ -155,6 +158,13 @@ class PeriodRange:
 
     def all_periods(self) -> list[Period]:
         return [p for g in GRANULARITIES for p in self.periods(g)]
+
+
+def check_as_of(day: date) -> date:
+    """``day`` if it can be an as-of date (years MIN_YEAR–MAX_YEAR), else a PeriodError."""
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise PeriodError(f"as-of date {day}: the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return day
 
 
 def parse_range(text: str) -> PeriodRange:

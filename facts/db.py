@@ -24,6 +24,8 @@ def database_url(explicit: str | None = None, environ: Mapping[str, str] | None 
     url = explicit or env.get("PARTYRULES_DB") or DEFAULT_URL
     if "://" not in url:  # a bare path means a SQLite file
         url = f"sqlite:///{url}"
+    if url.startswith("postgres://"):  # Heroku-style and libpq's own spelling
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg2://" + url[len("postgresql://") :]
     return url

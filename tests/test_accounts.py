@@ -62,6 +62,7 @@ def test_only_admins_manage_accounts(db):
 def test_users_commands(tmp_path):
     db = str(tmp_path / "u.db")
     run = CliRunner()
+    assert run.invoke(main, ["--db", db, "init"]).exit_code == 0  # only init and import create a database
     out = run.invoke(
         main,
         ["--db", db, "users", "add", "admin", "--role", "admin", "--password-stdin"],

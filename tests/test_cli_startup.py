@@ -88,4 +88,5 @@ def test_choices_loaded_from_the_library_still_check_values(tmp_path: Path) -> N
     assert bad_status.exit_code == 2 and "'open'" in bad_status.output and "'waived'" in bad_status.output
     bad_type = runner.invoke(main, ["--db", db, "history", "nope", "k"])
     assert bad_type.exit_code == 2 and "'meeting'" in bad_type.output and "'dues'" in bad_type.output
+    assert runner.invoke(main, ["--db", db, "init"]).exit_code == 0  # only init creates a database (issue 11)
     assert runner.invoke(main, ["--db", db, "violations", "list", "--status", "open"]).exit_code == 0

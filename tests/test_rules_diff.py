@@ -112,6 +112,7 @@ def test_cli_one_folder_compares_with_the_pack_in_use(old_folder: Path, tmp_path
     config = tmp_path / "partyrules.toml"
     config.write_text(f'[check]\nrules = "{old_folder}"\n', encoding="utf-8")
     new = changed_copy(old_folder, tmp_path, ("params: {threshold: 0.9}", "params: {threshold: 0.8}"))
+    assert CliRunner().invoke(main, ["--db", str(tmp_path / "t.db"), "init"]).exit_code == 0
     out = CliRunner().invoke(
         main, ["--db", str(tmp_path / "t.db"), "--config", str(config), "rules", "diff", str(new)]
     )

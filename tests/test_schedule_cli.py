@@ -70,6 +70,9 @@ since = {tomorrow}   # no period falls due during the test
 """,
         encoding="utf-8",
     )
+    app = build_app(config_path=path)  # only init and import create a database (issue 11)
+    app.init()
+    app.db.dispose()
     return path
 
 
@@ -294,6 +297,7 @@ def test_example_config_runs_list(cli: click.Group, tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)
     example = REPO / "docs" / "partyrules.example.toml"
     assert load_config(example).database == "sqlite:///partyrules.db"
+    assert CliRunner().invoke(cli, ["--config", str(example), "init"]).exit_code == 0
     result = CliRunner().invoke(cli, ["--config", str(example), "schedule", "list", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert [j["name"] for j in json.loads(result.output)["jobs"]] == [

@@ -245,6 +245,11 @@ def test_a_second_scheduler_waits_and_takes_over_when_the_first_dies_or_stops(tm
     config = write_config(tmp_path, db_url, since, "[schedule.periods]\nenabled = false\n")
     text = config.read_text().replace("max_backlog = 20", "max_backlog = 20\nleader_lease_seconds = 2")
     config.write_text(text)
+    from engine.app import build_app
+
+    app = build_app(db_url)  # only init and import create a database (issue 11)
+    app.init()
+    app.db.dispose()
     first = Scheduler(config)
     second = third = None
     try:

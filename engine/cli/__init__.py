@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from engine import __version__
+from engine.safe_text import for_terminal  # re and json only: cheap at start-up
 from facts.errors import PartyrulesError
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from engine.auth.principal import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
+CREATES = {"init", "import"}  # the commands that may create a database; every other needs an existing one
 
 
 class Context:
@@ -42,8 +44,16 @@ class Context:
         if self._app is None:
             from engine.app import build_app
 
-            self._app = build_app(self.db_url, self.config_path)
+            current = click.get_current_context(silent=True)
+            creating = current is None or current.info_name in CREATES
+            self._app = build_app(self.db_url, self.config_path, must_exist=not creating)
         return self._app
+
+    def pack_app(self) -> App:
+        """An app for what needs only the configuration and the rule pack, not the database."""
+        from engine.app import build_app
+
+        return self._app or build_app(self.db_url, self.config_path)
 
     def principal(self, by: str | None = None) -> Principal:
         """Who acts: the account named by ``--by`` or ``--as``, else the local administrator (login name)."""
@@ -58,6 +68,12 @@ class Context:
         return Principal.local(getpass.getuser())
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError  # imported already if this can be true
+
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 def friendly(func: F) -> F:
     """Turn library errors into ``click.ClickException`` with the library's message."""
 
@@ -66,7 +82,15 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PartyrulesError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(for_terminal(exc)) from exc
+        except Exception as exc:  # the database went away, a locked file…: one line, not a traceback
+            ctx = click.get_current_context(silent=True)
+            context = ctx.find_object(Context) if ctx else None
+            if context is None or context._app is None or not _connection_lost(exc):
+                raise
+            from engine.app import connection_error
+
+            raise click.ClickException(for_terminal(connection_error(context._app.db, exc))) from exc
 
     return wrapper  # type: ignore[return-value]
 

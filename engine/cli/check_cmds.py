@@ -20,7 +20,7 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        return dt.date.fromisoformat(value)  # its range is the library's (run_check): exit status 1
     except ValueError:
         raise click.BadParameter(f'"{value}" is not a date (expected YYYY-MM-DD)') from None
 
@@ -83,7 +83,11 @@ def check(
       partyrules check --period 2017 --cluster tcp://10.0.0.5:8786
     """
     from engine.check import run_check
+    from engine.periods import check_as_of, parse_range
 
+    parse_range(period)  # a bad period or as-of date is said before the database is opened
+    if as_of is not None:
+        check_as_of(as_of)
     app = ctx.app
     app.init()
     result = run_check(app, period, as_of, rules_dir, dry_run, cluster=cluster)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from engine.safe_text import for_terminal, json_for_terminal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,18 +22,21 @@ def console(err: bool = False) -> Console:
 
 
 def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table of user text: control characters shown as escapes, never rich markup (``[link=…]``)."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=escape(for_terminal(title)) if title else None, show_lines=False, header_style="bold")
     for h in headers:
-        table.add_column(h, overflow="fold")
+        table.add_column(escape(for_terminal(h)), overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*[Text(for_terminal(v)) for v in row])
     console().print(table)
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    click.echo(json_for_terminal(data))
 
 
 def severity_cn(severity: str) -> str:

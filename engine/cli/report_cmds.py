@@ -73,11 +73,13 @@ def report(
       partyrules report --period 2017 --format xlsx --out 整改台账-2017.xlsx
       partyrules report --period 2017 --format html --trend 6
     """
+    from engine.periods import parse_period
     from engine.report.data import build_report
     from engine.report.render_html import write_html
     from engine.report.render_text import render_markdown, render_table
     from engine.report.render_xlsx import write_xlsx
 
+    parse_period(period)  # a bad period is said before the database is opened
     app = ctx.app
     app.init()
     rep = build_report(app.db, period, org, trend_periods=trend_periods, as_of=app.today())

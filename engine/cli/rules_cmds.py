@@ -64,7 +64,7 @@ def list_(ctx: Context, rules_dir: str | None, fmt: str) -> None:
     Example:
       partyrules rules list --format json
     """
-    pack = ctx.app.pack(rules_dir)
+    pack = ctx.pack_app().pack(rules_dir)
     if fmt == "json":
         print_json(
             [

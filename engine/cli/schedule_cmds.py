@@ -107,10 +107,10 @@ def run(ctx: Context, once: bool, now_text: str | None, backfill: bool) -> None:
     if now_text is not None and not once:
         raise click.UsageError("--now only goes with --once (a running schedule follows the clock)")
     configure_logging()
-    app = ctx.app
-    if once:
-        now = parse_moment(now_text, schedule_settings(app.config).zone()) if now_text is not None else None
-        report = run_once(app, now, backfill=backfill)
+    if once:  # a bad --now is refused before the database is opened (it needs only the config's zone)
+        zone = schedule_settings(ctx.pack_app().config).zone()
+        now = parse_moment(now_text, zone) if now_text is not None else None
+        report = run_once(ctx.app, now, backfill=backfill)
         for name, result in report.results.items():
             click.echo(f"{name}: {describe(name, result)}")
         for name, error in report.failures.items():
@@ -120,6 +120,7 @@ def run(ctx: Context, once: bool, now_text: str | None, backfill: bool) -> None:
                 f"{len(report.failures)} 个任务失败（{', '.join(report.failures)}），下次运行将重试"
             )
         return
+    app = ctx.app
     stop = threading.Event()
     restore = install_stop_signals(stop)
     try:

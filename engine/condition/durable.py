@@ -53,6 +53,10 @@ LIST_SENTINEL = "\ufdd0partyrules:end-of-list\ufdd0"
 
 RESERVED_NAMES = frozenset({"id", "sid"})
 MAX_JUNCTIONS = 15
+# Terms of one ``$or`` (an ``in`` list becomes one): measured on durable_rules 2.0.28, an event for
+# which 66 terms of an ``$or`` hold at once is refused at run time (error 303), and an ``$or`` of about
+# 520 terms hangs ruleset creation.  64 is safe for any terms.
+MAX_OR_TERMS = 64
 """durable_rules keeps 31 entries per expression sequence, two per ``$and`` / ``$or`` (error 113)."""
 MAX_EXACT_INT = 2**53
 
@@ -86,6 +90,21 @@ def count_junctions(condition: Any) -> int:
     return 0
 
 
+def widest_or(condition: Any) -> int:
+    """The most terms of any one ``$or`` in a durable_rules condition (iteratively)."""
+    widest, stack = 0, [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            terms = node.get("$or")
+            if isinstance(terms, list):
+                widest = max(widest, len(terms))
+            stack.extend(node.values())
+    return widest
+
+
 class _Compiler:
     def __init__(self, cond: Condition, fields: Mapping[str, str], params: Mapping[str, Any]) -> None:
         self.cond = cond
@@ -108,6 +127,14 @@ class _Compiler:
                 suggestion="compare a subject field with the params",
             )
         emitted = self.emit(normal)
+        widest = widest_or(emitted)
+        if widest > MAX_OR_TERMS:
+            raise self.error(
+                f"the condition is too wide for durable_rules: an or (or an in list) of {widest} terms, at most "
+                f"{MAX_OR_TERMS} (more fail at check time with error 303, or hang)",
+                self.cond.root,
+                suggestion="split the values over several rules, or derive a field that says it in one test",
+            )
         junctions = count_junctions(emitted)
         if junctions > MAX_JUNCTIONS:
             raise self.error(

@@ -108,15 +108,49 @@ def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
+# Bounds on what a condition may be (issue 11): the checker, compiler and evaluator walk the tree
+# recursively, so 1,000 nested ``not`` raised RecursionError; a rule is a sentence, not a data file.
+MAX_TEXT = 2000  # characters
+MAX_DEPTH = 64  # nested not / - / parentheses / arithmetic
+
+
 def parse(text: str) -> Condition:
     """Parse condition ``text``; raise :class:`ConditionSyntaxError` with the 1-based column of the problem."""
     if not text.strip():
         raise ConditionSyntaxError("the condition is empty", text=text, column=1)
+    if len(text) > MAX_TEXT:
+        raise ConditionSyntaxError(
+            f"the condition is {len(text)} characters long, at most {MAX_TEXT}",
+            text=text[:80] + "…",
+            column=MAX_TEXT + 1,
+            suggestion="split it into several rules, or derive the value it tests",
+        )
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
+    depth, deepest = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise ConditionSyntaxError(
+            f"the condition nests {depth} levels deep, at most {MAX_DEPTH}",
+            text=text,
+            column=_column(deepest) or 1,
+            suggestion="simplify it ('not not x' is x; a long sum can be a derived value)",
+        )
     return Condition(text, _build(tree, text))
+
+
+def _depth(tree: Tree[Token]) -> tuple[int, Tree[Token] | Token]:
+    """The depth of the parse tree (without recursion: the tree may be thousands deep) and its deepest node."""
+    best: tuple[int, Tree[Token] | Token] = (0, tree)
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > best[0]:
+            best = (depth, node)
+        if isinstance(node, Tree):
+            stack.extend((kid, depth + 1) for kid in node.children if isinstance(kid, Tree))
+    return best
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionSyntaxError:
@@ -231,6 +265,8 @@ def _number(token: str, text: str, column: int) -> int | float:
         if value in (float("inf"), float("-inf")):
             raise ConditionSyntaxError(f"the number {token} is too large", text=text, column=column)
         return value
+    if len(token.lstrip("0")) > 18:  # beyond what a float or durable_rules holds (the checker takes floats)
+        raise ConditionSyntaxError(f"the number {token[:20]}… is too large", text=text, column=column)
     return int(token)
 
 

@@ -187,6 +187,58 @@ def _overlaps(rules: list[CompiledRule]) -> list[PackProblem]:
     return problems
 
 
+MAX_FILE_BYTES = 5_000_000  # a rule file is text a person writes; the standard pack's largest is ~30 kB
+
+
+MAX_ALIAS_NODES = 10_000  # values that YAML aliases may add to a file in all (the standard pack needs none)
+
+
+def _alias_bomb(text: str) -> tuple[int, str] | None:
+    """(line, what) where YAML aliases in ``text`` would expand past :data:`MAX_ALIAS_NODES` values.
+
+    An alias is a copy of its anchor's value, so ten nested lists of ten aliases are 10^10 values
+    ("billion laughs": 10^7 took 11–23 s and 0.26–2.3 GB, more exhausted memory).  The expanded size is
+    counted on the event stream, before any node is built: each anchored value's size is remembered and
+    each alias adds it.  Anchors that tools write for a few shared values (``yaml.dump``) still load."""
+    sizes: dict[str, int] = {}
+    stack: list[list[Any]] = [[None, 0]]  # open collections: [anchor, values inside so far]
+    expanded = 0
+    try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                size = sizes.get(str(event.anchor), 1)
+                expanded += size
+                stack[-1][1] += size
+                if expanded > MAX_ALIAS_NODES:
+                    line = event.start_mark.line + 1 if event.start_mark else 1
+                    return line, f"alias *{event.anchor} brings the expanded values past {MAX_ALIAS_NODES:,}"
+            elif isinstance(event, yaml.ScalarEvent):
+                stack[-1][1] += 1
+                if event.anchor is not None:
+                    sizes[str(event.anchor)] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                stack.append([event.anchor, 0])
+            elif isinstance(event, yaml.CollectionEndEvent) and len(stack) > 1:
+                anchor, inside = stack.pop()
+                if anchor is not None:
+                    sizes[str(anchor)] = inside + 1
+                stack[-1][1] += inside + 1
+    except yaml.YAMLError:
+        return None  # the load reports the syntax error with its line
+    return None
+
+
+def alias_problem(file: str, line: int, what: str) -> PackProblem:
+    return PackProblem(
+        file,
+        line,
+        None,
+        "",
+        f"YAML aliases expand too far ({what})",
+        "write the values out, or put a long list in a decision table (params: {name: {table: file.csv}})",
+    )
+
+
 def pack_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
 
@@ -208,8 +260,17 @@ def load_pack(root: Path | str) -> Pack:
         shown = str(path)
         data = path.read_bytes()
         digest.update(rel.encode() + b"\0" + data + b"\0")
+        if len(data) > MAX_FILE_BYTES:
+            problems.append(
+                PackProblem(shown, 1, None, "", f"is {len(data):,} bytes, at most {MAX_FILE_BYTES:,} for a rule file", None)
+            )
+            continue
         try:
             text = data.decode("utf-8")
+            alias = _alias_bomb(text)
+            if alias is not None:
+                problems.append(alias_problem(shown, *alias))
+                continue
             raw = yaml.load(text, Loader=_LOADER)
         except UnicodeDecodeError as exc:
             problems.append(

@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.orgtree import describe, parent_cycles
 from engine.periods import Period, PeriodRange, month_of, parse_period, shift
 from engine.report.coverage import Coverage, RuleInfo, granularity_of, load_coverage
 from engine.report.model import (
@@ -120,6 +121,8 @@ def build_report(
         notes=list(cov.notes),
     )
     order = _tree_order(orgs)
+    for cycle in parent_cycles({o.id: o.parent for o in orgs.values()}):
+        report.notes.append(f"数据质量：组织上下级关系存在循环 {describe(cycle)}，请更正其上级组织（parent）")
     report.by_org = _by_org(current, orgs, scope, order, org, p, set(report.judged), as_of)
     report.by_rule = _by_rule(current, cov, inside, as_of)
     report.matrix = _matrix(current)
@@ -165,14 +168,21 @@ def _tree_order(orgs: dict[str, Any]) -> dict[str, tuple[int, int]]:
     for row in orgs.values():
         children[row.parent if row.parent in orgs else None].append(row.id)
     order: dict[str, tuple[int, int]] = {}
-    todo: list[tuple[str, int]] = [(c, 0) for c in sorted(children[None], reverse=True)]
-    while todo:
-        current, depth = todo.pop()
-        if current in order:
-            continue
-        order[current] = (len(order), depth)
-        todo.extend((c, depth + 1) for c in sorted(children.get(current, []), reverse=True))
-    return order
+    starts = sorted(children[None])
+    while True:
+        todo: list[tuple[str, int]] = [(c, 0) for c in reversed(starts)]
+        while todo:
+            current, depth = todo.pop()
+            if current in order:
+                continue
+            order[current] = (len(order), depth)
+            todo.extend((c, depth + 1) for c in sorted(children.get(current, []), reverse=True))
+        # orgs in a parent cycle (and below one) hang from no root: each cycle is walked from its
+        # smallest id, so every org has a place and none is lost from the report
+        rest = sorted(set(orgs) - set(order))
+        if not rest:
+            return order
+        starts = rest[:1]
 
 
 def counts(rows: Iterable[Any], as_of: dt.date) -> Counts:

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
@@ -20,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from engine.report.model import Report, ReportError
 from engine.report.sections import RATE_NOTES, Section, matrix, sections, text
+from engine.safe_text import for_xml, is_formula_like
 
 FONT = "宋体"
 HEADER_ROW = 3
@@ -72,17 +74,37 @@ def _setup_print(ws: Worksheet, title: str) -> None:
     ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=1)
 
 
+def put(ws: Worksheet, row: int, column: int, value: Any) -> Any:
+    """Write ``value`` into a cell; user text always as a string, never a formula.
+
+    openpyxl stores a string starting with "=" as a formula (the report wrote live ``=HYPERLINK(...)``
+    and ``=cmd|' /C calc'!A0`` from org names and minutes), and refuses control characters (an ESC in a
+    name failed the whole report).  So: characters XML cannot hold are shown as escapes, the cell type
+    is string, and a text that starts like a formula (= + - @ tab CR, OWASP) gets Excel's quote prefix,
+    so it stays text when a person edits the cell or saves the sheet as CSV."""
+    cell = ws.cell(row=row, column=column)
+    if value is None or isinstance(value, dt.date | int | float):
+        cell.value = value
+        return cell
+    shown = for_xml(str(value))
+    cell.value = shown
+    cell.data_type = "s"
+    if is_formula_like(shown):
+        cell.quotePrefix = True
+    return cell
+
+
 def _write_section(ws: Worksheet, section: Section, title: str, subtitle: str) -> None:
     ncols = len(section.headers)
     widths = _widths(section)
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=ncols)
-    ws.cell(row=1, column=1, value=title).font = Font(name=FONT, size=16, bold=True)
+    put(ws, 1, 1, title).font = Font(name=FONT, size=16, bold=True)
     ws.cell(row=1, column=1).alignment = Alignment(horizontal="center", vertical="center")
     ws.row_dimensions[1].height = 30
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=ncols)
-    ws.cell(row=2, column=1, value=subtitle).font = Font(name=FONT, size=10.5)
+    put(ws, 2, 1, subtitle).font = Font(name=FONT, size=10.5)
     for col, header in enumerate(section.headers, 1):
-        cell = ws.cell(row=HEADER_ROW, column=col, value=header)
+        cell = put(ws, HEADER_ROW, col, header)
         cell.font = Font(name=FONT, size=10.5, bold=True)
         cell.fill = _HEADER_FILL
         cell.border = _BORDER
@@ -94,13 +116,14 @@ def _write_section(ws: Worksheet, section: Section, title: str, subtitle: str) -
     for r, row in enumerate(section.rows, HEADER_ROW + 1):
         lines = 1
         for col, value in enumerate(row, 1):
-            cell = ws.cell(row=r, column=col, value=value)
             if isinstance(value, dt.date):
-                cell.style = STYLE_DATE
+                ws.cell(row=r, column=col, value=value).style = STYLE_DATE
             elif isinstance(value, int | float):
-                cell.style = STYLE_NUMBER
+                ws.cell(row=r, column=col, value=value).style = STYLE_NUMBER
             else:
+                cell = ws.cell(row=r, column=col)
                 cell.style = STYLE_TEXT
+                put(ws, r, col, value)
             lines = max(lines, math.ceil(display_width(text(value)) / max(1, widths[col - 1] - 1)))
         ws.row_dimensions[r].height = LINE_HEIGHT * lines
     _setup_print(ws, title)
@@ -129,7 +152,7 @@ def build_workbook(report: Report) -> Workbook:
             for j, note in enumerate([*report.notes, *RATE_NOTES]):
                 row = start + j
                 ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(section.headers))
-                cell = ws.cell(row=row, column=1, value=f"注：{note}")
+                cell = put(ws, row, 1, f"注：{note}")
                 cell.font = Font(name=FONT, size=9)
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
                 ws.row_dimensions[row].height = LINE_HEIGHT * math.ceil(display_width(str(cell.value)) / span)

@@ -47,9 +47,17 @@ class Scope:
 
     pairs: set[tuple[str, str]]
     subjects: set[tuple[str, str, str]] | None = None  # (rule, subject type, subject id)
+    # members and orgs a run could not judge (their facts were set aside): their violations stay as they are
+    held_members: frozenset[str] = frozenset()
+    held_orgs: frozenset[str] = frozenset()
+    held: frozenset[tuple[str, str, str]] = frozenset()  # (rule, subject type, id) a run could not judge
 
     def covers(self, v: Any) -> bool:
         if (v.rule, v.period) not in self.pairs:
+            return False
+        if (self.held_members or self.held_orgs) and (v.member in self.held_members or v.org in self.held_orgs):
+            return False
+        if self.held and (v.rule, v.subject_type, v.subject_id) in self.held:
             return False
         return self.subjects is None or (v.rule, v.subject_type, v.subject_id) in self.subjects
 
@@ -280,6 +288,8 @@ class ViolationStore:
             _V.c.subject_type,
             _V.c.subject_id,
             _V.c.waiver_expires,
+            _V.c.member,
+            _V.c.org,
             _V.c.resolution,
         ]
         out: list[Any] = []
