@@ -204,3 +204,20 @@ def test_the_example_config_documents_every_cluster_key():
     section = text[text.index("[cluster]") : text.index("[alerts]")]
     for key in ClusterSettings.model_fields:
         assert f"{key} = " in section, key
+
+
+def test_a_bad_stored_row_on_a_cluster_is_the_same_data_quality_finding_as_in_one_process(tmp_path, cluster):
+    """The coordinator screens the store like a one-process check: the workers never see the bad row."""
+    app = _sample_app(tmp_path / "s.db")
+    with app.db.begin() as conn:
+        conn.exec_driver_sql("UPDATE dues SET amount = 1e308 WHERE member = 'm003' AND month = '2017-05'")
+        conn.exec_driver_sql("UPDATE org SET term_years = 100000 WHERE id = 'oc'")
+    one = run_check(app, "2017", AS_OF, dry_run=True)
+    many = run_check(app, "2017", AS_OF, dry_run=True, cluster=cluster)
+    a, b = {f["key"] for f in _json(many.findings)}, {f["key"] for f in _json(one.findings)}
+    assert (sorted(a - b), sorted(b - a)) == ([], [])
+    assert _json(many.findings) == _json(one.findings)
+    quality = [f for f in many.findings if f.rule == "data.quality.unjudgeable"]
+    assert len(quality) == 2
+    assert many.evaluation.held == one.evaluation.held
+    assert many.evaluation.scope == one.evaluation.scope

@@ -28,6 +28,7 @@ from engine.evaluate import Evaluation
 from engine.pack.load import Pack
 from engine.periods import PeriodRange
 from engine.subjects.registry import Registry
+from engine.subjects.screen import hidden, scan
 from facts.errors import PartyrulesError
 
 HEARTBEAT_SECONDS = 30.0
@@ -114,7 +115,9 @@ def evaluate_on_cluster(
             raise ClusterError(f"the Dask scheduler at {address} has no workers")
         t0 = time.perf_counter()
         with db.connect() as conn:
-            parts = plan(conn, settings.partitions or 2 * threads)
+            screen = scan(conn)  # rows no partition can judge: data-quality findings, hidden from the workers
+            with hidden(conn, screen):  # planned on the tree the workers will see (a hidden org moves its subtree)
+                parts = plan(conn, settings.partitions or 2 * threads)
         result.seconds_plan = time.perf_counter() - t0
         records = {p.index: PartitionRecord(p.index, list(p.roots), p.facts) for p in parts}
         run = uuid.uuid4().hex[:12]
@@ -123,7 +126,7 @@ def evaluate_on_cluster(
         futures = [
             client.submit(
                 run_partition,
-                PartitionJob(db_url, pack, rng.text, as_of, grace_days, ids, p),
+                PartitionJob(db_url, pack, rng.text, as_of, grace_days, ids, p, screen),
                 settings.isolate,
                 key=keys[p.index],
                 retries=settings.retries,
@@ -156,6 +159,7 @@ def evaluate_on_cluster(
             lost, left = history.get(key, (0, settings.retries))
             records[index].lost_workers, records[index].errors_retried = lost, settings.retries - left
     result.partitions = [records[i] for i in sorted(records)]
+    result.add_screen(screen, str(rng.start.year))
     result.seconds["sql"], result.seconds["match"] = sql, match  # side by side: the slowest partition counts
     return result
 
@@ -176,6 +180,7 @@ def _completed(futures: list[Any], client: Any, heartbeat: Callable[[], None] | 
 
 def _merge(result: Evaluation, done: PartitionResult) -> None:
     result.findings.extend(done.findings)
+    result.held |= done.held
     result.scope |= done.scope
     for rule, n in done.subjects.items():
         result.subjects[rule] = result.subjects.get(rule, 0) + n

@@ -29,7 +29,7 @@ from datetime import date
 from typing import Any
 
 from engine.cluster.plan import Partition
-from engine.evaluate import Work, iter_work, make_finding
+from engine.evaluate import Work, iter_work, judge_chunk
 from engine.finding import Finding
 from engine.matcher import Matcher
 from engine.matcher_worker import MatcherCrashed, MatcherError
@@ -37,6 +37,7 @@ from engine.pack.load import Pack
 from engine.periods import parse_range
 from engine.subjects.base import BuildContext
 from engine.subjects.registry import Registry
+from engine.subjects.screen import Screen, hidden
 
 ISOLATION = ("process", "thread")
 _IN_THREAD = threading.Lock()  # one durable_rules evaluation at a time in a worker process (thread mode)
@@ -51,6 +52,7 @@ class PartitionJob:
     grace_days: int
     rule_ids: tuple[str, ...] | None
     partition: Partition
+    screen: Screen = field(default_factory=Screen)  # stored rows the coordinator set aside as unjudgeable
 
 
 @dataclass
@@ -64,6 +66,7 @@ class PartitionResult:
     seconds_total: float = 0.0  # as the task saw it (with the child's start in process mode)
     worker: str = ""  # host:pid of the process that judged it
     notes: list[str] = field(default_factory=list)
+    held: set[tuple[str, str, str]] = field(default_factory=set)  # (rule, type, id) not judged: kept as stored
 
 
 def judge(job: PartitionJob) -> PartitionResult:
@@ -77,7 +80,7 @@ def judge(job: PartitionJob) -> PartitionResult:
         findings: list[Finding] = []
         match = sql = 0.0
         part = job.partition
-        with engine.connect() as conn:
+        with engine.connect() as conn, hidden(conn, job.screen):  # the screened rows, as in one process
             t0 = time.perf_counter()
             registry = Registry.load(conn)
             ctx = BuildContext(conn, registry, job.as_of, roots=frozenset(part.roots), orphans=part.orphans)
@@ -93,21 +96,21 @@ def judge(job: PartitionJob) -> PartitionResult:
                 if step is None:
                     break
                 rule, chunk = step
-                hits = matcher.matches_many(rule.key, [s.fields for s in chunk])
-                findings.extend(make_finding(rule, s, registry) for s, hit in zip(chunk, hits, strict=True) if hit)
+                findings.extend(judge_chunk(matcher, rule, chunk, registry, work))  # unjudgeable → data quality
                 match += time.perf_counter() - t2
             conn.rollback()  # the partition's temporary tables go with the connection
     finally:
         engine.dispose()
     return PartitionResult(
         part.index,
-        findings,
+        findings + work.problems,
         work.scope,
         work.subjects,
         sql,
         match,
         time.perf_counter() - started,
         f"{socket.gethostname()}:{os.getpid()}",
+        held=work.held,
     )
 
 
