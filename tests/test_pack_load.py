@@ -128,3 +128,49 @@ def test_two_versions_with_consecutive_effective_ranges_are_fine(tmp_path):
 def test_every_problem_is_listed_not_just_the_first(tmp_path):
     bad = GOOD.replace("{org_name}", "{nope}").replace("when: meetings < at_least", "when: nothing > 1")
     assert len(problems(write(tmp_path, bad))) == 2
+
+
+# The rule contract's table of standard ids: each id's period and severity, as consumers filter on them.
+CONTRACT_PERIOD_SEVERITY = {
+    "party_group.party_building_study.monthly": ("month", "serious"),
+    "party_group.meeting.quorum": ("fact", "serious"),
+    "party_group.meeting.leave": ("fact", "warning"),
+    "party_group.meeting.personnel_quorum": ("fact", "serious"),
+    "party_group.central_group_study.quarterly": ("quarter", "warning"),
+    "party_group.democratic_life.yearly": ("year", "serious"),
+    "branch.member_assembly.quarterly": ("quarter", "warning"),
+    "branch.member_assembly.quorum": ("fact", "serious"),
+    "branch.committee_meeting.monthly": ("month", "warning"),
+    "branch.group_meeting.monthly": ("month", "warning"),
+    "branch.party_lecture.quarterly": ("quarter", "warning"),
+    "branch.theme_day.monthly": ("month", "warning"),
+    "branch.topic_discussion.quarterly": ("quarter", "warning"),
+    "branch.org_life_meeting.yearly": ("year", "serious"),
+    "branch.member_appraisal.yearly": ("year", "warning"),
+    "meeting.minutes.complete": ("fact", "warning"),
+    "meeting.minutes.copied": ("fact", "serious"),
+    "leader.dual_org_life.yearly": ("year", "serious"),
+    "leader.field_visit.yearly": ("year", "warning"),
+    "secretary.party_lecture.yearly": ("year", "warning"),
+    "member.absence.six_months": ("month", "critical"),
+    "branch.heart_to_heart.yearly": ("year", "info"),
+    "dues.monthly.paid": ("month", "warning"),
+    "dues.amount.full": ("fact", "warning"),
+    "dues.arrears.six_months": ("month", "critical"),
+    "org.election.overdue": ("as-of date", "serious"),
+    "integrity.responsibility_letter.signed": ("year", "serious"),
+    "petition.registered.in_time": ("fact", "warning"),
+    "petition.closed.in_time": ("fact", "serious"),
+    "cadre.promotion.declaration": ("fact", "serious"),
+}
+
+
+def test_standard_rules_keep_the_period_and_severity_the_contract_lists():
+    pack = load_pack(STANDARD_PACK)
+    assert set(CONTRACT_PERIOD_SEVERITY) == STANDARD_IDS
+    for rule in pack.rules:
+        if rule.id in CONTRACT_PERIOD_SEVERITY:
+            period, severity = CONTRACT_PERIOD_SEVERITY[rule.id]
+            assert rule.rule.severity == severity, rule.id
+            if period != "as-of date":
+                assert rule.rule.period == period, rule.id
