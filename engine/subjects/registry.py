@@ -298,15 +298,20 @@ def _orgs_with_family(conn: sa.Connection, table: sa.Table, ids: set[str]) -> li
     return list(found.values())
 
 
+def _rows_for(conn: sa.Connection, query: Any, column: Any, ids: list[str], everyone: bool) -> list[Any]:
+    """The rows of ``query`` for every id (``everyone``) or for ``ids``, asked in slices of 500."""
+    if everyone:
+        return list(conn.execute(query).all())
+    rows: list[Any] = []
+    for start in range(0, len(ids), 500):
+        rows += conn.execute(query.where(column.in_(ids[start : start + 500]))).all()
+    return rows
+
+
 def _member_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, list[MemberChangeInfo]]:
     table = t.MemberChangeRow.__table__  # type: ignore[attr-defined]
     query = sa.select(table).order_by(table.c.member, table.c.date)
-    rows: list[Any] = []
-    if everyone:
-        rows = list(conn.execute(query).all())
-    else:
-        for start in range(0, len(ids), 500):
-            rows += conn.execute(query.where(table.c.member.in_(ids[start : start + 500]))).all()
+    rows = _rows_for(conn, query, table.c.member, ids, everyone)
     out: dict[str, list[MemberChangeInfo]] = defaultdict(list)
     for r in rows:
         out[r.member].append(
@@ -330,24 +335,14 @@ def _member_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict
 def _member_flags(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, tuple[bool, bool]]:
     table = t.MemberFlagRow.__table__  # type: ignore[attr-defined]
     query = sa.select(table.c.member, table.c.excused, table.c.dues_quarterly)
-    rows: list[Any] = []
-    if everyone:
-        rows = list(conn.execute(query).all())
-    else:
-        for start in range(0, len(ids), 500):
-            rows += conn.execute(query.where(table.c.member.in_(ids[start : start + 500]))).all()
+    rows = _rows_for(conn, query, table.c.member, ids, everyone)
     return {r.member: (bool(r.excused), bool(r.dues_quarterly)) for r in rows}
 
 
 def _org_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, list[Any]]:
     table = t.OrgChangeRow.__table__  # type: ignore[attr-defined]
     query = sa.select(table).order_by(table.c.org, table.c.date)
-    rows: list[Any] = []
-    if everyone:
-        rows = list(conn.execute(query).all())
-    else:
-        for start in range(0, len(ids), 500):
-            rows += conn.execute(query.where(table.c.org.in_(ids[start : start + 500]))).all()
+    rows = _rows_for(conn, query, table.c.org, ids, everyone)
     out: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         out[r.org].append(r)
