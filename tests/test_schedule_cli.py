@@ -274,12 +274,14 @@ def test_sigterm_stops_a_running_schedule_cleanly(tmp_path: Path) -> None:
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
-            _out, err = proc.communicate(timeout=10)
+            # a running check's child gets SIGKILL 10 s after SIGTERM (engine.schedule.isolate): a clean stop
+            # comes well within that plus the shutdown; on a loaded machine a stop takes seconds, not 30
+            _out, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             _out, err = proc.communicate()
-            pytest.fail("schedule run did not stop within 10 s of SIGTERM:\n" + "".join(lines) + err)
-        assert time.monotonic() - started < 5
+            pytest.fail("schedule run did not stop within 30 s of SIGTERM:\n" + "".join(lines) + err)
+        assert time.monotonic() - started < 20
     finally:
         if proc.poll() is None:
             proc.kill()
