@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from pages_fixtures import browser, live, new_page, pages_template  # noqa: F401 (the web pages' fixtures)
 
 from facts.db import create_schema_engine, make_engine
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.app import App
 from engine.auth.principal import Forbidden, NotAuthenticated, NotFound
@@ -20,6 +21,8 @@ STATUS = {NotAuthenticated: 401, Forbidden: 403, NotFound: 404}
 
 
 def create_api(app: App, secure_cookies: bool = True, limiter: LoginLimiter | None = None) -> FastAPI:
+    from engine import pages
+    from engine.pages.render import error_page
     from engine.web import routes
 
     api = FastAPI(
@@ -40,13 +43,28 @@ def create_api(app: App, secure_cookies: bool = True, limiter: LoginLimiter | No
         return response
 
     @api.exception_handler(PartyrulesError)
-    async def library_error(request: Request, exc: PartyrulesError) -> JSONResponse:
+    async def library_error(request: Request, exc: PartyrulesError) -> Response:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 422)
+        if is_page(request):
+            return error_page(request, status, str(exc))
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_page(request):
+            return error_page(request, exc.status_code, "页面不存在" if exc.status_code == 404 else str(exc.detail))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
     routes.register(api)
+    pages.register(api)
     return api
+
+
+def is_page(request: Request) -> bool:
+    """A request for a web page (anything outside ``/api``, the OpenAPI docs and the static files)."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/openapi.json", "/docs", "/redoc", "/static/"))
 
 
 def jsonable(value: Any) -> Any:
