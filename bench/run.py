@@ -237,7 +237,11 @@ def main(
     items = []
     with app.db.connect() as conn:
         ctx = BuildContext(conn, Registry.load(conn), AS_OF)
-        stream = iter_work(ctx, pack, parse_range(PERIOD), app.config.check.grace_days, None, Work([], ctx.registry, set(), {}))
+        # every subject built (columns=False): the floors time matching on all of them, as before columns
+        stream = iter_work(
+            ctx, pack, parse_range(PERIOD), app.config.check.grace_days, None, Work([], ctx.registry, set(), {}),
+            columns=False,
+        )
         for rule, chunk in stream:
             items.extend((rule, s) for s in chunk)
             if len(items) >= FLOOR_CAP:

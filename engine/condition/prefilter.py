@@ -129,7 +129,12 @@ def _list_column(values: list[Any]) -> Column:
 
 def build_column(subjects: Sequence[Mapping[str, Any]], path: str, kind: str) -> Column:
     """The column of field ``path`` (of condition type ``kind``) over ``subjects``."""
-    values = _raw(subjects, path)
+    return column_of(_raw(subjects, path), kind)
+
+
+def column_of(values: list[Any], kind: str) -> Column:
+    """The column of a field (of condition type ``kind``) from its values, one a subject (the subjects
+    held as columns of :mod:`engine.subjects.columns` give these without building a record each)."""
     if kind == "number":
         return number_column(values)
     if kind == "bool":

@@ -8,8 +8,9 @@ from typing import Any
 from engine.pack.model import MemberSubject, OrgSubject, Rule
 from engine.periods import Period
 from engine.subjects.base import BuildContext, Subject
-from engine.subjects.schema import subject_fields
-from engine.subjects.sources import value_function
+from engine.subjects.columns import SubjectColumns
+from engine.subjects.schema import derived_fields, subject_fields
+from engine.subjects.sources import Source, value_function
 from facts import tables as t
 
 
@@ -77,44 +78,81 @@ def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> list[tup
 
 
 def build_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> list[Subject]:
-    """Every subject of ``rule`` in each of ``periods`` (already filtered to those judgeable)."""
+    """Every subject of ``rule`` in each of ``periods`` (already filtered to those judgeable), built."""
     return [s for chunk in iter_period_subjects(ctx, rule, periods) for s in chunk]
 
 
-def iter_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> Iterator[list[Subject]]:
+def iter_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -> Iterator[SubjectColumns]:
     """The subjects of ``rule`` one period at a time (the derived values are queried once for the span),
-    so a province-year never holds all its member-month subjects at once."""
+    so a province-year never holds all its member-month subjects at once; each period's as columns, a
+    record built only for a subject asked for (a candidate of the pre-filter)."""
     if not periods:
         return
     start = min(p.start for p in periods)
     end = max(p.end for p in periods)
     schema = subject_fields(rule)
-    values = {name: value_function(ctx, spec, start, end) for name, spec in rule.derive.items()}
-    value_fns = list(values.items())
+    sources = {name: value_function(ctx, spec, start, end) for name, spec in rule.derive.items()}
+    companions = {f for name, spec in rule.derive.items() for f in derived_fields(name, spec) if f != name}
     field_of: dict[tuple[str, str], str] = {}  # (derive name, companion key) -> subject field
-    kind = rule.subject.type
     for period in periods:
-        out: list[Subject] = []
         candidates = (
-            _orgs(ctx, rule.subject, period)
+            list(_orgs(ctx, rule.subject, period))
             if isinstance(rule.subject, OrgSubject)
             else _members(ctx, rule.subject, period)  # type: ignore[arg-type]
         )
-        label, label_cn = period.label, period.label_cn
-        for sid, base in candidates:
-            fields = base.copy()
-            fields["period"] = label
-            fields["period_label"] = label_cn
-            facts: list[str] = []
-            for name, fn in value_fns:
-                value, extra, ids = fn(sid, period)
-                fields[name] = value
-                for k, v in extra.items():
-                    target = field_of.get((name, k))
-                    if target is None:
-                        target = field_of[(name, k)] = f"{name}_{k}" if f"{name}_{k}" in schema else k
-                    fields[target] = v
-                if ids:
-                    facts.extend(ids)
-            out.append(Subject(kind, sid, fields["org"], fields.get("member"), label, fields, facts))
-        yield out
+        yield _PeriodColumns(rule.subject.type, period, candidates, sources, companions, schema, field_of)
+
+
+class _PeriodColumns(SubjectColumns):
+    """The subjects of one rule in one period: the org or member ids with their base fields, and each
+    derived value computed for the whole period only when a condition reads it."""
+
+    def __init__(
+        self,
+        kind: str,
+        period: Period,
+        candidates: list[tuple[str, dict[str, Any]]],
+        sources: dict[str, Source],
+        companions: set[str],
+        schema: dict[str, Any],
+        field_of: dict[tuple[str, str], str],
+    ) -> None:
+        self.kind, self.period, self.bases = kind, period, candidates
+        self.sources, self.companions, self.schema, self.field_of = sources, companions, schema, field_of
+
+    def __len__(self) -> int:
+        return len(self.bases)
+
+    def values(self, name: str) -> list[Any] | None:
+        source = self.sources.get(name)
+        if source is not None:
+            number, period = source.number, self.period
+            return [number(sid, period) for sid, _ in self.bases]
+        if name in self.companions:  # computed with the value, per subject: no column
+            return None
+        if name == "period":
+            return [self.period.label] * len(self.bases)
+        if name == "period_label":
+            return [self.period.label_cn] * len(self.bases)
+        if self.bases and name not in self.bases[0][1]:
+            return None
+        return [base[name] for _, base in self.bases]
+
+    def subject(self, i: int) -> Subject:
+        sid, base = self.bases[i]
+        period = self.period
+        fields = base.copy()
+        fields["period"] = period.label
+        fields["period_label"] = period.label_cn
+        facts: list[str] = []
+        for name, source in self.sources.items():
+            value, extra, ids = source.value(sid, period)
+            fields[name] = value
+            for k, v in extra.items():
+                target = self.field_of.get((name, k))
+                if target is None:
+                    target = self.field_of[(name, k)] = f"{name}_{k}" if f"{name}_{k}" in self.schema else k
+                fields[target] = v
+            if ids:
+                facts.extend(ids)
+        return Subject(self.kind, sid, fields["org"], fields.get("member"), period.label, fields, facts)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -22,6 +22,7 @@ from engine.pack.model import DuesSubject, MeetingSubject, PetitionSubject, Prom
 from engine.pack.params import MINUTES_PARTS, required_parts
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
+from engine.subjects.columns import Chunk, SubjectColumns
 from engine.subjects.registry import MemberInfo
 from engine.subjects.similarity import Text, candidate_pairs, earlier_copies
 from facts import tables as t
@@ -214,6 +215,15 @@ def _joined_ids(conn: sa.Connection, column: Any) -> Any:
 def meeting_subjects(
     ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
 ) -> list[Subject]:
+    """Every meeting of ``months`` a rule judges, as a built subject."""
+    return list(meeting_columns(ctx, rule, months, only))
+
+
+def meeting_columns(
+    ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
+) -> MeetingColumns:
+    """The meetings of ``months`` a rule judges as columns (attendance counts, parts of the minutes
+    missing, copy similarity); a meeting's record — absentees' names and all — built on demand."""
     spec = rule.subject
     assert isinstance(spec, MeetingSubject)
     start, end = _span(months)
@@ -228,41 +238,86 @@ def meeting_subjects(
     copies: dict[str, tuple[float, str]] = {}
     if "copy_similarity" in rule.when:
         copies = _copies(ctx, spec, end, {m.id for m in meetings})
-    # the fields besides the copy check are the same for every rule with the same notion of "eligible":
-    # built once per meeting and evaluation (a province-year has ~360,000 meetings and six meeting rules)
-    memo: dict[str, dict[str, Any]] = ctx.cache.setdefault(
-        ("meeting_fields", start, end, frozenset(only) if only is not None else None, spec.eligible), {}
-    )
-    # which parts of the minutes are empty, per meeting; what a rule requires is its own param
-    absent: dict[str, frozenset[str]] = ctx.cache.setdefault(
-        ("meeting_absent_parts", start, end, frozenset(only) if only is not None else None), {}
-    )
-    parts = required_parts(rule)
-    missing_by_absent: dict[frozenset[str], dict[str, Any]] = {}
-    reg = ctx.registry
-    out = []
-    for m in meetings:
-        base = memo.get(m.id)
-        if base is None:
-            base = memo[m.id] = _meeting_fields(ctx, spec, data, m)
-        gone = absent.get(m.id)
+    span = (start, end, frozenset(only) if only is not None else None)
+    return MeetingColumns(ctx, spec, data, meetings, copies, required_parts(rule), span)
+
+
+class MeetingColumns(SubjectColumns):
+    """A meeting rule's meetings held as columns.
+
+    What every rule with the same notion of "eligible" shares (attendance counts, a meeting's record
+    besides the copy check) and which parts of the minutes are empty are memoised per meeting and
+    evaluation (a province-year has ~360,000 meetings and six meeting rules)."""
+
+    _ATTENDANCE = ("eligible", "present", "on_leave", "absent_without_leave", "attendance_ratio")
+
+    def __init__(
+        self,
+        ctx: BuildContext,
+        spec: MeetingSubject,
+        data: MeetingData,
+        meetings: list[Any],
+        copies: dict[str, tuple[float, str]],
+        parts: tuple[str, ...],
+        span: tuple[date, date, frozenset[str] | None],
+    ) -> None:
+        self.ctx, self.spec, self.data, self.meetings, self.copies, self.parts = ctx, spec, data, meetings, copies, parts
+        self.fields_memo: dict[str, dict[str, Any]] = ctx.cache.setdefault(("meeting_fields", *span, spec.eligible), {})
+        self.counts_memo: dict[str, _Attendance] = ctx.cache.setdefault(("meeting_attendance", *span, spec.eligible), {})
+        self.absent: dict[str, frozenset[str]] = ctx.cache.setdefault(("meeting_absent_parts", *span), {})
+        self.missing_by_absent: dict[frozenset[str], dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.meetings)
+
+    def values(self, name: str) -> list[Any] | None:
+        if name in self._ATTENDANCE:
+            return [getattr(self._counts(m), name) for m in self.meetings]
+        if name in ("minutes_missing", "minutes_missing_list"):
+            return [self._minutes(m)[name] for m in self.meetings]
+        if name == "copy_similarity":
+            return [round(self.copies.get(m.id, (0.0, ""))[0], 4) for m in self.meetings]
+        if name in ("org", "kind"):
+            return [getattr(m, name) for m in self.meetings]
+        return None
+
+    def _counts(self, m: Any) -> _Attendance:
+        counts = self.counts_memo.get(m.id)
+        if counts is None:
+            counts = self.counts_memo[m.id] = _attendance(self.ctx, self.spec, self.data, m)
+        return counts
+
+    def _minutes(self, m: Any) -> dict[str, Any]:
+        gone = self.absent.get(m.id)
         if gone is None:
-            gone = absent[m.id] = _absent_parts(data, m)
-        minutes = missing_by_absent.get(gone)
+            gone = self.absent[m.id] = _absent_parts(self.data, m)
+        minutes = self.missing_by_absent.get(gone)
         if minutes is None:
-            labels = [MINUTES_PARTS[p][1] for p in parts if p in gone]
-            minutes = missing_by_absent[gone] = {
+            labels = [MINUTES_PARTS[p][1] for p in self.parts if p in gone]
+            minutes = self.missing_by_absent[gone] = {
                 "minutes_missing": len(labels),
                 "minutes_missing_list": "、".join(labels) if labels else "无",
             }
-        sim, source = copies.get(m.id, (0.0, ""))
+        return minutes
+
+    def subject(self, i: int) -> Subject:
+        m = self.meetings[i]
+        base = self.fields_memo.get(m.id)
+        if base is None:
+            base = self.fields_memo[m.id] = _meeting_fields(self.ctx, self.data, m, self._counts(m))
+        sim, source = self.copies.get(m.id, (0.0, ""))
         source_org = ""
         if source:
-            source_org = reg.org_name(ctx.cache.get("meeting_org", {}).get(source))
-        fields = {**base, **minutes, "copy_similarity": round(sim, 4), "copied_from": source, "copied_from_org_name": source_org}
+            source_org = self.ctx.registry.org_name(self.ctx.cache.get("meeting_org", {}).get(source))
+        fields = {
+            **base,
+            **self._minutes(m),
+            "copy_similarity": round(sim, 4),
+            "copied_from": source,
+            "copied_from_org_name": source_org,
+        }
         facts = [f"meeting:{m.id}"] + ([f"meeting:{source}"] if source else [])
-        out.append(Subject("meeting", m.id, m.org, None, fields["period"], fields, facts))
-    return out
+        return Subject("meeting", m.id, m.org, None, fields["period"], fields, facts)
 
 
 def _absent_parts(data: MeetingData, m: Any) -> frozenset[str]:
@@ -274,15 +329,38 @@ def _absent_parts(data: MeetingData, m: Any) -> frozenset[str]:
     )
 
 
-def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, m: Any) -> dict[str, Any]:
-    """A meeting's subject fields, except those of the copy check and of the minutes' parts."""
-    reg = ctx.registry
-    empty: set[str] = set()
+@dataclass(frozen=True, slots=True)
+class _Attendance:
+    """A meeting's attendance against who should attend (as the registry stood on its day)."""
+
+    eligible: int
+    present: int
+    on_leave: int
+    absent_without_leave: int
+    attendance_ratio: float
+    absentees: frozenset[str]  # eligible, not present, not on leave with an opinion given
+
+
+def _attendance(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, m: Any) -> _Attendance:
+    empty: frozenset[str] = frozenset()
     eligible = _eligible(ctx, spec, m.kind, m.org, m.date)
     present = data.present.get(m.id, empty)
-    absentees = sorted(eligible - present - data.leave_ok.get(m.id, empty))
+    absentees = eligible - present - data.leave_ok.get(m.id, empty)
     n_present = len(present & eligible)
-    ratio = n_present / len(eligible) if eligible else 1.0
+    return _Attendance(
+        len(eligible),
+        n_present,
+        len(data.on_leave.get(m.id, empty) & eligible),
+        len(absentees),
+        n_present / len(eligible) if eligible else 1.0,
+        frozenset(absentees),
+    )
+
+
+def _meeting_fields(ctx: BuildContext, data: MeetingData, m: Any, counts: _Attendance) -> dict[str, Any]:
+    """A meeting's subject fields, except those of the copy check and of the minutes' parts."""
+    reg = ctx.registry
+    absentees = sorted(counts.absentees)
     return {
         "meeting": m.id,
         "org": m.org,
@@ -291,13 +369,13 @@ def _meeting_fields(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, 
         "kind_label": MEETING_KIND_CN.get(m.kind, m.kind),
         "date": m.date.isoformat(),
         "topics": sorted(data.topics.get(m.id, [])),
-        "eligible": len(eligible),
-        "present": n_present,
-        "on_leave": len(data.on_leave.get(m.id, empty) & eligible),
-        "absent_without_leave": len(absentees),
+        "eligible": counts.eligible,
+        "present": counts.present,
+        "on_leave": counts.on_leave,
+        "absent_without_leave": counts.absent_without_leave,
         "absentees": "、".join([reg.member_name(a) for a in absentees]) if absentees else "无",
-        "attendance_ratio": ratio,
-        "attendance_pct": f"{ratio * 100:.1f}%",
+        "attendance_ratio": counts.attendance_ratio,
+        "attendance_pct": f"{counts.attendance_ratio * 100:.1f}%",
         **_period_fields(m.date),
     }
 
@@ -358,6 +436,14 @@ def dues_standard(base: float, category: str, params: dict[str, Any]) -> tuple[D
 def dues_subjects(
     ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
 ) -> list[Subject]:
+    """Every dues payment of ``months`` as a built subject."""
+    return list(dues_columns(ctx, rule, months, only))
+
+
+def dues_columns(
+    ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
+) -> DuesColumns:
+    """The dues payments of ``months`` as columns (amount, base, standard…); a record built on demand."""
     spec = rule.subject
     assert isinstance(spec, DuesSubject)
     by_label = {m.label: m for m in months}
@@ -367,25 +453,23 @@ def dues_subjects(
     if spec.with_base:
         query = query.where(_DUES.c.base.is_not(None))
     reg = ctx.registry
-    out = []
     params = rule.numeric_params()
     standards: dict[tuple[float, str], tuple[float, str]] = {}  # many members share a base
-    # member -> (mine, org, name, org name, category, dated, month): a member with dated changes is looked up again
-    # for each month
-    who: dict[str, tuple[bool, str, str, str, str, bool, str]] = {}
+    # member -> its registry facts for the month: a member with dated changes is looked up again for each month
+    who: dict[str, _DuesPayer] = {}
     if only is not None:
         query = query.where(_DUES.c.member.in_(sorted({k.split("|")[0] for k in only})))
+    out = DuesColumns(by_label)
     for member, month, amount, base, paid_on in ctx.conn.execute(query):
-        key = f"{member}|{month}"
-        if only is not None and key not in only:
+        if only is not None and f"{member}|{month}" not in only:
             continue
-        info = who.get(member)
-        if info is None or (info[5] and info[6] != month):
+        payer = who.get(member)
+        if payer is None or (payer.dated and payer.month != month):
             mem = reg.members.get(member)
             if mem is not None and mem.changes:  # the registry on the dues month's first day it belongs
                 mem = mem.at(_dues_day(mem, by_label[month]))
             org = mem.org if mem else ""
-            info = who[member] = (
+            payer = who[member] = _DuesPayer(
                 ctx.mine(reg.members[member].org if mem else None),
                 org,
                 reg.member_name(member),
@@ -394,33 +478,74 @@ def dues_subjects(
                 bool(mem is not None and reg.members[member].changes),
                 month,
             )
-        mine, org, name, org_name, category = info[:5]
-        if not mine:
+        if not payer.mine:
             continue
         base = base if base is not None else 0.0
-        bracket = standards.get((base, category))
+        bracket = standards.get((base, payer.category))
         if bracket is None:
-            standard, rate = dues_standard(base, category, params)
-            bracket = standards[(base, category)] = (float(standard), rate)
-        p = by_label[month]
+            standard, rate = dues_standard(base, payer.category, params)
+            bracket = standards[(base, payer.category)] = (float(standard), rate)
+        out.rows.append((member, month, paid_on, payer, bracket[1]))
+        out.amount.append(float(amount))
+        out.base.append(float(base))
+        out.standard.append(bracket[0])
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _DuesPayer:
+    """A dues payer as the registry stood for a month's dues (a member with dated changes: per month)."""
+
+    mine: bool  # in this context's partition
+    org: str
+    name: str
+    org_name: str
+    category: str
+    dated: bool  # has dated changes: looked up again for another month
+    month: str
+
+
+class DuesColumns(SubjectColumns):
+    """Dues payments held as columns: the numbers a condition compares, and what a record needs."""
+
+    def __init__(self, by_label: dict[str, Period]) -> None:
+        self.by_label = by_label
+        self.rows: list[tuple[str, str, date, _DuesPayer, str]] = []  # member, month, paid on, payer, rate
+        self.amount: list[float] = []
+        self.base: list[float] = []
+        self.standard: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def values(self, name: str) -> list[Any] | None:
+        if name in ("amount", "base", "standard"):
+            return getattr(self, name)  # type: ignore[no-any-return]
+        if name == "category":
+            return [row[3].category for row in self.rows]
+        return None
+
+    def subject(self, i: int) -> Subject:
+        member, month, paid_on, payer, rate = self.rows[i]
+        key = f"{member}|{month}"
+        p = self.by_label[month]
         fields = {
             "dues": key,
             "member": member,
-            "member_name": name,
-            "org": org,
-            "org_name": org_name,
+            "member_name": payer.name,
+            "org": payer.org,
+            "org_name": payer.org_name,
             "month": month,
-            "amount": float(amount),
-            "base": float(base),
-            "category": category,
-            "standard": bracket[0],
-            "rate_pct": bracket[1],
+            "amount": self.amount[i],
+            "base": self.base[i],
+            "category": payer.category,
+            "standard": self.standard[i],
+            "rate_pct": rate,
             "paid_on": paid_on.isoformat(),
             "period": p.label,
             "period_label": p.label_cn,
         }
-        out.append(Subject("dues", key, org or None, member, p.label, fields, [f"dues:{key}"]))
-    return out
+        return Subject("dues", key, payer.org or None, member, p.label, fields, [f"dues:{key}"])
 
 
 def _dues_day(mem: MemberInfo, month: Period) -> date:
@@ -513,9 +638,17 @@ def promotion_subjects(
     return out
 
 
-FACT_BUILDERS = {
-    "meeting": meeting_subjects,
-    "dues": dues_subjects,
+class FactBuilder(Protocol):
+    """Builds the subjects of a fact rule over months (only the facts of ``only`` when given)."""
+
+    def __call__(
+        self, ctx: BuildContext, rule: Rule, months: list[Period], only: set[str] | None = None
+    ) -> Chunk: ...
+
+
+FACT_BUILDERS: dict[str, FactBuilder] = {
+    "meeting": meeting_columns,
+    "dues": dues_columns,
     "petition": petition_subjects,
     "promotion": promotion_subjects,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -37,6 +38,21 @@ from facts import tables as t
 # value(subject_id, period) -> (value, companion fields, fact ids)
 Value = tuple[float | int, dict[str, Any], list[str]]
 ValueFn = Callable[[str, Period], Value]
+NumberFn = Callable[[str, Period], float | int]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One derived value of the subjects of a span: ``value`` with its companion fields and fact ids (for a
+    subject's record), ``number`` the value alone (for the pre-filter's column of every subject)."""
+
+    value: ValueFn
+    number: NumberFn
+
+    @classmethod
+    def of(cls, value: ValueFn) -> Source:
+        """A source whose number costs as much as its value (no companions worth skipping)."""
+        return cls(value, lambda sid, period: value(sid, period)[0])
 
 _M = t.MeetingRow.__table__  # type: ignore[attr-defined]
 _TOPIC = t.MeetingTopicRow.__table__  # type: ignore[attr-defined]
@@ -52,7 +68,15 @@ def _sum_months(counts: dict[tuple[str, str], int], subject_id: str, period: Per
     return sum(counts.get((subject_id, m), 0) for m in period.month_labels)
 
 
-def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date) -> ValueFn:
+def _summed(counts: dict[tuple[str, str], int]) -> Source:
+    """The source summing per-(subject, month) counts over a period's months."""
+    return Source(
+        lambda sid, period: (_sum_months(counts, sid, period), {}, []),
+        lambda sid, period: _sum_months(counts, sid, period),
+    )
+
+
+def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date) -> Source:
     month = month_col(_M.c.date)
     query = (
         sa.select(_M.c.org, month, sa.func.count())
@@ -67,7 +91,7 @@ def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date
     if ctx.only_orgs is not None:
         query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
     counts = {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
-    return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+    return _summed(counts)
 
 
 def _attended_by_org(
@@ -162,12 +186,12 @@ def _meetings_attended(ctx: BuildContext, spec: MeetingsAttended, start: date, e
     return value
 
 
-def _per_member_month(ctx: BuildContext, query: sa.Select[Any]) -> ValueFn:
+def _per_member_month(ctx: BuildContext, query: sa.Select[Any]) -> Source:
     counts = {(who, mon): int(n) for who, mon, n in ctx.conn.execute(query)}
-    return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+    return _summed(counts)
 
 
-def _lectures_given(ctx: BuildContext, _spec: LecturesGiven, start: date, end: date) -> ValueFn:
+def _lectures_given(ctx: BuildContext, _spec: LecturesGiven, start: date, end: date) -> Source:
     month = month_col(_M.c.date)
     return _per_member_month(
         ctx,
@@ -184,7 +208,7 @@ def _lectures_given(ctx: BuildContext, _spec: LecturesGiven, start: date, end: d
     )
 
 
-def _field_visits(ctx: BuildContext, _spec: FieldVisits, start: date, end: date) -> ValueFn:
+def _field_visits(ctx: BuildContext, _spec: FieldVisits, start: date, end: date) -> Source:
     month = month_col(_FV.c.date)
     return _per_member_month(
         ctx,
@@ -195,7 +219,7 @@ def _field_visits(ctx: BuildContext, _spec: FieldVisits, start: date, end: date)
     )
 
 
-def _interviews(ctx: BuildContext, spec: Interviews, start: date, end: date) -> ValueFn:
+def _interviews(ctx: BuildContext, spec: Interviews, start: date, end: date) -> Source:
     reg = ctx.registry
     counts: dict[tuple[str, str], int] = defaultdict(int)
     rows = ctx.conn.execute(
@@ -214,7 +238,7 @@ def _interviews(ctx: BuildContext, spec: Interviews, start: date, end: date) -> 
             if spec.same_org and mine.org != theirs.org:
                 continue
             counts[(me, month_of(day).label)] += 1
-    return lambda sid, period: (_sum_months(counts, sid, period), {}, [])
+    return _summed(counts)
 
 
 def _committee_talks(ctx: BuildContext, spec: CommitteeTalks, start: date, end: date) -> ValueFn:
@@ -273,33 +297,41 @@ def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str,
     return ctx.cache[key]  # type: ignore[no-any-return]
 
 
-def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> ValueFn:
+def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Source:
     data = _dues_rows(ctx, start, end)
     reg = ctx.registry
+    nothing: dict[str, date] = {}
 
-    def value(sid: str, period: Period) -> Value:
-        paid = data.get(sid, {})
+    def number(sid: str, period: Period, dates: list[str] | None = None) -> int:
+        """Months of ``period`` paid (on time with ``on_time``); the dates paid appended to ``dates``."""
+        paid = data.get(sid, nothing)
         n = 0
-        dates = []
         mem = reg.members.get(sid)
+        quarterly = mem is not None and bool(mem.dues_quarterly or mem.changes)
         for m in period.month_periods:
             day = paid.get(m.label)
             due = m.end
             if (
-                mem is not None
-                and (mem.dues_quarterly or mem.changes)
+                quarterly
+                and mem is not None
                 and mem.at(max(m.start, mem.joined) if mem.joined else m.start).dues_quarterly
             ):
                 due = quarter_of(m.start).end  # paid quarterly with the branch's approval: due by quarter end
             if day is not None:
-                dates.append(day.isoformat())
+                if dates is not None:
+                    dates.append(day.isoformat())
                 if not spec.on_time or day <= due:
                     n += 1
             elif due > m.end and ctx.as_of <= due:
                 n += 1  # a quarterly payer's month whose quarter has not yet ended is not yet due
+        return n
+
+    def value(sid: str, period: Period) -> Value:
+        dates: list[str] = []
+        n = number(sid, period, dates)
         return n, {"paid_on": "、".join(dates) if dates else "未交纳"}, []
 
-    return value
+    return Source(value, number)
 
 
 def _signoffs(ctx: BuildContext, spec: SignoffsMade, start: date, end: date) -> ValueFn:
@@ -443,7 +475,7 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28) + timedelta(days=1)
 
 
-BUILDERS: dict[type, Callable[..., ValueFn]] = {
+BUILDERS: dict[type, Callable[..., ValueFn | Source]] = {
     MeetingsHeld: _meetings_held,
     MeetingsAttended: _meetings_attended,
     LecturesGiven: _lectures_given,
@@ -457,6 +489,7 @@ BUILDERS: dict[type, Callable[..., ValueFn]] = {
 }
 
 
-def value_function(ctx: BuildContext, spec: Derive, start: date, end: date) -> ValueFn:
-    """The function giving one derived value of a subject over a period within [start, end]."""
-    return BUILDERS[type(spec)](ctx, spec, start, end)
+def value_function(ctx: BuildContext, spec: Derive, start: date, end: date) -> Source:
+    """The functions giving one derived value of a subject over a period within [start, end]."""
+    built = BUILDERS[type(spec)](ctx, spec, start, end)
+    return built if isinstance(built, Source) else Source.of(built)
