@@ -263,7 +263,7 @@ def iter_work(
     owned: dict[str, set[Any]] = {}  # subject type -> memo keys first made by its rules
     for i, rule in enumerate(rules):
         kind = rule.rule.subject.type
-        before = set(ctx.cache)
+        before = ctx.memo.entries()
         periods = judged_periods(rule, rng, ctx.as_of, grace_days)
         work.scope.update((rule.id, p.label) for p in periods if settles(p, ctx.as_of))
         work.subjects.setdefault(rule.id, 0)
@@ -280,7 +280,7 @@ def iter_work(
                 _rule_failed(work, rule, periods, exc)
                 break
             yield rule, chunk
-        owned.setdefault(kind, set()).update(set(ctx.cache) - before)
+        owned.setdefault(kind, set()).update(ctx.memo.entries() - before)
         if last[kind] == i:
             ctx.forget(owned.pop(kind))
 
@@ -302,7 +302,8 @@ def collect_work(
         registry = Registry.load(conn)
         ctx = BuildContext(conn, registry, as_of, part=part)
         work = Work([], registry, set(), {})
-        for rule, chunk in iter_work(ctx, pack, rng, grace_days, rule_ids, work):
+        # every subject built (not only the pre-filter's candidates): a backtest counts them all
+        for rule, chunk in iter_work(ctx, pack, rng, grace_days, rule_ids, work, columns=False):
             work.items.extend((rule, s) for s in chunk)
     return work
 
