@@ -88,13 +88,13 @@ def test_a_subject_types_memos_are_dropped_after_its_last_rule(tmp_path):
         work = Work([], ctx.registry, set(), {})
         memo_keys_per_rule: dict[str, set] = {}
         for rule, _chunk in iter_work(ctx, pack, parse_range("2017"), 10, None, work):
-            memo_keys_per_rule.setdefault(rule.id, set()).update(map(repr, ctx.cache))
+            memo_keys_per_rule.setdefault(rule.id, set()).update(map(repr, ctx.memo.entries()))
         meeting_memos = {k for r in meeting_rules for k in memo_keys_per_rule[r] if "meeting" in k}
         assert meeting_memos  # the meeting rules did memoise
         later = [r.id for r in pack.rules][[r.id for r in pack.rules].index(meeting_rules[-1]) + 1 :]
         assert later, "the standard pack judges other subjects after its last meeting rule"
         assert not any(k in memo_keys_per_rule[r] for r in later for k in meeting_memos)
-        assert set(ctx.cache) <= {"mine", "part_tables"}  # everything memoised is gone at the end
+        assert {name for name, _ in ctx.memo.entries()} <= {"mine", "part_tables"}  # the rest is gone at the end
 
 
 def test_attendance_counted_from_memoised_meetings_equals_the_sql_aggregate(tmp_path):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sqlalchemy as sa
 
-from engine.subjects.registry import Registry
+from engine.subjects.registry import MemberInfo, Registry
+
+if TYPE_CHECKING:
+    from engine.subjects.single import Attendance, MeetingData
 
 
 @dataclass
@@ -27,12 +30,77 @@ class Subject:
     facts: list[str] = field(default_factory=list)  # ids of the facts involved (evidence)
 
 
+Span = tuple[date, date, frozenset[str] | None]
+"""A fact builder's span of days, with the facts it is limited to (judging a few submitted facts)."""
+
+
+@dataclass
+class Memo:
+    """What the subject builders of one evaluation share, each under a named, typed field (it was one
+    dict keyed by strings and tuples).  Everything but the partition's own bookkeeping (:data:`KEEP`)
+    can be forgotten: what is asked for again is rebuilt, so forgetting only ever costs time."""
+
+    # the partition's own bookkeeping (kept for the whole evaluation)
+    mine: dict[str | None, bool] = field(default_factory=dict)  # org id -> in this partition
+    part_tables: dict[str, sa.Table] | None = None  # "org" / "member" -> temporary table of the ids
+    # subjects over periods (engine.subjects.periodic)
+    orgs_with_elections: set[str] | None = None
+    my_members: list[MemberInfo] | None = None
+    member_bases: dict[str, dict[str, Any]] = field(default_factory=dict)  # member -> base fields
+    # (statuses, roles, period label) -> the members a rule judges, with their base fields
+    members: dict[tuple[tuple[str, ...], tuple[str, ...], str], list[tuple[str, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    # derived values (engine.subjects.sources)
+    # (kinds, start, end, with leave) -> member -> org -> month -> meetings attended
+    attended: dict[tuple[tuple[str, ...], date, date, bool], dict[str, dict[str, dict[str, int]]]] = field(
+        default_factory=dict
+    )
+    own_orgs: dict[tuple[str, bool], frozenset[str]] = field(default_factory=dict)  # (org, with groups) -> orgs
+    dues: dict[tuple[date, date], dict[str, dict[str, date]]] = field(default_factory=dict)  # member -> month -> paid
+    # meetings (engine.subjects.single)
+    meetings: dict[Span, MeetingData] = field(default_factory=dict)
+    # (party group, committee, statuses, org) -> the pool, the days it changes, who is eligible per stretch
+    eligible: dict[
+        tuple[bool, bool, tuple[str, ...] | None, str],
+        tuple[list[MemberInfo], list[date], dict[int, frozenset[str]]],
+    ] = field(default_factory=dict)
+    meeting_fields: dict[tuple[Span, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    meeting_attendance: dict[tuple[Span, str], dict[str, Attendance]] = field(default_factory=dict)
+    meeting_absent_parts: dict[Span, dict[str, frozenset[str]]] = field(default_factory=dict)
+    meeting_org: dict[str, str] = field(default_factory=dict)  # meeting id -> org, of the copy check's texts
+
+    KEEP: ClassVar[frozenset[str]] = frozenset({"mine", "part_tables"})
+
+    def entries(self) -> set[tuple[str, Any]]:
+        """What is memoised now: (field, key) for each key of a dict field, (field, None) for a value set."""
+        out: set[tuple[str, Any]] = set()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                out.update((f.name, key) for key in value)
+            elif value is not None:
+                out.add((f.name, None))
+        return out
+
+    def forget(self, entries: Iterable[tuple[str, Any]]) -> None:
+        """Drop these memoised entries (never the partition's own bookkeeping)."""
+        for name, key in entries:
+            if name in self.KEEP:
+                continue
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                value.pop(key, None)
+            else:
+                setattr(self, name, None)
+
+
 @dataclass
 class BuildContext:
     conn: sa.Connection
     registry: Registry
     as_of: date
-    cache: dict[Any, Any] = field(default_factory=dict)  # per-evaluation memo of shared queries
+    memo: Memo = field(default_factory=Memo)  # per-evaluation memo of shared queries and values
     part: tuple[int, int] | None = None  # (k, n): build only the subjects of partition k of n
     only_orgs: set[str] | None = None  # org-level counts only for these orgs (judging a few submitted facts)
     # a planned partition (engine.cluster): the subjects under these top-level orgs, and with ``orphans``
@@ -44,7 +112,7 @@ class BuildContext:
         """Whether a subject of ``org_id`` belongs to this context's partition (by its top-level org)."""
         if self.part is None and self.roots is None:
             return True
-        known: dict[str | None, bool] = self.cache.setdefault("mine", {})
+        known = self.memo.mine
         answer = known.get(org_id)
         if answer is None and self.roots is not None:
             path = self.registry.path(org_id) if org_id is not None else []
@@ -60,12 +128,10 @@ class BuildContext:
             known[org_id] = answer
         return bool(answer)
 
-    def forget(self, keys: Iterable[Any]) -> None:
-        """Drop these memoised values (never the partition's own bookkeeping): what is asked for again is
+    def forget(self, entries: Iterable[tuple[str, Any]]) -> None:
+        """Drop these memoised entries (never the partition's own bookkeeping): what is asked for again is
         rebuilt, so forgetting only ever costs time, never correctness."""
-        for key in keys:
-            if key not in ("mine", "part_tables"):
-                self.cache.pop(key, None)
+        self.memo.forget(entries)
 
     def in_part(self, column: Any, of: Literal["org", "member"]) -> Any:
         """A SQL condition keeping the rows of ``column`` (an org or a member id) that belong to this
@@ -77,9 +143,9 @@ class BuildContext:
         """
         if self.part is None and self.roots is None:
             return sa.true()
-        tables = self.cache.get("part_tables")
+        tables = self.memo.part_tables
         if tables is None:
-            tables = self.cache["part_tables"] = self._part_tables()
+            tables = self.memo.part_tables = self._part_tables()
         return column.in_(sa.select(tables[of].c.id))
 
     def _part_tables(self) -> dict[str, sa.Table]:

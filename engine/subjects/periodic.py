@@ -18,12 +18,12 @@ def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple
     kinds = set(spec.org_kinds)
     with_term: set[str] = set()
     if spec.with_term:
-        if "orgs_with_elections" not in ctx.cache:
+        if ctx.memo.orgs_with_elections is None:
             table = t.ElectionRow.__table__  # type: ignore[attr-defined]
-            ctx.cache["orgs_with_elections"] = set(
+            ctx.memo.orgs_with_elections = set(
                 ctx.conn.execute(table.select().with_only_columns(table.c.org)).scalars()
             )
-        with_term = ctx.cache["orgs_with_elections"]
+        with_term = ctx.memo.orgs_with_elections
     for org in ctx.registry.orgs.values():
         if not org.exists_during(period.start, period.end) or not ctx.mine(org.id):
             continue
@@ -39,16 +39,16 @@ def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple
 def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> list[tuple[str, dict[str, Any]]]:
     """The members a rule judges in ``period`` with their base fields (shared by the rules that ask the
     same: a province-month has ~100,000 members and several member rules)."""
-    key = ("members", tuple(sorted(spec.status)), tuple(sorted(spec.roles_any)), period.label)
-    found: list[tuple[str, dict[str, Any]]] | None = ctx.cache.get(key)
+    key = (tuple(sorted(spec.status)), tuple(sorted(spec.roles_any)), period.label)
+    found = ctx.memo.members.get(key)
     if found is not None:
         return found
     statuses = set(spec.status)
     roles = set(spec.roles_any)
-    bases: dict[str, dict[str, Any]] = ctx.cache.setdefault("member_bases", {})  # one dict a member
-    mine = ctx.cache.get("my_members")
+    bases = ctx.memo.member_bases  # one dict a member
+    mine = ctx.memo.my_members
     if mine is None:
-        mine = ctx.cache["my_members"] = [m for m in ctx.registry.members.values() if ctx.mine(m.org)]
+        mine = ctx.memo.my_members = [m for m in ctx.registry.members.values() if ctx.mine(m.org)]
     found = []
     for mem in mine:
         if not mem.belongs_during(period.start, period.end):
@@ -73,7 +73,7 @@ def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> list[tup
             if not dated:
                 bases[mem.id] = base
         found.append((mem.id, base))
-    ctx.cache[key] = found
+    ctx.memo.members[key] = found
     return found
 
 

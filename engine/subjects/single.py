@@ -83,8 +83,8 @@ def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day:
         if party_group or committee
         else ("full",) if spec.eligible == "full_members" else ("full", "probationary")
     )
-    key = ("eligible", party_group, committee, statuses, org)
-    entry = ctx.cache.get(key)
+    key = (party_group, committee, statuses, org)
+    entry = ctx.memo.eligible.get(key)
     if entry is None:
         reg = ctx.registry
         pool = list((reg.party_group_members_of if party_group else reg.members_of).get(org, []))
@@ -96,7 +96,7 @@ def _eligible(ctx: BuildContext, spec: MeetingSubject, kind: str, org: str, day:
             | {c.date for m in pool for c in m.changes}
         )
         stretches: dict[int, frozenset[str]] = {}
-        entry = ctx.cache[key] = (pool, changes, stretches)
+        entry = ctx.memo.eligible[key] = (pool, changes, stretches)
     pool, changes, by_stretch = entry
     stretch = bisect.bisect_right(changes, day)
     found: frozenset[str] | None = by_stretch.get(stretch)
@@ -152,9 +152,10 @@ class MeetingData:
 
 
 def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | None) -> MeetingData:
-    key = ("meetings", start, end, frozenset(only) if only is not None else None)
-    if key in ctx.cache:
-        return ctx.cache[key]  # type: ignore[no-any-return]
+    key = (start, end, frozenset(only) if only is not None else None)
+    known = ctx.memo.meetings.get(key)
+    if known is not None:
+        return known
     # whether each part of the minutes has text, not the text itself (a province's minutes are hundreds of MB)
     cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_has_text(_M.c[c]) for c, _ in MINUTES_PARTS.values() if c)]
     in_span = sa.and_(_M.c.date >= start, _M.c.date <= end, ctx.in_part(_M.c.org, "org"))
@@ -190,15 +191,15 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
             data.on_leave[meeting].update(ids)
             if opinion:
                 data.leave_ok[meeting].update(ids)
-    ctx.cache[key] = data
+    ctx.memo.meetings[key] = data
     return data
 
 
 def memoised_meetings(ctx: BuildContext, start: date, end: date) -> MeetingData | None:
     """The meetings (with who attended) the meeting rules memoised for a span covering [start, end], if any."""
-    for key, value in ctx.cache.items():
-        if isinstance(key, tuple) and key[0] == "meetings" and key[3] is None and key[1] <= start and end <= key[2]:
-            return value  # type: ignore[no-any-return]
+    for (first, last, only), value in ctx.memo.meetings.items():
+        if only is None and first <= start and end <= last:
+            return value
     return None
 
 
@@ -262,9 +263,10 @@ class MeetingColumns(SubjectColumns):
         span: tuple[date, date, frozenset[str] | None],
     ) -> None:
         self.ctx, self.spec, self.data, self.meetings, self.copies, self.parts = ctx, spec, data, meetings, copies, parts
-        self.fields_memo: dict[str, dict[str, Any]] = ctx.cache.setdefault(("meeting_fields", *span, spec.eligible), {})
-        self.counts_memo: dict[str, _Attendance] = ctx.cache.setdefault(("meeting_attendance", *span, spec.eligible), {})
-        self.absent: dict[str, frozenset[str]] = ctx.cache.setdefault(("meeting_absent_parts", *span), {})
+        memo = ctx.memo
+        self.fields_memo = memo.meeting_fields.setdefault((span, spec.eligible), {})
+        self.counts_memo = memo.meeting_attendance.setdefault((span, spec.eligible), {})
+        self.absent = memo.meeting_absent_parts.setdefault(span, {})
         self.missing_by_absent: dict[frozenset[str], dict[str, Any]] = {}
 
     def __len__(self) -> int:
@@ -281,7 +283,7 @@ class MeetingColumns(SubjectColumns):
             return [getattr(m, name) for m in self.meetings]
         return None
 
-    def _counts(self, m: Any) -> _Attendance:
+    def _counts(self, m: Any) -> Attendance:
         counts = self.counts_memo.get(m.id)
         if counts is None:
             counts = self.counts_memo[m.id] = _attendance(self.ctx, self.spec, self.data, m)
@@ -308,7 +310,7 @@ class MeetingColumns(SubjectColumns):
         sim, source = self.copies.get(m.id, (0.0, ""))
         source_org = ""
         if source:
-            source_org = self.ctx.registry.org_name(self.ctx.cache.get("meeting_org", {}).get(source))
+            source_org = self.ctx.registry.org_name(self.ctx.memo.meeting_org.get(source))
         fields = {
             **base,
             **self._minutes(m),
@@ -330,7 +332,7 @@ def _absent_parts(data: MeetingData, m: Any) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Attendance:
+class Attendance:
     """A meeting's attendance against who should attend (as the registry stood on its day)."""
 
     eligible: int
@@ -341,13 +343,13 @@ class _Attendance:
     absentees: frozenset[str]  # eligible, not present, not on leave with an opinion given
 
 
-def _attendance(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, m: Any) -> _Attendance:
+def _attendance(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, m: Any) -> Attendance:
     empty: frozenset[str] = frozenset()
     eligible = _eligible(ctx, spec, m.kind, m.org, m.date)
     present = data.present.get(m.id, empty)
     absentees = eligible - present - data.leave_ok.get(m.id, empty)
     n_present = len(present & eligible)
-    return _Attendance(
+    return Attendance(
         len(eligible),
         n_present,
         len(data.on_leave.get(m.id, empty) & eligible),
@@ -357,7 +359,7 @@ def _attendance(ctx: BuildContext, spec: MeetingSubject, data: MeetingData, m: A
     )
 
 
-def _meeting_fields(ctx: BuildContext, data: MeetingData, m: Any, counts: _Attendance) -> dict[str, Any]:
+def _meeting_fields(ctx: BuildContext, data: MeetingData, m: Any, counts: Attendance) -> dict[str, Any]:
     """A meeting's subject fields, except those of the copy check and of the minutes' parts."""
     reg = ctx.registry
     absentees = sorted(counts.absentees)
@@ -408,9 +410,9 @@ def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str
                 )
             )
         )
-    ctx.cache["meeting_org"] = {x.id: x.org for x in texts}
+    ctx.memo.meeting_org.update((x.id, x.org) for x in texts)
     best = earlier_copies(texts, targets, spec.copy_floor, pairs)
-    ctx.registry.ensure_orgs(ctx.conn, {ctx.cache["meeting_org"][src] for _sim, src in best.values()})
+    ctx.registry.ensure_orgs(ctx.conn, {ctx.memo.meeting_org[src] for _sim, src in best.values()})
     return best
 
 

@@ -98,14 +98,15 @@ def _attended_by_org(
     ctx: BuildContext, kinds: list[str], start: date, end: date, with_leave: bool = False
 ) -> dict[str, dict[str, dict[str, int]]]:
     """member -> org -> month -> meetings attended (present; or on recorded leave too, ``with_leave``)."""
-    key = ("attended", tuple(kinds), start, end, with_leave)
-    if key in ctx.cache:
-        return ctx.cache[key]  # type: ignore[no-any-return]
+    key = (tuple(kinds), start, end, with_leave)
+    known = ctx.memo.attended.get(key)
+    if known is not None:
+        return known
     statuses = ["present", "leave"] if with_leave else ["present"]
     loaded = memoised_meetings(ctx, start, end)
     if loaded is not None:  # the meeting rules hold every meeting of the span with who was present
-        ctx.cache[key] = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of), with_leave)
-        return ctx.cache[key]  # type: ignore[no-any-return]
+        found = ctx.memo.attended[key] = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of), with_leave)
+        return found
     month = month_col(_M.c.date)
     query = (
         sa.select(_ATT.c.member, _M.c.org, month, sa.func.count())
@@ -122,7 +123,7 @@ def _attended_by_org(
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for member, org, mon, n in ctx.conn.execute(query):
         out[member][org][mon] = int(n)
-    ctx.cache[key] = out
+    ctx.memo.attended[key] = out
     return out
 
 
@@ -164,7 +165,7 @@ def _own_orgs(ctx: BuildContext, member_id: str, include_groups: bool, period: P
 
 
 def _own_orgs_of(ctx: BuildContext, org: str, include_groups: bool) -> frozenset[str]:
-    known: dict[tuple[str, bool], frozenset[str]] = ctx.cache.setdefault("own_orgs", {})
+    known = ctx.memo.own_orgs
     found = known.get((org, include_groups))
     if found is None:
         found = known[(org, include_groups)] = frozenset(
@@ -280,8 +281,9 @@ def _committee_talks(ctx: BuildContext, spec: CommitteeTalks, start: date, end: 
 
 def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str, date]]:
     """member -> dues month -> paid_on, for dues months in [start, end] paid by the as-of date."""
-    key = ("dues", start, end)
-    if key not in ctx.cache:
+    key = (start, end)
+    found = ctx.memo.dues.get(key)
+    if found is None:
         out: dict[str, dict[str, date]] = defaultdict(dict)
         rows = ctx.conn.execute(
             sa.select(_DUES.c.member, _DUES.c.month, _DUES.c.paid_on).where(
@@ -293,8 +295,8 @@ def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str,
         )
         for member, mon, paid_on in rows:
             out[member][mon] = paid_on
-        ctx.cache[key] = out
-    return ctx.cache[key]  # type: ignore[no-any-return]
+        found = ctx.memo.dues[key] = out
+    return found
 
 
 def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Source:
