@@ -73,3 +73,20 @@ def test_judging_through_columns_finds_what_judging_every_record_finds(app) -> N
     assert found[True] == found[False] and len(found[True]) == 50  # the sample's 50 findings
     assert counted[True] == counted[False]  # every subject is still counted as judged
     assert built[True] < built[False] / 5  # but only the candidates were built
+
+
+def test_the_memo_forgets_entries_by_field_and_key_but_never_the_partitions_bookkeeping() -> None:
+    from engine.subjects.base import Memo
+
+    memo = Memo()
+    memo.mine["o1"] = True
+    memo.dues[(dt.date(2017, 1, 1), dt.date(2017, 12, 31))] = {"m1": {}}
+    memo.dues[(dt.date(2016, 1, 1), dt.date(2016, 12, 31))] = {}
+    memo.member_bases["m1"] = {"member": "m1"}
+    memo.orgs_with_elections = {"o1"}
+    before = memo.entries()
+    assert ("dues", (dt.date(2017, 1, 1), dt.date(2017, 12, 31))) in before
+    assert ("member_bases", None) in before and ("orgs_with_elections", None) in before
+    memo.forget(before - {("dues", (dt.date(2016, 1, 1), dt.date(2016, 12, 31)))})
+    assert memo.entries() == {("mine", None), ("dues", (dt.date(2016, 1, 1), dt.date(2016, 12, 31)))}
+    assert memo.member_bases == {} and memo.orgs_with_elections is None and memo.mine == {"o1": True}

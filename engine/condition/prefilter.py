@@ -15,8 +15,9 @@ reference evaluator (:mod:`engine.condition.evaluate`), which durable_rules is h
 - three-valued logic kept simple: a node is unknown where any operand is (so a bad value anywhere in
   the condition makes a candidate, even under an ``and`` that is false); unknown is a candidate.
 
-numpy rather than polars: the columns are built from Python dicts chunk by chunk (the subject builders
-still produce dicts), where ``np.array(list, float64)`` costs ~10 ns an item and polars' conversion
+numpy rather than polars: the columns come as Python lists — from the subject builders that hold their
+subjects as columns (:mod:`engine.subjects.columns`, through :func:`column_of`) or from subject dicts
+(:func:`build_column`) — where ``np.array(list, float64)`` costs ~10 ns an item and polars' conversion
 from Python objects costs more; the expressions are a handful of comparisons, where both run at memory
 speed.  polars would pay off once subjects arrive as Arrow columns from the database.
 """

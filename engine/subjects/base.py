@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -71,28 +71,35 @@ class Memo:
     meeting_org: dict[str, str] = field(default_factory=dict)  # meeting id -> org, of the copy check's texts
 
     KEEP: ClassVar[frozenset[str]] = frozenset({"mine", "part_tables"})
+    #: fields memoised per key (a span, a period…), each key an entry of its own; every other field is one
+    #: entry (a per-member or per-org dict filled bit by bit is dropped whole)
+    KEYED: ClassVar[frozenset[str]] = frozenset(
+        {"members", "attended", "dues", "meetings", "meeting_fields", "meeting_attendance", "meeting_absent_parts"}
+    )
 
     def entries(self) -> set[tuple[str, Any]]:
-        """What is memoised now: (field, key) for each key of a dict field, (field, None) for a value set."""
+        """What is memoised now: (field, key) for each key of a field of :data:`KEYED`, (field, None) for
+        any other field holding something."""
         out: set[tuple[str, Any]] = set()
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, dict):
+            if f.name in self.KEYED:
                 out.update((f.name, key) for key in value)
-            elif value is not None:
+            elif value:
                 out.add((f.name, None))
         return out
 
     def forget(self, entries: Iterable[tuple[str, Any]]) -> None:
         """Drop these memoised entries (never the partition's own bookkeeping)."""
+        defaults = {f.name: f for f in fields(self)}
         for name, key in entries:
             if name in self.KEEP:
                 continue
-            value = getattr(self, name)
-            if isinstance(value, dict):
-                value.pop(key, None)
-            else:
-                setattr(self, name, None)
+            if name in self.KEYED:
+                getattr(self, name).pop(key, None)
+                continue
+            f = defaults[name]
+            setattr(self, name, f.default_factory() if f.default_factory is not MISSING else f.default)
 
 
 @dataclass
