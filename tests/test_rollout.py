@@ -218,3 +218,44 @@ def test_the_default_guard_window_is_the_last_twelve_closed_months(make_app: Cal
     assert guard_window(app) == ("2017-02..2018-01", dt.date(2018, 3, 5))
     app = make_app(backtest_period=None, backtest_as_of=dt.date(2018, 3, 11))
     assert guard_window(app) == ("2017-03..2018-02", dt.date(2018, 3, 11))
+
+
+def test_an_approved_upload_runs_until_the_configured_folder_changes(
+    make_app: Callable[..., App], live: Path, tmp_path: Path
+) -> None:
+    """An upload approved in the service (root ``upload``) is the newer decision; a later folder change wins."""
+    from engine.pack.rollout import UPLOAD_ROOT, PackApproval, active_upload, pack_sources
+
+    app = make_app()
+    good = choose_pack(app, NOW).pack
+    upload_dir = tmp_path / "upload"
+    shutil.copytree(live, upload_dir)
+    edit(upload_dir / "party_group.yaml", QUORUM_PARAMS, "params: {threshold: 0.8}")
+    uploaded = load_pack(upload_dir)
+    assert active_upload(app) is None
+    with app.db.begin() as conn:
+        conn.execute(
+            sa.insert(PackApproval.__table__).values(  # type: ignore[attr-defined]
+                hash=uploaded.hash,
+                root=UPLOAD_ROOT,
+                status="approved",
+                decided_by="rule_admin2",
+                at=NOW + dt.timedelta(hours=1),
+                files=pack_sources(upload_dir),
+            )
+        )
+
+    app = make_app()
+    assert active_upload(app) is not None and active_upload(app)["hash"] == uploaded.hash  # type: ignore[index]
+    assert pack_in_use(app).hash == uploaded.hash
+    choice = choose_pack(app, NOW + dt.timedelta(hours=2))
+    assert (choice.status, choice.configured, choice.pack.hash) == ("uploaded", good.hash, uploaded.hash)
+    assert choice.reason is not None and "rule_admin2" in choice.reason
+    assert run_check(app, "2017-05", AS_OF, dry_run=True).pack.hash == uploaded.hash  # `check` uses it too
+
+    edit(live / "party_group.yaml", QUORUM_PARAMS, "params: {threshold: 0.7}")  # the folder is deployed again
+    app = make_app()
+    assert pack_in_use(app).hash == load_pack(live).hash  # not seen yet: the next run judges it
+    choice = choose_pack(app, NOW + dt.timedelta(hours=3))
+    assert choice.pack.hash == load_pack(live).hash and choice.status != "uploaded"
+    assert active_upload(app) is None

@@ -190,8 +190,14 @@ def test_pack_upload_diff_backtest_and_approval_by_another_account(served):
     assert own.status_code == 422 and "另一账号" in own.json()["detail"]
     other = c.post(f"/api/packs/{digest}/approve", headers=served.as_("rule_admin2"))
     assert other.status_code == 200 and other.json()["approved_by"] == "rule_admin2"
+    listed = c.get("/api/packs", headers=served.as_("rule_admin")).json()
+    assert listed["in_use"]["hash"] == digest  # the approved upload is the pack the next run uses
     bad = c.post("/api/packs", headers=served.as_("rule_admin"), json={"files": {"../x.yaml": "rules: []"}})
     assert bad.status_code == 422
+    files[name] = files[name].replace("severity: serious", "severity: huge", 1)
+    broken = c.post("/api/packs", headers=served.as_("rule_admin"), json={"files": files})
+    assert broken.status_code == 422
+    assert f"{name}:" in broken.json()["detail"] and "/tmp" not in broken.json()["detail"]  # the uploaded name
 
 
 def test_partyrules_serve_answers_on_loopback(template, tmp_path):

@@ -92,7 +92,9 @@ def check(
     app.init()
     result = run_check(app, period, as_of, rules_dir, dry_run, cluster=cluster)
     findings = result.evaluation.findings
-    if result.choice is not None and result.choice.fallback:
+    if result.choice is not None and result.choice.status == "uploaded":
+        click.echo(f"注意：{result.choice.reason}。", err=True)
+    elif result.choice is not None and result.choice.fallback:
         click.echo(
             f"注意：配置的规则包（{result.choice.configured}）状态为 {result.choice.status}"
             f"（{result.choice.reason or ''}），本次使用上一个有效版本 {result.pack.hash}。",

@@ -12,7 +12,13 @@ and ask :func:`choose_pack` which pack to use:
   once) and the last good pack keeps running until someone runs
   ``partyrules rules approve HASH --by NAME``;
 * otherwise it becomes the good pack.  The very first pack has nothing to be
-  compared with and is good at once.
+  compared with and is good at once;
+* a pack uploaded through the service and approved by a second account
+  (``root`` ``upload``, see :mod:`engine.service.packs_ops`) is used instead
+  of the configured one while it is the later decision: approved after the
+  configured content was first seen (or last approved).  Deploying a changed
+  pack folder later makes that folder's content the newer one again (judged by
+  the guard as above).
 
 An explicit ``--rules DIR`` on the command line is the user's deliberate
 choice and never comes through here.
@@ -45,6 +51,7 @@ _log = logging.getLogger(__name__)
 STATUSES = ("good", "held", "approved", "invalid")
 USABLE = ("good", "approved")
 STATUS_CN = {"good": "已启用", "held": "待批准", "approved": "已批准", "invalid": "校验失败"}
+UPLOAD_ROOT = "upload"  # the root recorded for a pack uploaded through the service and approved there
 SOURCE_SUFFIXES = {".yaml", ".yml", ".csv", ".xlsx"}  # rule files and their decision tables
 
 
@@ -192,9 +199,51 @@ def _fallback(app: App, configured: str, why: str, now: dt.datetime) -> Pack | N
     return pack
 
 
+def _naive(at: dt.datetime) -> dt.datetime:
+    """A stored UTC time comparable with another (SQLite gives them back without a zone)."""
+    return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+def _active_upload(db: sa.Engine, configured: str) -> dict[str, Any] | None:
+    """The approved upload decided after the configured content ``configured`` was (first seen or approved).
+
+    Configured content never recorded yet is newer than any upload: the next run records and judges it.
+    """
+    with db.connect() as conn:
+        row = _row(conn, configured)
+        if row is None:
+            return None
+        query = (
+            sa.select(_T)
+            .where(_T.c.root == UPLOAD_ROOT, _T.c.status.in_(USABLE), _T.c.hash != configured)
+            .order_by(_T.c.at.desc())
+            .limit(1)
+        )
+        found = conn.execute(query).mappings().first()
+    if found is None or _naive(found["at"]) <= _naive(row["at"]):
+        return None
+    return dict(found)
+
+
+def active_upload(app: App) -> dict[str, Any] | None:
+    """The uploaded, approved pack that the next run uses instead of the configured one, if any (no files)."""
+    ensure_table(app.db)
+    try:
+        configured = app.pack().hash
+    except PackError:
+        configured = _files_key(pack_sources(app.pack_root()) if app.pack_root().is_dir() else {})
+    found = _active_upload(app.db, configured)
+    return None if found is None else {k: v for k, v in found.items() if k != "files"}
+
+
 def _invalid(app: App, root: str, exc: PackError, now: dt.datetime) -> PackChoice:
     sources = pack_sources(root) if Path(root).is_dir() else {}
     key = _files_key(sources)
+    upload = _active_upload(app.db, key)
+    if upload is not None:  # a later approved upload replaces the broken folder: nothing to hold or alert
+        _use(app, upload["hash"], now)
+        why = f"配置的规则包校验失败；使用经上传并由 {upload['decided_by']} 批准的规则包 {upload['hash']}"
+        return PackChoice(restore_pack(upload), key, "uploaded", why)
     shown = "；".join(str(p) for p in exc.problems[:5])
     reason = f"校验失败，{len(exc.problems)} 处错误：{shown}"
     with app.db.connect() as conn:
@@ -278,6 +327,12 @@ def choose_pack(app: App, now: dt.datetime | None = None) -> PackChoice:
             _alert(app, _held_alert(pack, reason, now))
     else:
         status, reason = str(row["status"]), row["reason"]
+    upload = _active_upload(app.db, pack.hash)
+    if upload is not None:
+        chosen = restore_pack(upload)
+        _use(app, upload["hash"], now)
+        why = f"使用经上传并由 {upload['decided_by']} 批准的规则包 {upload['hash']}（晚于配置的规则包）"
+        return PackChoice(chosen, pack.hash, "uploaded", why)
     if status in USABLE:
         _use(app, pack.hash, now)
         return PackChoice(pack, pack.hash, status, reason)
@@ -309,6 +364,10 @@ def pack_in_use(app: App) -> Pack:
         pack: Pack | None = app.pack()
     except PackError:
         pack = None
+    upload = active_upload(app)
+    if upload is not None:
+        with app.db.connect() as conn:
+            return restore_pack(_row(conn, upload["hash"]) or {})
     with app.db.connect() as conn:
         row = _row(conn, pack.hash) if pack else None
         good = _last_good(conn)

@@ -9,6 +9,7 @@ its backtest and approved it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import tempfile
 from pathlib import Path
@@ -21,12 +22,20 @@ from engine.audit.log import append
 from engine.auth.principal import AuthError, NotFound, Principal
 from engine.backtest import backtest as run_backtest
 from engine.pack.diff import diff_packs
+from engine.pack.errors import PackError, PackProblem
 from engine.pack.load import Pack, load_pack
-from engine.pack.rollout import SOURCE_SUFFIXES, approvals, ensure_table, pack_in_use
-from engine.pack.rollout import approve as approve_held
+from engine.pack.rollout import (
+    SOURCE_SUFFIXES,
+    UPLOAD_ROOT,
+    PackApproval,
+    approvals,
+    ensure_table,
+    pack_in_use,
+)
 from engine.service.tables import PackUpload
 
 _U = PackUpload.__table__  # type: ignore[attr-defined]
+_A = PackApproval.__table__  # type: ignore[attr-defined]
 MAX_FILES, MAX_BYTES = 200, 5_000_000
 
 
@@ -37,7 +46,17 @@ def _load(files: dict[str, str]) -> Pack:
             path = Path(tmp) / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(base64.b64decode(data))
-        return load_pack(tmp)
+        try:
+            return load_pack(tmp)
+        except PackError as exc:  # name the uploaded files, not the temporary folder they were checked in
+            raise PackError([_relative(p, tmp) for p in exc.problems]) from None
+
+
+def _relative(problem: PackProblem, tmp: str) -> PackProblem:
+    name = problem.file
+    if name.startswith(tmp):
+        name = name[len(tmp) :].lstrip("/\\") or "."
+    return dataclasses.replace(problem, file=name, message=problem.message.replace(tmp + "/", ""))
 
 
 def _check_names(files: dict[str, str]) -> None:
@@ -139,30 +158,25 @@ def approve(app: App, principal: Principal, pack_hash: str, request_id: str | No
         raise AuthError(f"规则包 {pack_hash} 由 {row['uploaded_by']} 上传，须由另一账号批准")
     now = dt.datetime.now(dt.UTC)
     ensure_table(app.db)
+    known = approvals(app.db)
+    decision = dict(
+        root=UPLOAD_ROOT,
+        status="approved",
+        reason=f"由 {row['uploaded_by']} 上传，经回测并由 {principal.name} 批准",
+        decided_by=principal.name,
+        at=now,
+    )
     with app.db.begin() as conn:
         conn.execute(
             sa.update(_U)
             .where(_U.c.hash == pack_hash)
             .values(approved_by=principal.name, approved_by_id=principal.account_id, approved_at=now)
         )
-        known = approvals(app.db)
-        if pack_hash not in known:
-            from engine.pack.rollout import PackApproval
-
-            conn.execute(
-                sa.insert(PackApproval.__table__).values(  # type: ignore[attr-defined]
-                    hash=pack_hash,
-                    root="upload",
-                    status="approved",
-                    reason="经上传、回测并由另一账号批准",
-                    decided_by=principal.name,
-                    at=now,
-                    files=row["files"],
-                )
-            )
+        if pack_hash in known:  # a version seen before (held, or an older one): this approval is the newest decision
+            conn.execute(sa.update(_A).where(_A.c.hash == pack_hash).values(**decision))
+        else:
+            conn.execute(sa.insert(_A).values(hash=pack_hash, files=row["files"], **decision))
         append(
             conn, principal.name, "pack.approve", pack_hash, {"uploaded_by": row["uploaded_by"]}, request_id
         )
-    if pack_hash in known and known[pack_hash]["status"] == "held":
-        approve_held(app.db, pack_hash, principal.name, now)
     return {"hash": pack_hash, "approved_by": principal.name}
