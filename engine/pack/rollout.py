@@ -329,10 +329,9 @@ def choose_pack(app: App, now: dt.datetime | None = None) -> PackChoice:
         status, reason = str(row["status"]), row["reason"]
     upload = _active_upload(app.db, pack.hash)
     if upload is not None:
-        chosen = restore_pack(upload)
         _use(app, upload["hash"], now)
         why = f"使用经上传并由 {upload['decided_by']} 批准的规则包 {upload['hash']}（晚于配置的规则包）"
-        return PackChoice(chosen, pack.hash, "uploaded", why)
+        return PackChoice(restore_pack(upload), pack.hash, "uploaded", why)
     if status in USABLE:
         _use(app, pack.hash, now)
         return PackChoice(pack, pack.hash, status, reason)

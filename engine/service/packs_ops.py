@@ -31,6 +31,7 @@ from engine.pack.rollout import (
     approvals,
     ensure_table,
     pack_in_use,
+    pack_sources,
 )
 from engine.service.tables import PackUpload
 
@@ -59,11 +60,11 @@ def _relative(problem: PackProblem, tmp: str) -> PackProblem:
     return dataclasses.replace(problem, file=name, message=problem.message.replace(tmp + "/", ""))
 
 
-def _check_names(files: dict[str, str]) -> None:
+def _check_names(files: dict[str, bytes]) -> None:
     if not files:
-        raise AuthError("a pack needs at least one rule file")
+        raise AuthError("规则包至少要有一个规则文件（.yaml）")
     if len(files) > MAX_FILES or sum(len(v) for v in files.values()) > MAX_BYTES:
-        raise AuthError(f"a pack holds at most {MAX_FILES} files and {MAX_BYTES:,} bytes")
+        raise AuthError(f"规则包最多 {MAX_FILES} 个文件、共 {MAX_BYTES:,} 字节")
     for name in files:
         parts = Path(name).parts
         if (
@@ -73,7 +74,7 @@ def _check_names(files: dict[str, str]) -> None:
             or Path(name).suffix.lower() not in SOURCE_SUFFIXES
         ):
             raise AuthError(
-                f"file name {name!r}: a relative path ending in {', '.join(sorted(SOURCE_SUFFIXES))}"
+                f"文件名 {name!r} 不可用：须为相对路径，扩展名为 {'、'.join(sorted(SOURCE_SUFFIXES))} 之一"
             )
 
 
@@ -81,9 +82,19 @@ def upload(
     app: App, principal: Principal, files: dict[str, str], request_id: str | None = None
 ) -> dict[str, Any]:
     """Store a candidate pack given as ``name -> text`` (YAML, CSV); returns its hash and rule count."""
+    return upload_bytes(app, principal, {n: t.encode("utf-8") for n, t in files.items()}, request_id)
+
+
+def upload_bytes(
+    app: App, principal: Principal, files: dict[str, bytes], request_id: str | None = None
+) -> dict[str, Any]:
+    """Store a candidate pack given as ``name -> bytes`` (YAML, CSV, XLSX tables); returns its hash and rule count.
+
+    Raises :class:`PackError` (each problem naming the uploaded file, line and field) when it does not load.
+    """
     principal.require("pack.write")
     _check_names(files)
-    encoded = {name: base64.b64encode(text.encode("utf-8")).decode("ascii") for name, text in files.items()}
+    encoded = {name: base64.b64encode(data).decode("ascii") for name, data in files.items()}
     pack = _load(encoded)
     now = dt.datetime.now(dt.UTC)
     with app.db.begin() as conn:
@@ -129,10 +140,29 @@ def list_packs(app: App, principal: Principal) -> dict[str, Any]:
             "hash": in_use.hash,
             "root": str(in_use.root),
             "rules": sorted({r.id for r in in_use.rules}),
+            "versions": len(in_use.rules),  # rule versions (an id may have several, by effective date)
         },
         "uploads": uploads,
         "versions": list(approvals(app.db).values()),
     }
+
+
+def sources_in_use(app: App, principal: Principal) -> dict[str, bytes]:
+    """The files of the pack the next run uses (``name -> bytes``): the base of an edit in the browser."""
+    principal.require("pack.read")
+    in_use = pack_in_use(app)
+    ensure_table(app.db)
+    with app.db.connect() as conn:
+        stored = conn.execute(sa.select(_A.c.files).where(_A.c.hash == in_use.hash)).scalar_one_or_none()
+    if not stored and Path(in_use.root).is_dir():
+        stored = pack_sources(in_use.root)
+    return {name: base64.b64decode(data) for name, data in (stored or {}).items()}
+
+
+def uploaded_sources(app: App, principal: Principal, pack_hash: str) -> dict[str, bytes]:
+    """The files of an uploaded pack (``name -> bytes``)."""
+    principal.require("pack.read")
+    return {name: base64.b64decode(data) for name, data in _row(app, pack_hash)["files"].items()}
 
 
 def diff(app: App, principal: Principal, pack_hash: str) -> dict[str, Any]:
@@ -179,4 +209,5 @@ def approve(app: App, principal: Principal, pack_hash: str, request_id: str | No
         append(
             conn, principal.name, "pack.approve", pack_hash, {"uploaded_by": row["uploaded_by"]}, request_id
         )
-    return {"hash": pack_hash, "approved_by": principal.name}
+    # in use now unless the configured folder holds content no run has recorded yet (that is judged first)
+    return {"hash": pack_hash, "approved_by": principal.name, "in_use": pack_in_use(app).hash == pack_hash}
