@@ -146,3 +146,15 @@ def test_an_uploaded_broken_file_comes_back_in_the_edit_box(new_page, tmp_path):
     )
     page.get_by_role("button", name="上传并校验").click()
     assert "notes.txt：只能上传规则文件" in page.get_by_role("alert").inner_text()
+
+
+def test_a_secretary_cannot_reach_the_pack_pages(new_page, live):
+    page = new_page()
+    login(page, "secretary_b1")
+    for path in ("/packs", "/packs/upload", "/packs/edit?file=dues.yaml"):
+        response = page.goto(path)
+        assert response is not None and response.status == 403, path
+        assert "无权访问" in page.content()
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    refused = page.request.post(f"{live.url}/packs/0123456789abcdef/approve", form={"csrf_token": token or ""})
+    assert refused.status == 403
