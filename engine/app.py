@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -45,6 +46,12 @@ class App:
         if root not in self._packs:
             self._packs[root] = load_pack(root)
         return self._packs[root]
+
+    def stored_pack(self, key: str, build: Callable[[], Pack]) -> Pack:
+        """A pack version rebuilt from the database, kept like a loaded folder (``key`` holds its content hash)."""
+        if key not in self._packs:
+            self._packs[key] = build()
+        return self._packs[key]
 
     def today(self) -> dt.date:
         return dt.datetime.now(ZoneInfo(self.config.check.timezone)).date()

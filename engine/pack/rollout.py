@@ -366,7 +366,8 @@ def pack_in_use(app: App) -> Pack:
     upload = active_upload(app)
     if upload is not None:
         with app.db.connect() as conn:
-            return restore_pack(_row(conn, upload["hash"]) or {})
+            stored = _row(conn, upload["hash"]) or {}
+        return app.stored_pack(f"stored:{upload['hash']}", lambda: restore_pack(stored))
     with app.db.connect() as conn:
         row = _row(conn, pack.hash) if pack else None
         good = _last_good(conn)

@@ -165,16 +165,22 @@ def uploaded_sources(app: App, principal: Principal, pack_hash: str) -> dict[str
     return {name: base64.b64decode(data) for name, data in _row(app, pack_hash)["files"].items()}
 
 
+def _uploaded(app: App, pack_hash: str) -> Pack:
+    """An uploaded pack, loaded once per process (its hash names its content)."""
+    files = _row(app, pack_hash)["files"]
+    return app.stored_pack(f"upload:{pack_hash}", lambda: _load(files))
+
+
 def diff(app: App, principal: Principal, pack_hash: str) -> dict[str, Any]:
     principal.require("pack.read")
-    return diff_packs(pack_in_use(app), _load(_row(app, pack_hash)["files"])).to_json()
+    return diff_packs(pack_in_use(app), _uploaded(app, pack_hash)).to_json()
 
 
 def backtest(
     app: App, principal: Principal, pack_hash: str, period: str, as_of: dt.date | None
 ) -> dict[str, Any]:
     principal.require("pack.write")
-    candidate = _load(_row(app, pack_hash)["files"])
+    candidate = _uploaded(app, pack_hash)
     return run_backtest(app, candidate, period, as_of, baseline=pack_in_use(app)).to_json()
 
 
