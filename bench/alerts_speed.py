@@ -55,9 +55,9 @@ from engine.alerts.dispatcher import Dispatcher  # noqa: E402
 from engine.alerts.outbox import Alert, AlertDelivery, Delivery, enqueue  # noqa: E402
 from engine.app import App, build_app  # noqa: E402
 from engine.periods import period_of, shift  # noqa: E402
+from engine.sample import write_sample  # noqa: E402
 from engine.schedule.jobs import check_closed_periods, due_date  # noqa: E402
 from facts.readers import read_file  # noqa: E402
-from facts.sample import write_sample  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Shanghai")
 _D = AlertDelivery.__table__  # type: ignore[attr-defined]

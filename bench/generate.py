@@ -4,7 +4,7 @@ At scale 1: 100 departments shaped like the sample federation, 5,000
 branches (about 12,000 党小组), 1,500 units and 100,000 people, with a year
 (2017) of meetings and minutes, monthly dues, talks, visits, sign-offs,
 petitions, elections, reports and promotions — about two million facts.
-Lapses are drawn at the rates of :class:`facts.samplegen_lapses.LapseRates`;
+Lapses are drawn at the rates of :class:`engine.sample.lapses.LapseRates`;
 the findings they imply for a check of every month, quarter and the year 2017
 as of 2018-03-01 are derived per department and written out.
 
@@ -36,11 +36,11 @@ import click
 if __package__ in (None, ""):  # run as a script: make the project's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.sample import department_facts  # noqa: E402
+from engine.sample.expect import RULE_IDS, expected_findings  # noqa: E402
+from engine.sample.lapses import LapseRates, draw_lapses  # noqa: E402
+from engine.sample.registry import DeptShape, build_department  # noqa: E402
 from facts.errors import PartyrulesError  # noqa: E402
-from facts.sample import department_facts  # noqa: E402
-from facts.samplegen_expect import RULE_IDS, expected_findings  # noqa: E402
-from facts.samplegen_lapses import LapseRates, draw_lapses  # noqa: E402
-from facts.samplegen_registry import DeptShape, build_department  # noqa: E402
 
 BRANCHES_AT_SCALE_1 = 5000
 MEMBERS_AT_SCALE_1 = 100_000

@@ -13,11 +13,11 @@ from engine.app import build_app
 from engine.auth import accounts
 from engine.auth.principal import Principal
 from engine.check import run_check
+from engine.sample import sample_facts
 from engine.service.facts_ops import submit_facts
 from engine.web.api import create_api
 from engine.web.security import LoginLimiter
 from facts.errors import Location
-from facts.sample import sample_facts
 
 ROOT = Principal.local("root")
 ROLES = {

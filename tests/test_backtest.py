@@ -25,9 +25,9 @@ from engine.cli import main
 from engine.config import parse_config
 from engine.pack.diff import diff_packs
 from engine.pack.load import Pack, load_pack
+from engine.sample import write_sample
 from engine.violations.tables import Violation
 from facts.readers import read_file
-from facts.sample import write_sample
 from rules import STANDARD_PACK
 
 AS_OF = dt.date(2018, 3, 1)

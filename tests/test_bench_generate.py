@@ -14,10 +14,10 @@ from types import ModuleType
 import pytest
 from click.testing import CliRunner
 
+from engine.sample.expect import RULE_IDS
+from engine.sample.text import shingles
 from facts.errors import Location
 from facts.models import natural_key, references
-from facts.samplegen_expect import RULE_IDS
-from facts.samplegen_text import shingles
 from facts.validate import validate_object
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,10 +19,10 @@ from engine.app import App
 from engine.check import run_check
 from engine.cli import main
 from engine.config import CheckSettings, Config
+from engine.sample import sample_facts
 from engine.subjects.screen import RULE
 from engine.violations.store import ViolationStore
 from facts.errors import Location
-from facts.sample import sample_facts
 from facts.store import FactStore
 
 AS_OF = dt.date(2018, 3, 1)

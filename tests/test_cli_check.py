@@ -13,9 +13,9 @@ from engine.app import App, build_app
 from engine.check import run_check
 from engine.cli import main
 from engine.config import Config
+from engine.sample import sample_expected, sample_facts
 from engine.violations.store import ViolationStore
 from facts.errors import Location
-from facts.sample import sample_expected, sample_facts
 from facts.store import FactStore
 
 

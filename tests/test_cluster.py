@@ -19,12 +19,12 @@ from engine.cli import main
 from engine.cluster.plan import plan_partitions, subtree_sizes
 from engine.cluster.tables import CheckPartition
 from engine.config import ClusterSettings, ConfigError, parse_config
+from engine.sample import sample_facts
 from engine.subjects.registry import Registry
 from engine.violations.tables import Violation
 from facts.db import create_schema_engine
 from facts.errors import Location
 from facts.readers import read_file
-from facts.sample import sample_facts
 
 AS_OF = dt.date(2018, 3, 1)
 _CP = CheckPartition.__table__  # type: ignore[attr-defined]

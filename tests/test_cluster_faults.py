@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from engine.app import build_app
 from engine.check import run_check
 from engine.cluster.tables import CheckPartition
+from engine.sample import sample_facts
 from engine.violations.tables import CheckRun, Violation
 from facts.errors import Location
-from facts.sample import sample_facts
 
 AS_OF = dt.date(2018, 3, 1)
 DASK = str(Path(sys.executable).parent / "dask")

@@ -35,7 +35,7 @@ from test_alerts_channels import SmtpServer, WebhookServer, serve_smtp, serve_we
 
 from engine.cli import main
 from engine.cli.schedule_cmds import parse_moment
-from facts.sample import sample_expected, write_sample
+from engine.sample import sample_expected, write_sample
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = "2018-03-01T01:30"

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from engine.app import build_app
 from engine.evaluate import evaluate
 from engine.periods import parse_range
+from engine.sample import sample_facts
 from engine.subjects.screen import RULE, TABLES
 from facts.errors import Location
-from facts.sample import sample_facts
 
 BAD_VALUES = [
     None, "", "abc", -1, 0, 10**12, 1e308, -1e308, float("inf"), "0000-01", "0000-00-00", "9999-12-31",

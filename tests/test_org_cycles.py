@@ -15,11 +15,11 @@ from engine.config import CheckSettings, Config
 from engine.orgtree import parent_cycles
 from engine.report.data import build_report
 from engine.report.render_text import render_markdown
+from engine.sample import sample_facts
 from engine.subjects.registry import Registry
 from engine.subjects.screen import RULE
 from engine.violations.store import ViolationStore
 from facts.errors import Location
-from facts.sample import sample_facts
 from facts.store import FactStore
 
 AS_OF = dt.date(2018, 3, 1)

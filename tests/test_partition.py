@@ -46,7 +46,7 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
     import engine.partition
     from engine.matcher_worker import MatcherCrashed
     from facts.errors import Location
-    from facts.sample import sample_facts
+    from engine.sample import sample_facts
 
     app = build_app(str(tmp_path / "s.db"))
     app.init()
@@ -76,7 +76,7 @@ def test_a_subject_types_memos_are_dropped_after_its_last_rule(tmp_path):
     from engine.subjects.base import BuildContext
     from engine.subjects.registry import Registry
     from facts.errors import Location
-    from facts.sample import sample_facts
+    from engine.sample import sample_facts
 
     app = build_app(str(tmp_path / "s.db"))
     app.init()

@@ -21,9 +21,9 @@ from engine.config import parse_config
 from engine.pack.errors import PackError
 from engine.pack.load import Pack, load_pack
 from engine.pack.rollout import RolloutError, approvals, approve, choose_pack, guard_window, pack_in_use
+from engine.sample import write_sample
 from engine.schedule.jobs import check_closed_periods, daily_as_of
 from facts.readers import read_file
-from facts.sample import write_sample
 from rules import STANDARD_PACK
 
 AS_OF = dt.date(2018, 3, 1)

@@ -8,11 +8,11 @@ from typing import get_args
 
 import pytest
 
+from engine.sample import sample_expected, sample_facts, write_sample
+from engine.sample.expect import RULE_IDS, AmbiguousExpectation, expected_findings
+from engine.sample.text import jaccard, shingles
 from facts.errors import Location
 from facts.models import MODELS, FactBase, MeetingKind, natural_key, references
-from facts.sample import sample_expected, sample_facts, write_sample
-from facts.samplegen_expect import RULE_IDS, AmbiguousExpectation, expected_findings
-from facts.samplegen_text import jaccard, shingles
 from facts.validate import validate_object
 
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from engine.app import build_app
 from engine.cli import main
 from engine.config import parse_config
+from engine.sample import sample_expected
 from engine.schedule.backfill import BacklogRefused
 from engine.schedule.jobs import check_closed_periods
-from facts.sample import sample_expected
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -12,11 +12,11 @@ from datetime import date
 import pytest
 
 from engine.app import build_app
+from engine.sample import sample_facts
 from engine.subjects.single import FACT_BUILDERS
 from engine.submit import judge_facts
 from facts.errors import Location
 from facts.models import MODELS, natural_key
-from facts.sample import sample_facts
 
 AS_OF = date(2018, 3, 1)
 

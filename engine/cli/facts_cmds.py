@@ -241,7 +241,7 @@ def sample(out: str) -> None:
     Example:
       partyrules sample sample.jsonl && partyrules import sample.jsonl
     """
-    from facts.sample import write_sample
+    from engine.sample import write_sample
 
     n = write_sample(Path(out))
     click.echo(f"wrote {n} facts to {out}")

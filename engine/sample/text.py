@@ -1,6 +1,6 @@
 """Chinese text for generated facts: names, org names, minutes, petition subjects.
 
-Shared by the sample organisation (:mod:`facts.sample`) and the synthetic
+Shared by the sample organisation (:mod:`engine.sample`) and the synthetic
 province (``bench/generate.py``).  Every function takes its own
 ``random.Random`` so output is deterministic for a seed.
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from facts.samplegen_text import cn_number, person_name
+from engine.sample.text import cn_number, person_name
 
 YEAR = 2017
 UNIT_KINDS = (("协会", 0.55), ("事业单位", 0.2), ("处室", 0.25))

@@ -11,7 +11,7 @@ engine reports for a check of 2017 as of 2018-03-01.
 
 Usage::
 
-    from facts.sample import sample_facts, write_sample
+    from engine.sample import sample_facts, write_sample
     facts = sample_facts()            # interchange dicts, registry first
     write_sample("sample.jsonl")      # the same, as JSON Lines
 """
@@ -25,11 +25,11 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from facts.samplegen_events import department_events
-from facts.samplegen_expect import Finding, expected_findings
-from facts.samplegen_lapses import LapsePlan
-from facts.samplegen_meetings import department_meetings
-from facts.samplegen_registry import Department, DeptShape, Person, build_department
+from engine.sample.events import department_events
+from engine.sample.expect import Finding, expected_findings
+from engine.sample.lapses import LapsePlan
+from engine.sample.meetings import department_meetings
+from engine.sample.registry import Department, DeptShape, Person, build_department
 
 SEED = "partyrules-sample-2017"
 N_PETITIONS = 12

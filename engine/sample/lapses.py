@@ -5,7 +5,7 @@ organisation writes its plan by hand (the seed report's findings); the
 synthetic province draws one per department at known rates
 (:func:`draw_lapses`).  Everything not in the plan is generated clean, so the
 findings a correct engine reports are exactly those the plan implies (see
-:mod:`facts.samplegen_expect`, which derives them from the generated facts).
+:mod:`engine.sample.expect`, which derives them from the generated facts).
 
 Meetings are addressed by *slot*: ``(org id, meeting kind, index)`` where the
 index is the month (monthly kinds), the quarter (quarterly kinds), 1 (yearly
@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from facts.samplegen_registry import Department
+from engine.sample.registry import Department
 
 Slot = tuple[str, str, int]
 DuesLapse = Literal["late", "short", "missing"]

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from engine.sample.lapses import BRANCH_MONTHLY, BRANCH_QUARTERLY, LapsePlan, Slot
+from engine.sample.registry import YEAR, Branch, Department, Person
+from engine.sample.text import jaccard, minutes_text
 from facts.errors import PartyrulesError
-from facts.samplegen_lapses import BRANCH_MONTHLY, BRANCH_QUARTERLY, LapsePlan, Slot
-from facts.samplegen_registry import YEAR, Branch, Department, Person
-from facts.samplegen_text import jaccard, minutes_text
 
 _ABBR = {
     "party_group_meeting": "pgm",

@@ -12,9 +12,9 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from facts.samplegen_lapses import LapsePlan
-from facts.samplegen_registry import YEAR, Department, Person
-from facts.samplegen_text import INTERVIEW_TOPICS, PETITION_SUBJECTS, POSITIONS, VISIT_PLACES, VISIT_TOPICS
+from engine.sample.lapses import LapsePlan
+from engine.sample.registry import YEAR, Department, Person
+from engine.sample.text import INTERVIEW_TOPICS, PETITION_SUBJECTS, POSITIONS, VISIT_PLACES, VISIT_TOPICS
 
 LETTER = f"integrity-responsibility-{YEAR}"
 #: Monthly dues rates in per mille, by upper bound of the income base (inclusive).
