@@ -17,7 +17,7 @@ from engine.subjects.columns import SubjectColumns
 from engine.subjects.registry import Registry
 from engine.subjects.schema import subject_fields
 from facts.errors import Location
-from facts.sample import sample_facts
+from engine.sample import sample_facts
 
 AS_OF = dt.date(2018, 3, 1)
 
