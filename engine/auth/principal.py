@@ -3,7 +3,8 @@
 A principal holds grants ``(role, org)``; a grant covers the subtree of its org
 (``org=None``: the whole tree).  Roles:
 
-* ``secretary`` (支部书记): writes facts of its own org only and reads that org's facts and violations;
+* ``secretary`` (支部书记): writes facts of its own org only, reads that org's facts and violations, and
+  reports the rectification of that org's violations (整改说明 with evidence files);
 * ``inspector`` (纪检): reads a subtree and works its violations (ack/assign/resolve/waive/reopen);
 * ``rule_admin`` (规则管理员): rule packs — upload, diff, backtest, approve;
 * ``admin`` (管理员): accounts, and everything else inside its subtree.
@@ -31,6 +32,9 @@ ACTIONS: dict[str, dict[str, bool]] = {
     "fact.read": {"secretary": False, "inspector": True, "admin": True},
     "violation.read": {"secretary": False, "inspector": True, "admin": True},
     "violation.work": {"inspector": True, "admin": True},
+    # a rectification report (整改说明 and evidence files) on a violation: the org's secretary reports, an
+    # inspector resolves
+    "violation.report": {"secretary": False, "inspector": True, "admin": True},
     "report.read": {"secretary": False, "inspector": True, "admin": True},
     "pack.read": {"rule_admin": True, "admin": True},
     "pack.write": {"rule_admin": True, "admin": True},

@@ -70,6 +70,7 @@ def target_metadata() -> sa.MetaData:
     import engine.pack.rollout  # noqa: F401
     import engine.schedule.leader  # noqa: F401
     import engine.schedule.state  # noqa: F401
+    import engine.service.rectify_tables  # noqa: F401
     import engine.service.tables  # noqa: F401
     import engine.violations.tables  # noqa: F401
     import facts.tables  # noqa: F401

@@ -28,6 +28,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "resolve": ACTIVE,
     "waive": ACTIVE,
     "reopen": ("resolved", "waived"),
+    "report": ACTIVE,  # the org's secretary reports what was done (整改说明, evidence); an inspector resolves
 }
 TARGET = {
     "ack": "acknowledged",
@@ -35,6 +36,7 @@ TARGET = {
     "resolve": "resolved",
     "waive": "waived",
     "reopen": "open",
+    "report": "rectifying",
 }
 
 
@@ -145,6 +147,14 @@ def reopen(store: ViolationStore, key: str, actor: str, reason: str) -> Change:
     if not reason.strip():
         raise WorkflowError("say why it is reopened (--reason)")
     return _transition(store, key, "reopen", actor, reason, resolved_at=None, resolution=None)
+
+
+def report(store: ViolationStore, key: str, actor: str, text: str) -> Change:
+    """The org's own report of its rectification (整改说明): the violation is being rectified (整改中)
+    and waits for an inspector to resolve it; the owner, deadline and plan an inspector set are kept."""
+    if not text.strip():
+        raise WorkflowError("a rectification report needs what was done (整改说明)")
+    return _transition(store, key, "report", actor, text)
 
 
 def _escalation_alert(v: Violation, level: int, why: str, now: dt.datetime) -> Alert:
