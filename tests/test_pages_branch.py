@@ -43,7 +43,7 @@ def test_home_says_what_is_done_and_what_is_still_due_before_the_period_closes(n
     # 2017-06-19: eleven days left in June and in the second quarter; b1's Q2 党员大会 is on the 24th
     assert any("本季度尚未召开支部党员大会，距季度结束还有11天" in line for line in due), due
     assert any("机关第一党支部第一党小组" in line and "本月尚未召开党小组会" in line for line in due), due
-    assert "本季度已召开党课1次（要求至少1次）" in page.content()
+    assert "本季度已举办党课1次（要求至少1次）" in page.content()
     shoot(page, "branch-home")
 
 

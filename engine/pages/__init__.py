@@ -33,6 +33,13 @@ def register(api: FastAPI) -> None:
 
 def _page_modules() -> list:  # type: ignore[type-arg]
     """Page modules beyond the session pages (each has ``register(api)``); add new ones here."""
-    from engine.pages import branch_home, branch_meetings, packs_pages
+    from engine.pages import (
+        branch_dues,
+        branch_home,
+        branch_meetings,
+        branch_rectify,
+        branch_retract,
+        packs_pages,
+    )
 
-    return [packs_pages, branch_home, branch_meetings]
+    return [packs_pages, branch_home, branch_meetings, branch_dues, branch_retract, branch_rectify]

@@ -37,7 +37,7 @@ def register(api: FastAPI) -> None:
             done=[r for r in standing if r.done],
             active=active,
             resolved=sum(1 for v in violations if v.status == "resolved"),
-            meetings=recent_meetings(app, view),
+            meetings=recent_meetings(app, view, day),
             kind_cn=MEETING_KIND_CN,
             names=names,
             other_orgs=[o for o in secretary_orgs(who) if o != view.id],

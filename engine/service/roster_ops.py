@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from engine.app import App
 from engine.auth.principal import NotFound, OrgTree, Principal, allows
 from engine.subjects.registry import MemberInfo, Registry
+from facts import tables as ft
 
 STATUS_CN = {"full": "正式党员", "probationary": "预备党员", "non_member": "非党员"}
 ROLE_CN = {
@@ -86,16 +89,13 @@ def org_view(app: App, principal: Principal, org: str, action: str = "fact.write
     return OrgView(org, latest.name, latest.kind, registry)
 
 
-def recent_meetings(app: App, view: OrgView, limit: int = 30) -> list[dict[str, object]]:
-    """The org's current meetings, latest first: id, kind, date (the caller got ``view`` authorized)."""
-    import sqlalchemy as sa
-
-    from facts import tables as ft
-
+def recent_meetings(app: App, view: OrgView, until: dt.date, limit: int = 10) -> list[dict[str, object]]:
+    """The org's current meetings held on or before ``until``, latest first: id, kind, date (the caller
+    got ``view`` authorized)."""
     m = ft.MeetingRow.__table__  # type: ignore[attr-defined]
     query = (
         sa.select(m.c.id, m.c.kind, m.c.date)
-        .where(m.c.org == view.id)
+        .where(m.c.org == view.id, m.c.date <= until)
         .order_by(m.c.date.desc(), m.c.seq.desc())
     )
     with app.db.connect() as conn:
@@ -104,10 +104,6 @@ def recent_meetings(app: App, view: OrgView, limit: int = 30) -> list[dict[str, 
 
 def month_dues(app: App, members: list[str], month: str) -> dict[str, dict[str, object]]:
     """The current dues of ``members`` for ``month`` (YYYY-MM), by member (the caller authorized them)."""
-    import sqlalchemy as sa
-
-    from facts import tables as ft
-
     d = ft.DuesRow.__table__  # type: ignore[attr-defined]
     query = sa.select(d).where(d.c.month == month, d.c.member.in_(sorted(members)))
     with app.db.connect() as conn:

@@ -23,6 +23,13 @@ from engine.subjects.single import MEETING_KIND_CN
 
 # how a period is named when it is the current one
 THIS_PERIOD = {"month": "本月", "quarter": "本季度", "year": "本年度"}
+# what is done with a kind that is not a meeting one "holds" (召开)
+VERB = {
+    "theme_day": "开展",
+    "member_appraisal": "开展",
+    "party_lecture": "举办",
+    "central_group_study": "开展",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Requirement:
     at_least: int
     days_left: int  # days after today until the period ends (0 on its last day)
     severity: str
+    verb: str  # 召开, or 开展 for a 主题党日 or 民主评议党员
     what: str  # 支部党员大会, or 党组会议（党组每月至少专题研究党建工作1次） where topics count
 
     @property
@@ -52,11 +60,11 @@ class Requirement:
         when = THIS_PERIOD[self.granularity]
         what = self.what
         if self.done:
-            return f"{when}已召开{what}{self.held}次（要求至少{self.at_least}次）"
+            return f"{when}已{self.verb}{what}{self.held}次（要求至少{self.at_least}次）"
         if self.held == 0:
-            head = f"{when}尚未召开{what}"
+            head = f"{when}尚未{self.verb}{what}"
         else:
-            head = f"{when}已召开{what}{self.held}次，还差{self.at_least - self.held}次"
+            head = f"{when}已{self.verb}{what}{self.held}次，还差{self.at_least - self.held}次"
         unit = {"month": "本月", "quarter": "季度", "year": "年度"}[self.granularity]
         tail = "今天是最后一天" if self.days_left == 0 else f"距{unit}结束还有{self.days_left}天"
         return f"{head}，{tail}"
@@ -112,6 +120,7 @@ def org_standing(app: App, principal: Principal, org: str, today: dt.date | None
                     at_least=int(need),
                     days_left=(period.end - today).days,
                     severity=rule.severity,
+                    verb=VERB.get(spec.kinds[0], "召开") if len(spec.kinds) == 1 else "召开",
                     what=_what(spec, rule.title),
                 )
                 out.append(req)
