@@ -150,3 +150,31 @@ def test_rectification_limits_and_scope(app):
     assert violations_ops.show_violation(app, who, v.key)[0].status == "open"  # nothing was recorded
     with app.db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM rectification_evidence")).scalar_one() == 0
+
+
+def test_the_json_api_takes_a_rectification_report_with_files(pages_template, tmp_path):
+    from service_fixtures import serve_copy
+
+    served = serve_copy(pages_template, tmp_path)
+    key = served.client.get(
+        "/api/violations", params={"rule": DUES_LATE, "org": "b1"}, headers=served.as_("secretary_b1")
+    ).json()[0]["key"]
+    data = b"%PDF-1.4 receipt"
+    response = served.client.post(
+        "/api/rectifications",
+        data={"key": key, "text": "已补缴"},
+        files=[("files", ("收据.pdf", data, "application/pdf"))],
+        headers=served.as_("secretary_b1"),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["from"], body["to"]) == ("open", "rectifying")
+    assert body["evidence"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+    listed = served.client.get(
+        "/api/rectifications/evidence", params={"key": key}, headers=served.as_("inspector_b1")
+    )
+    assert [e["sha256"] for e in listed.json()] == [body["evidence"][0]["sha256"]]
+    other = served.client.post(
+        "/api/rectifications", data={"key": key, "text": "x"}, headers=served.as_("secretary_b2")
+    )
+    assert other.status_code == 404

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, Form, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -25,7 +25,7 @@ from engine.auth.principal import NotAuthenticated, Principal
 from engine.cli.violations_cmds import violation_json
 from engine.report.render_html import render_html
 from engine.report.render_xlsx import build_workbook
-from engine.service import facts_ops, packs_ops, report_ops, violations_ops
+from engine.service import facts_ops, packs_ops, rectify_ops, report_ops, violations_ops
 from engine.web.security import COOKIE, authenticate
 from facts.errors import FieldProblem, Location
 
@@ -247,6 +247,39 @@ def register(api: FastAPI) -> None:  # noqa: C901 (one place lists every endpoin
             "from": change.from_status,
             "to": change.to_status,
         }
+
+    @api.post("/api/rectifications", tags=["violations"])
+    def violations_report(
+        request: Request,
+        who: Who,
+        key: Annotated[str, Form(min_length=1, max_length=600)],
+        text: Annotated[str, Form(min_length=1, max_length=rectify_ops.MAX_TEXT)],
+        files: Annotated[list[UploadFile] | None, File()] = None,
+    ) -> dict[str, Any]:
+        """A rectification report (整改说明) with evidence files, by the org's secretary (or an inspector):
+        the violation goes to ``rectifying``; each file is stored with its SHA-256 (at most 10, 10 MB each)."""
+        given = [
+            rectify_ops.EvidenceFile(
+                f.filename or "file", f.content_type or "", f.file.read(rectify_ops.MAX_FILE_BYTES + 1)
+            )
+            for f in files or []
+        ]
+        done = rectify_ops.report_rectification(_app(request), who, key, text, given, _rid(request))
+        return {
+            "key": done.change.key,
+            "from": done.change.from_status,
+            "to": done.change.to_status,
+            "evidence": [
+                {"id": e.id, "name": e.filename, "size": e.size, "sha256": e.sha256} for e in done.evidence
+            ],
+        }
+
+    @api.get("/api/rectifications/evidence", tags=["violations"])
+    def violations_evidence(request: Request, who: Who, key: Key) -> list[dict[str, Any]]:
+        """The evidence files of one violation's rectification reports (name, size, SHA-256, who, when)."""
+        return jsonable_encoder(  # type: ignore[no-any-return]
+            [dataclasses.asdict(e) for e in rectify_ops.list_evidence(_app(request), who, key)]
+        )
 
     # -- reports ------------------------------------------------------------------------------
     @api.get("/api/reports", tags=["reports"], response_model=None)
