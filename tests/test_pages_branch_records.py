@@ -198,8 +198,14 @@ def test_rectification_report_with_an_evidence_file_stored_with_its_sha256(new_p
     assert download.body() == evidence
     with sqlite3.connect(live.db_url) as conn:
         stored = conn.execute("SELECT sha256, size, content FROM rectification_evidence").fetchall()
+        uploaded = conn.execute("SELECT uploaded_at FROM rectification_evidence").fetchone()[0]
         audit = conn.execute("SELECT detail FROM audit_log WHERE action='violation.report'").fetchall()
     assert stored == [(digest, len(evidence), evidence)]
+    # stored in UTC, shown in the configured time zone (Asia/Shanghai, UTC+8)
+    shanghai = dt.datetime.fromisoformat(uploaded[:19]) + dt.timedelta(hours=8)
+    assert page.locator("table.evidence td[data-label=时间]").inner_text() == shanghai.strftime(
+        "%Y-%m-%d %H:%M"
+    )
     assert len(audit) == 1 and digest in audit[0][0]
 
     page.get_by_role("link", name="返回本支部").click()

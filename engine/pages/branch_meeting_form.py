@@ -14,10 +14,10 @@ from engine.subjects.single import MEETING_KIND_CN
 
 KINDS_BY_ORG = {
     "party_group": ("party_group_meeting", "central_group_study", "democratic_life_meeting"),
+    # a 党小组会 is recorded under its group (a record under the branch does not count for the group)
     "branch": (
         "member_assembly",
         "committee_meeting",
-        "group_meeting",
         "party_lecture",
         "theme_day",
         "org_life_meeting",

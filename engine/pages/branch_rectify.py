@@ -3,7 +3,10 @@ violation goes to 整改中 for an inspector to resolve (``engine.service.rectif
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -38,6 +41,18 @@ ACTION_CN = {
 }
 
 
+def _local(app_tz: str) -> Callable[[dt.datetime | None], dt.datetime | None]:
+    """Times are stored in UTC (naive on SQLite): shown in the configured time zone."""
+    zone = ZoneInfo(app_tz)
+
+    def local(when: dt.datetime | None) -> dt.datetime | None:
+        if when is None:
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(zone)
+
+    return local
+
+
 def _rectify_page(
     request: Request, who: PageSession, key: str, status: int = 200, text: str = "", error: str = ""
 ) -> HTMLResponse:
@@ -59,6 +74,7 @@ def _rectify_page(
         error=error,
         max_mb=MAX_FILE_BYTES // (1024 * 1024),
         max_files=MAX_FILES,
+        local=_local(app.config.check.timezone),
         url=lambda u: with_org(u, view, who),
     )
 
