@@ -7,12 +7,13 @@
 A province is generated with :func:`bench.generate.generate` (into a temporary
 folder unless ``--data`` names one that already holds ``facts.jsonl``).  For
 each database the whole file goes through the public path —
-:func:`facts.readers.read_file` then :meth:`facts.store.FactStore.import_items`
+:func:`facts.streaming.read_chunks` then :meth:`facts.store.FactStore.import_items`
 — into an empty store (a new SQLite file; a new PostgreSQL schema, dropped
 afterwards), then the same file is imported a second time, which must be a
 no-op.  Prints one JSON object: per database, facts, seconds and facts/s of
 the first import and of the re-import, and the added/unchanged/rejected
-counts.  ``--profile`` writes a cProfile of the first SQLite import (read it
+counts, and the peak RSS so far (the importing process or a worker, whichever is larger).
+``--profile`` writes a cProfile of the first SQLite import (read it
 with ``python -m pstats``).  Exit status 1 if an import rejected anything or
 the re-import added or corrected anything: a fast wrong import fails.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import cProfile
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -37,8 +39,8 @@ if __package__ in (None, ""):  # run as a script: make the project's packages im
 
 from bench.generate import generate  # noqa: E402
 from facts.db import create_schema_engine, make_engine  # noqa: E402
-from facts.readers import read_file  # noqa: E402
 from facts.store import FactStore  # noqa: E402
+from facts.streaming import read_chunks  # noqa: E402
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -64,33 +66,58 @@ def _postgresql(url: str) -> Iterator[sa.Engine]:
         drop()
 
 
-def _timed_import(store: FactStore, path: Path, profile: Path | None = None) -> dict[str, Any]:
+def _peak_rss_mb() -> float:
+    """Peak resident memory so far of this process and of its finished children (the workers), in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process and of its finished children (the workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed_import(
+    store: FactStore, path: Path, profile: Path | None = None, processes: int | None = None
+) -> dict[str, Any]:
     profiler = cProfile.Profile() if profile else None
+    cpu_before = _cpu_seconds()
     start = time.perf_counter()
     if profiler:
         profiler.enable()
-    report = store.import_items(read_file(path), files=str(path))
+    report = store.import_items(read_chunks(path), files=str(path), keep_stored=False, processes=processes)
     if profiler and profile:
         profiler.disable()
         profiler.dump_stats(str(profile))
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_before
     total = report.added + report.unchanged + report.corrected + report.rejected
     return {
         "facts": total,
         "seconds": round(seconds, 2),
         "facts_per_s": round(total / seconds),
+        "cpu_seconds": round(cpu, 2),  # this process and its workers: on a shared machine, steadier than the wall
+        "facts_per_cpu_s": round(total / cpu) if cpu else None,
         "added": report.added,
         "unchanged": report.unchanged,
         "corrected": report.corrected,
         "rejected": report.rejected,
+        "peak_rss_mb": _peak_rss_mb(),  # of the whole run so far (the largest process)
     }
 
 
-def _measure(engine: sa.Engine, path: Path, profile: Path | None) -> tuple[dict[str, Any], bool]:
+def _measure(
+    engine: sa.Engine, path: Path, profile: Path | None, processes: int | None, reimport: bool = True
+) -> tuple[dict[str, Any], bool]:
     store = FactStore(engine)
     store.create_schema()
-    first = _timed_import(store, path, profile)
-    again = _timed_import(store, path)
+    first = _timed_import(store, path, profile, processes)
+    if not reimport:
+        return {"import": first}, first["rejected"] == 0
+    again = _timed_import(store, path, processes=processes)
     ok = first["rejected"] == 0 and again["added"] == 0 and again["corrected"] == 0 and again["rejected"] == 0
     return {"import": first, "reimport": again}, ok
 
@@ -121,7 +148,22 @@ def _measure(engine: sa.Engine, path: Path, profile: Path | None) -> tuple[dict[
     default=None,
     help="Write a cProfile of the first import (the first database measured) here.",
 )
-def main(scale: float, data: Path | None, which: str, pg_url: str, profile: Path | None) -> None:
+@click.option(
+    "--processes",
+    type=int,
+    default=None,
+    help="Worker processes preparing the lines (default: one a core; 1: all in the importing process).",
+)
+@click.option("--no-reimport", is_flag=True, help="Skip the second (no-op) import.")
+def main(
+    scale: float,
+    data: Path | None,
+    which: str,
+    pg_url: str,
+    profile: Path | None,
+    processes: int | None,
+    no_reimport: bool,
+) -> None:
     """Print import facts/s for SQLite and PostgreSQL on a generated province."""
     with tempfile.TemporaryDirectory(prefix="import_speed_") as tmp:
         folder = data or Path(tmp) / "province"
@@ -132,12 +174,12 @@ def main(scale: float, data: Path | None, which: str, pg_url: str, profile: Path
         good = True
         if which in ("both", "sqlite"):
             with _sqlite(Path(tmp)) as engine:
-                summary["sqlite"], ok = _measure(engine, path, profile)
+                summary["sqlite"], ok = _measure(engine, path, profile, processes, not no_reimport)
                 good = good and ok
                 profile = None
         if which in ("both", "postgresql"):
             with _postgresql(pg_url) as engine:
-                summary["postgresql"], ok = _measure(engine, path, profile)
+                summary["postgresql"], ok = _measure(engine, path, profile, processes, not no_reimport)
                 good = good and ok
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         if not good:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,8 @@ import sqlalchemy as sa
 
 from facts import tables as t
 from facts.errors import FieldProblem
-from facts.models import TYPE_ORDER, Meeting
-from facts.projection import COLUMNS, OWNED, Row, insert_rows, rows_for, signature_rows
+from facts.models import MODELS, TYPE_ORDER
+from facts.projection import COLUMNS, MEETING, OWNED, Row, insert_rows
 
 if TYPE_CHECKING:
     from facts.store import ImportReport, Stored, _Pending
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _FV_COLUMNS = ("type", "key", "version", "hash", "content", "current", "recorded_at", "import_id")
+_TABLES = {table.name: table for table in COLUMNS}
+_MEETING = MEETING.name
 CHUNK = 2000
 _RETRIES = 5  # re-reads of a chunk that raced with another import
 _FAILURES_IN_A_ROW = 3  # single facts failing one after the other: the database, not the facts
@@ -53,6 +56,8 @@ class Run:
     id: int
     now: datetime
     present: set[str]  # fact types that had versions before this import (others need no look-up)
+    keep_stored: bool = True  # list every added and corrected fact in the report
+    stored_now: set[int] = field(default_factory=set)  # id() of the facts of the current chunk stored so far
 
 
 @dataclass
@@ -63,6 +68,7 @@ class _Outcome:
     unchanged: int = 0
     corrected: int = 0
     stored: list[Stored] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)  # id() of each fact stored
     read: dict[tuple[str, str], tuple[str, int] | None] = field(default_factory=dict)
     unchanged_at: dict[tuple[str, str], int] = field(default_factory=dict)  # key → version it equals
     altered: list[str] = field(default_factory=list)
@@ -76,24 +82,28 @@ class _Moved(Exception):
     """A key judged unchanged was rewritten by another import before this chunk committed."""
 
 
-def store_chunks(conn: sa.Connection, pending: list[_Pending], run: Run, report: ImportReport) -> str | None:
-    """Store ``pending`` chunk by chunk; the reason the import stopped, or None if it went through."""
-    for start in range(0, len(pending), CHUNK):
-        chunk = pending[start : start + CHUNK]
+def store_chunks(
+    conn: sa.Connection, chunks: Iterable[list[_Pending]], run: Run, report: ImportReport
+) -> str | None:
+    """Store each chunk in its own transaction; the reason the import stopped, or None if it went through."""
+    todo = iter(chunks)
+    for chunk in todo:
+        run.stored_now.clear()
         try:
             _store_with_retries(conn, chunk, run, report)
         except StopImport as exc:
             reason = str(exc)
-            _not_stored(pending[start:], report, reason)
+            _not_stored(chunk, run, report, reason)
+            for rest in todo:
+                _not_stored(rest, run, report, reason)
             return reason
     return None
 
 
-def _not_stored(rest: list[_Pending], report: ImportReport, reason: str) -> None:
-    stored = {id(s.fact) for s in report.stored}
+def _not_stored(rest: list[_Pending], run: Run, report: ImportReport, reason: str) -> None:
     skipped = {(p.location.file, p.location.line) for p in report.problems}
     for p in rest:
-        if id(p.fact) in stored or (p.location.file, p.location.line) in skipped:
+        if id(p) in run.stored_now or (p.location.file, p.location.line) in skipped:
             continue
         report.problems.append(
             FieldProblem(
@@ -103,6 +113,8 @@ def _not_stored(rest: list[_Pending], report: ImportReport, reason: str) -> None
                 "(what is stored already is kept and counted as unchanged)",
             )
         )
+        run.stored_now.add(id(p))
+    run.stored_now.clear()
 
 
 def _store_with_retries(conn: sa.Connection, chunk: list[_Pending], run: Run, report: ImportReport) -> None:
@@ -124,16 +136,18 @@ def _store_with_retries(conn: sa.Connection, chunk: list[_Pending], run: Run, re
             if not chunk:
                 return
             continue
-        _merge(report, outcome)
+        _merge(report, outcome, run)
         return
     _store_one_by_one(conn, chunk, run, report, cause)
 
 
-def _merge(report: ImportReport, outcome: _Outcome) -> None:
+def _merge(report: ImportReport, outcome: _Outcome, run: Run) -> None:
     report.added += outcome.added
     report.unchanged += outcome.unchanged
     report.corrected += outcome.corrected
-    report.stored.extend(outcome.stored)
+    run.stored_now.update(outcome.done)
+    if run.keep_stored:
+        report.stored.extend(outcome.stored)
     report.altered.extend(outcome.altered)
 
 
@@ -168,8 +182,8 @@ def _settle_race(
     conn: sa.Connection, chunk: list[_Pending], outcome: _Outcome, run: Run, report: ImportReport
 ) -> list[_Pending]:
     """After a race: keys another import wrote meanwhile are unchanged (same content) or conflicts; the rest retry."""
-    run.present.update(p.fact.type for p in chunk)  # type: ignore[attr-defined]
-    idents = [(p.fact.type, p.key) for p in chunk]  # type: ignore[attr-defined]
+    run.present.update(p.type for p in chunk)
+    idents = [(p.type, p.key) for p in chunk]
     try:
         with conn.begin():
             now = _current(conn, idents)
@@ -186,7 +200,7 @@ def _settle_race(
             report.unchanged += 1  # the other import stored exactly this: already there
             continue
         version = current[1] if current else 0
-        what = "id" if hasattr(p.fact, "id") else "key"
+        what = "id" if "id" in MODELS[p.type].model_fields else "key"
         report.problems.append(
             FieldProblem(
                 p.location,
@@ -241,7 +255,7 @@ def _halves(
         if len(failures) >= _FAILURES_IN_A_ROW or _connection_lost(exc):
             raise StopImport(detail) from exc
         return
-    _merge(report, outcome)
+    _merge(report, outcome, run)
     _tell(report, failures)
     failures.clear()
 
@@ -249,7 +263,7 @@ def _halves(
 def _tell(report: ImportReport, failures: list[tuple[_Pending, str]]) -> None:
     for p, detail in failures:
         report.problems.append(
-            FieldProblem(p.location, p.fact.type, f"could not be stored ({detail}); this line was not imported")  # type: ignore[attr-defined]
+            FieldProblem(p.location, p.type, f"could not be stored ({detail}); this line was not imported")
         )
 
 
@@ -276,7 +290,7 @@ def _verify_unchanged(conn: sa.Connection, outcome: _Outcome) -> None:
 def _store_chunk(conn: sa.Connection, chunk: list[_Pending], run: Run, outcome: _Outcome) -> None:
     by_type: dict[str, list[_Pending]] = defaultdict(list)
     for p in chunk:
-        by_type[p.fact.type].append(p)  # type: ignore[attr-defined]
+        by_type[p.type].append(p)
     for type_name in TYPE_ORDER:
         group = by_type.get(type_name)
         if group:
@@ -327,20 +341,25 @@ def _store_group(conn: sa.Connection, type_name: str, group: list[_Pending], run
     versions = [(type_name, p.key, v, p.hash, p.content, True, run.now, run.id) for p, v in new_versions]
     insert_rows(conn, _FV, _FV_COLUMNS, versions)
     seqs = _new_seqs(conn, type_name, run.id, before) if type_name == "meeting" else {}
-    projected: dict[sa.Table, list[Row]] = defaultdict(list)
+    projected: dict[str, list[Row]] = defaultdict(list)
     for p, version in new_versions:
-        for table, row in rows_for(p.fact, seqs.get(p.key, 0)):
-            projected[table].append(row)
+        if type_name == "meeting":
+            seq = seqs.get(p.key, 0)
+            for name, row in p.rows:
+                projected[name].append((row[0], seq, *row[2:]) if name == _MEETING else row)
+        else:
+            for name, row in p.rows:
+                projected[name].append(row)
         status: Any = "added" if version == 1 else "corrected"
         if version == 1:
             outcome.added += 1
         else:
             outcome.corrected += 1
-        outcome.stored.append(Stored(p.location, p.fact, p.key, status, version))
-    if type_name == "meeting":
-        for table, row in signature_rows([p.fact for p, _ in new_versions if isinstance(p.fact, Meeting)]):
-            projected[table].append(row)
-    for table, rows in projected.items():
+        outcome.done.append(id(p))
+        if run.keep_stored:
+            outcome.stored.append(Stored(p.location, type_name, p.key, status, version, p.content))
+    for name, rows in projected.items():
+        table = _TABLES[name]
         insert_rows(conn, table, COLUMNS[table], rows)
 
 
@@ -414,6 +433,5 @@ def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], fac
         conn.execute(sa.delete(table).where(table.c[column].in_(keys)))
     if type_name == "dues":
         for p in facts:
-            fact: Any = p.fact
-            conn.execute(sa.delete(_DUES).where(_DUES.c.member == fact.member, _DUES.c.month == fact.month))
-
+            member, _, month = p.key.partition("|")  # ids cannot hold "|"
+            conn.execute(sa.delete(_DUES).where(_DUES.c.member == member, _DUES.c.month == month))

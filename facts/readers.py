@@ -277,39 +277,35 @@ def _read_jsonl(label: str, text: str) -> Iterator[Item]:
             yield FieldProblem(Location(label, number), "", message)
             return
         seen_content = True
-        location = Location(label, number)
-        try:
-            fast = _fast_object(stripped)
-        except RecursionError:
-            fast = None
-        if fast is not None:
-            yield location, fast
-            continue
-        indent = len(line) - len(line.lstrip())
-        try:
-            value = json.loads(stripped, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-        except RecursionError:
-            yield FieldProblem(location, "", "invalid JSON: nested too deeply (more than a few hundred levels)")
-            continue
-        except json.JSONDecodeError as exc:
-            hint = (
-                " (each object must be on one line: JSON Lines)" if stripped in ("[", "]", "{", "}") else ""
-            )
-            yield FieldProblem(
-                location, "", f"invalid JSON: {exc.msg} at column {indent + exc.pos + 1}{hint}"
-            )
-            continue
-        except _DuplicateKeyError as exc:
-            yield FieldProblem(location, "", f'invalid JSON: key "{exc.key}" appears twice in one object')
-            continue
-        except ValueError as exc:
-            yield FieldProblem(location, "", f"invalid JSON: {exc}")
-            continue
-        if isinstance(value, dict):
-            yield location, value
-        else:
-            shown = "a list" if isinstance(value, list) else json.dumps(value, ensure_ascii=False)
-            yield FieldProblem(location, "", f"expected a JSON object, got {shown}")
+        yield parse_line(label, number, line)
+
+
+def parse_line(label: str, number: int, line: str) -> Item:
+    """One non-blank, non-comment JSON Lines line: its object, or the problem that makes it unreadable."""
+    stripped = line.strip()
+    location = Location(label, number)
+    try:
+        fast = _fast_object(stripped)
+    except RecursionError:
+        fast = None
+    if fast is not None:
+        return location, fast
+    indent = len(line) - len(line.lstrip())
+    try:
+        value = json.loads(stripped, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        return FieldProblem(location, "", "invalid JSON: nested too deeply (more than a few hundred levels)")
+    except json.JSONDecodeError as exc:
+        hint = " (each object must be on one line: JSON Lines)" if stripped in ("[", "]", "{", "}") else ""
+        return FieldProblem(location, "", f"invalid JSON: {exc.msg} at column {indent + exc.pos + 1}{hint}")
+    except _DuplicateKeyError as exc:
+        return FieldProblem(location, "", f'invalid JSON: key "{exc.key}" appears twice in one object')
+    except ValueError as exc:
+        return FieldProblem(location, "", f"invalid JSON: {exc}")
+    if isinstance(value, dict):
+        return location, value
+    shown = "a list" if isinstance(value, list) else json.dumps(value, ensure_ascii=False)
+    return FieldProblem(location, "", f"expected a JSON object, got {shown}")
 
 
 # --- tables (CSV and XLSX) -------------------------------------------------------------------

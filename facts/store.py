@@ -12,27 +12,35 @@ import gc
 import hashlib
 import json
 import logging
+import pickle
+import tempfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import cached_property
+from typing import IO, Any, Literal, NamedTuple
 
+import numpy as np
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from facts import tables as t
-from facts.chunks import Run, store_chunks, types_present
+from facts.chunks import CHUNK, Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS, TYPE_ORDER, FactBase, Org, OrgChange, canonical, natural_key, references
+from facts.models import MODELS, TYPE_ORDER, FactBase, canonical
+from facts.prepare import REGISTRY, Prepared
 from facts.projection import OWNED, bulk_cache
-from facts.validate import canonical_bytes, suggest, surrogate_problem, validate_object
+from facts.streaming import LineChunk, prepared
+from facts.validate import canonical_bytes, suggest, validate_object
 
 log = logging.getLogger(__name__)
 Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
-Admit = Callable[[list[tuple[Location, FactBase]]], list[FieldProblem]]  # problems reject their objects
+Admit = Callable[[list[tuple[Location, dict[str, Any]]]], list[FieldProblem]]  # problems reject their objects
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
 _RUNS = t.ImportRun.__table__  # type: ignore[attr-defined]
@@ -40,16 +48,6 @@ _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _FEW_REFERENCES = 1000  # imports up to this many objects look their references up one by one
 _ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
 _GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
-
-
-def unexpected_problem(location: Location, raw: Any, exc: BaseException) -> FieldProblem:
-    """The rejection of one input object that made validating or storing it raise: that line only, logged."""
-    log.warning("%s: rejected after %s", location, type(exc).__name__, exc_info=exc)
-    kind = raw.get("type") if isinstance(raw, dict) else None
-    field = kind if isinstance(kind, str) and kind in MODELS else ""
-    text = str(exc).splitlines()[0][:200] if str(exc) else ""
-    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return FieldProblem(location, field, f"cannot be imported ({detail}); this line was not imported")
 
 
 def content_json(fact: FactBase) -> str:
@@ -66,10 +64,19 @@ class Stored:
     """What happened to one imported object."""
 
     location: Location
-    fact: FactBase
+    type: str
     key: str
     status: Status
     version: int
+    content: str  # canonical JSON text
+
+    @cached_property
+    def fact(self) -> FactBase:
+        """The stored fact as a model (read back from its canonical text)."""
+        fact = validate_object(orjson.loads(self.content), self.location)
+        if isinstance(fact, list):  # cannot be: the text was made from a valid fact
+            raise ValueError(f"{self.location}: the stored text no longer validates: {fact[0]}")
+        return fact
 
 
 @dataclass
@@ -114,13 +121,148 @@ class VersionInfo:
     content: dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     location: Location
-    fact: FactBase
+    type: str
     key: str
     content: str
     hash: str
+    rows: list[tuple[str, tuple[Any, ...]]]  # projection rows by table name; a meeting's seq is filled in when stored
+
+
+class _Registered(NamedTuple):
+    """What the whole-import checks need of a registry object (org, member and their changes)."""
+
+    at: int  # position among the import's valid objects
+    location: Location
+    type: str
+    key: str
+    refs: list[tuple[str, str, str]]
+    edge: tuple[str, str | None] | None
+    content: str  # its canonical text, kept only when an ``admit`` must see it
+
+
+class _Scan:
+    """Pass 1's bounded state: per valid object its key digest, content digest and place; the registry."""
+
+    def __init__(self) -> None:
+        self.idents = array("Q")
+        self.hashes = array("Q")
+        self.files = array("L")
+        self.lines = array("Q")
+        self.labels: list[str] = []
+        self._label_at: dict[str, int] = {}
+        self.registry: list[_Registered] = []
+        self.types: set[str] = set()
+        self.asked: dict[str, set[str]] = {"org": set(), "member": set()}
+
+    def add(self, r: Prepared) -> None:
+        at = self._label_at.get(r.file)
+        if at is None:
+            at = self._label_at[r.file] = len(self.labels)
+            self.labels.append(r.file)
+        self.idents.append(r.ident)
+        self.hashes.append(int(r.hash[:16], 16))
+        self.files.append(at)
+        self.lines.append(r.line)
+        self.types.add(r.type)
+
+    def location(self, index: int) -> Location:
+        return Location(self.labels[self.files[index]], self.lines[index])
+
+    def duplicates(self) -> dict[int, tuple[int, bool]]:
+        """Each repeated object's index → (index of the first with its key, whether its content is the same)."""
+        if len(self.idents) < 2:
+            return {}
+        idents = np.frombuffer(self.idents, dtype=np.uint64)
+        order = np.argsort(idents, kind="stable")
+        ranked = idents[order]
+        same = ranked[1:] == ranked[:-1]
+        if not same.any():
+            return {}
+        starts = np.flatnonzero(np.concatenate(([True], ~same)))
+        group = np.cumsum(np.concatenate(([True], ~same))) - 1
+        first = order[starts[group]]
+        hashes = np.frombuffer(self.hashes, dtype=np.uint64)
+        out: dict[int, tuple[int, bool]] = {}
+        for pos in np.flatnonzero(np.concatenate(([False], same))).tolist():
+            index, kept = int(order[pos]), int(first[pos])
+            out[index] = (kept, bool(hashes[index] == hashes[kept]))
+        return out
+
+
+class _Known:
+    """The org and member ids references may name: stored, or valid in this import."""
+
+    def __init__(self, store: FactStore, ids: dict[str, set[str]]) -> None:
+        self.store = store
+        self.ids = ids
+        self._everyone: dict[str, list[str]] = {}
+
+    def problems(self, location: Location, type_name: str, refs: list[tuple[str, str, str]]) -> list[FieldProblem]:
+        return [
+            FieldProblem(location, f"{type_name}.{path}", f'unknown {target} "{ref}"{self._suggestion(ref, target)}')
+            for path, target, ref in refs
+            if ref not in self.ids[target]
+        ]
+
+    def _suggestion(self, ref: str, target: str) -> str:
+        if target not in self._everyone:  # only when something is unknown: then the whole list helps
+            self._everyone[target] = sorted(self.store._registry_ids(target) | self.ids[target])
+        return suggest(ref, self._everyone[target])
+
+
+@dataclass
+class _Decisions:
+    """What the whole-import checks refused, told in the order of the checks (as the report lists them)."""
+
+    duplicates: dict[int, tuple[int, bool]] = field(default_factory=dict)
+    registry: set[int] = field(default_factory=set)  # registry objects to store
+    rejected: set[int] = field(default_factory=set)
+    repeated: list[tuple[int, FieldProblem]] = field(default_factory=list)
+    admit: list[FieldProblem] = field(default_factory=list)
+    cycles: list[FieldProblem] = field(default_factory=list)
+    references: list[FieldProblem] = field(default_factory=list)
+    late_references: list[FieldProblem] = field(default_factory=list)
+    unchanged: int = 0
+
+    def duplicate(self, index: int, location: Location, type_name: str, key: str, dup: tuple[int, bool], scan: _Scan) -> None:
+        first, same = dup
+        if same:
+            self.unchanged += 1  # the same object twice: harmless
+            return
+        what = "id" if "id" in MODELS[type_name].model_fields else "key"
+        self.repeated.append(
+            (
+                index,
+                FieldProblem(
+                    location,
+                    f"{type_name}.{what}",
+                    f'"{key}" appears twice in this import with different content '
+                    f"(first at {scan.location(first)}); this line was not imported",
+                ),
+            )
+        )
+
+    def problems(self, validation: list[FieldProblem], stored: list[FieldProblem]) -> list[FieldProblem]:
+        repeated = [p for _, p in sorted(self.repeated, key=lambda x: x[0])]
+        return [*validation, *repeated, *self.admit, *self.cycles, *self.references, *self.late_references, *stored]
+
+
+def _without(registry: list[_Registered], refused: list[FieldProblem], later: _Decisions) -> list[_Registered]:
+    """The registry objects ``admit`` did not refuse (its problems are told)."""
+    if not refused:
+        return registry
+    later.admit.extend(refused)
+    bad = {(p.location.file, p.location.line) for p in refused}
+    kept = []
+    for r in registry:
+        if (r.location.file, r.location.line) in bad:
+            later.rejected.add(r.at)
+        else:
+            kept.append(r)
+    return kept
 
 
 class FactStore:
@@ -137,28 +279,48 @@ class FactStore:
 
     # -- import -----------------------------------------------------------------
     def import_items(
-        self, items: Iterable[Item], files: str = "", now: datetime | None = None, admit: Admit | None = None
+        self,
+        items: Iterable[Item | LineChunk],
+        files: str = "",
+        now: datetime | None = None,
+        admit: Admit | None = None,
+        keep_stored: bool = True,
+        processes: int | None = None,
     ) -> ImportReport:
         """Validate, resolve references and store every valid object of ``items``.
 
-        ``admit`` (the service's authorization) sees the valid objects before their
-        references are resolved; the objects it names problems for are rejected.
+        ``items`` are decoded objects or problems (:func:`facts.readers.read_file`), or chunks of
+        raw JSON Lines (:func:`facts.streaming.read_chunks`), which are prepared in ``processes``
+        worker processes (default: one a core).  ``admit`` (the service's authorization) sees the
+        valid objects, as their canonical JSON bodies, before their references are resolved; the
+        objects it names problems for are rejected.  ``keep_stored=False`` leaves
+        ``report.stored`` empty (a big import need not hold what it stored).
         """
-        with _rare_collections():
-            return self._import(items, files, now or datetime.now(UTC), admit)
+        with _rare_collections(), tempfile.TemporaryFile(prefix="partyrules-import-") as spill:
+            return self._import(items, files, now or datetime.now(UTC), admit, keep_stored, processes, spill)
 
-    def _import(self, items: Iterable[Item], files: str, now: datetime, admit: Admit | None = None) -> ImportReport:
+    def _import(
+        self,
+        items: Iterable[Item | LineChunk],
+        files: str,
+        now: datetime,
+        admit: Admit | None,
+        keep_stored: bool,
+        processes: int | None,
+        spill: IO[bytes],
+    ) -> ImportReport:
+        """Two passes: prepare every object (spilled to ``spill``, keeping only keys and the registry's
+        references), decide what whole-import checks refuse, then store chunk by chunk from the spill."""
         report = ImportReport()
-        pending = self._validate(items, report)
-        pending = self._drop_duplicates(pending, report)
-        if admit is not None and pending:
-            refused = admit([(p.location, p.fact) for p in pending])
-            if refused:
-                report.problems.extend(refused)
-                bad = {(r.location.file, r.location.line) for r in refused}
-                pending = [p for p in pending if (p.location.file, p.location.line) not in bad]
-        pending = self._refuse_cycles(pending, report)
-        pending = self._resolve_references(pending, report)
+        scan = self._scan(items, report, spill, admit is not None, processes)
+        validation = list(report.problems)
+        later = _Decisions()
+        registry = self._registry_duplicates(scan, later)
+        if admit is not None and registry:
+            refused = admit([(r.location, orjson.loads(r.content)) for r in registry])
+            registry = _without(registry, refused, later)
+        registry = self._refuse_cycles(registry, later)
+        known = self._resolve_registry(scan, registry, later)
         resumed = _last_failed_run(self.engine, files)
         with self.engine.begin() as conn:
             inserted = conn.execute(
@@ -167,12 +329,15 @@ class FactStore:
             run_id = int(inserted[0]) if inserted else 0
         report.import_id = run_id
         report.resumes = resumed
+        report.problems = []
         failed: str | None = None
         try:
             with self.engine.connect() as conn, bulk_cache(conn):  # one connection: its page cache stays warm
                 with conn.begin():
-                    present = types_present(conn, {p.fact.type for p in pending})  # type: ignore[attr-defined]
-                failed = store_chunks(conn, pending, Run(run_id, now, present), report)
+                    present = types_present(conn, scan.types)
+                run = Run(run_id, now, present, keep_stored)
+                spill.seek(0)
+                failed = store_chunks(conn, self._survivors(spill, scan, known, admit, later), run, report)
                 if (
                     not failed
                     and conn.dialect.name == "postgresql"
@@ -180,8 +345,12 @@ class FactStore:
                 ):
                     _analyze(conn)  # fresh statistics: without them the planner scans a type's rows per look-up
         except Exception as exc:  # noqa: BLE001 - the run is finished as failed, saying why, then the error goes on
+            report.problems = later.problems(validation, report.problems)
+            report.unchanged += later.unchanged
             self._finish(run_id, report, f"{type(exc).__name__}: {exc}"[:2000])
             raise
+        report.problems = later.problems(validation, report.problems)
+        report.unchanged += later.unchanged
         report.failed = failed
         self._finish(run_id, report, failed)
         return report
@@ -206,54 +375,42 @@ class FactStore:
         except Exception:  # the database is gone: the run stays "running"; the next import of the same files resumes
             log.exception("import run %s could not be closed", run_id)
 
-    def _validate(self, items: Iterable[Item], report: ImportReport) -> list[_Pending]:
-        pending: list[_Pending] = []
-        for item in items:
-            if isinstance(item, FieldProblem):
-                report.problems.append(item)
+    def _scan(
+        self, items: Iterable[Item | LineChunk], report: ImportReport, spill: IO[bytes], keep_content: bool,
+        processes: int | None,
+    ) -> _Scan:
+        """Pass 1: prepare every object; spill the prepared chunks; keep keys, and the registry's references."""
+        scan = _Scan()
+        for chunk in prepared(items, processes):
+            report.problems.extend(chunk.problems)
+            if not chunk.records:
                 continue
-            location, raw = item
-            try:
-                result = validate_object(raw, location)
-                if isinstance(result, list):
-                    report.problems.extend(result)
-                    continue
-                body = canonical(result)
-                try:
-                    data = canonical_bytes(body)
-                except UnicodeEncodeError:  # a "\ud800" escape: valid JSON, but not text a database can hold
-                    report.problems.append(surrogate_problem(location, body))
-                    continue
-                digest = hashlib.sha256(data).hexdigest()[:32]
-                pending.append(_Pending(location, result, natural_key(result), data.decode("utf-8"), digest))
-            except Exception as exc:  # noqa: BLE001 - one line that breaks the validator is that line's problem
-                report.problems.append(unexpected_problem(location, raw, exc))
-        return pending
-
-    def _drop_duplicates(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
-        first: dict[tuple[str, str], _Pending] = {}
-        kept: list[_Pending] = []
-        for p in pending:
-            ident = (p.fact.type, p.key)  # type: ignore[attr-defined]
-            seen = first.get(ident)
-            if seen is None:
-                first[ident] = p
-                kept.append(p)
-            elif seen.hash == p.hash:
-                report.unchanged += 1  # the same object twice: harmless
-            else:
-                what = "id" if hasattr(p.fact, "id") else "key"
-                report.problems.append(
-                    FieldProblem(
-                        p.location,
-                        f"{ident[0]}.{what}",
-                        f'"{p.key}" appears twice in this import with different content '
-                        f"(first at {seen.location}); this line was not imported",
+            start = len(scan.lines)
+            for index, r in enumerate(chunk.records, start):
+                scan.add(r)
+                if r.type in REGISTRY:
+                    scan.registry.append(
+                        _Registered(index, r.location, r.type, r.key, r.refs, r.edge, r.content if keep_content else "")
                     )
-                )
+                if index < _FEW_REFERENCES:
+                    for _path, target, ref in r.refs:
+                        scan.asked[target].add(ref)
+            pickle.dump((start, chunk.records), spill, protocol=pickle.HIGHEST_PROTOCOL)
+        return scan
+
+    def _registry_duplicates(self, scan: _Scan, later: _Decisions) -> list[_Registered]:
+        """Find every repeated key of the import (the first occurrence is kept); the registry's are told now."""
+        later.duplicates = scan.duplicates()
+        kept: list[_Registered] = []
+        for r in scan.registry:
+            dup = later.duplicates.get(r.at)
+            if dup is None:
+                kept.append(r)
+            else:
+                later.duplicate(r.at, r.location, r.type, r.key, dup, scan)
         return kept
 
-    def _refuse_cycles(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
+    def _refuse_cycles(self, registry: list[_Registered], later: _Decisions) -> list[_Registered]:
         """Reject each org (or org_change) whose parent chain leads back to the org: the line that closes the cycle.
 
         Orgs are taken in the order of the input over the stored tree (a stored org's new
@@ -261,23 +418,18 @@ class FactStore:
         whose parent would close a loop is refused and the loop is named, so ``report --org``
         and the rules never walk in circles.
         """
-        edges: list[tuple[_Pending, str, str | None]] = []
-        for p in pending:
-            fact: Any = p.fact
-            if isinstance(fact, Org):
-                edges.append((p, fact.id, fact.parent))
-            elif isinstance(fact, OrgChange) and fact.parent is not None:
-                edges.append((p, fact.org, fact.parent))
-        if not any(parent for _, _, parent in edges):
-            return pending
+        edges = [r for r in registry if r.edge is not None]
+        if not any(r.edge[1] for r in edges):  # type: ignore[index]
+            return registry
         org_table = t.OrgRow.__table__  # type: ignore[attr-defined]
         with self.engine.connect() as conn:
             parent: dict[str, str | None] = dict(conn.execute(sa.select(org_table.c.id, org_table.c.parent)).all())
-        for p, org, _ in edges:  # a new org version is not in the tree until its line is reached
-            if isinstance(p.fact, Org):
-                parent.pop(org, None)
+        for r in edges:  # a new org version is not in the tree until its line is reached
+            if r.type == "org":
+                parent.pop(r.edge[0], None)  # type: ignore[index]
         refused: set[int] = set()
-        for p, org, new_parent in edges:
+        for r in edges:
+            org, new_parent = r.edge  # type: ignore[misc]
             chain = [org]
             ref = new_parent
             seen: set[str] = set()
@@ -286,17 +438,14 @@ class FactStore:
                 chain.append(ref)
                 ref = parent.get(ref)
             if ref == org:
-                refused.add(id(p))
+                refused.add(r.at)
                 loop = " → ".join([*chain, org])
-                report.problems.append(
-                    FieldProblem(
-                        p.location, f"{p.fact.type}.parent",  # type: ignore[attr-defined]
-                        f'"{new_parent}" would close a cycle of parents: {loop}',
-                    )
+                later.cycles.append(
+                    FieldProblem(r.location, f"{r.type}.parent", f'"{new_parent}" would close a cycle of parents: {loop}')
                 )
             else:
                 parent[org] = new_parent
-        return [p for p in pending if id(p) not in refused] if refused else pending
+        return [r for r in registry if r.at not in refused] if refused else registry
 
     def _registry_ids(self, target: str, among: set[str] | None = None) -> set[str]:
         """Stored org or member ids (only those in ``among`` when given: a small import asks for few)."""
@@ -310,46 +459,79 @@ class FactStore:
                 found.update(conn.execute(sa.select(column).where(column.in_(wanted[start : start + 500]))).scalars())
             return found
 
-    def _resolve_references(self, pending: list[_Pending], report: ImportReport) -> list[_Pending]:
-        asked: dict[str, set[str]] = {"org": set(), "member": set()}
-        for p in pending:
-            for _path, target, ref in references(p.fact):
-                asked[target].add(ref)
-        few = len(pending) <= _FEW_REFERENCES  # a submission: look up its references, not the registry
-        known = {target: self._registry_ids(target, ids if few else None) for target, ids in asked.items()}
-        everyone: dict[str, list[str]] = {}
+    def _resolve_registry(self, scan: _Scan, registry: list[_Registered], later: _Decisions) -> _Known:
+        """Resolve the references of the registry objects (orgs, members and their changes) to a fixed point.
 
-        def suggestion(ref: str, target: str) -> str:
-            if target not in everyone:  # only when something is unknown: then the whole list helps
-                everyone[target] = sorted(self._registry_ids(target) | known[target])
-            return suggest(ref, everyone[target])
-
-        for p in pending:
-            if p.fact.type in known:  # type: ignore[attr-defined]
-                known[p.fact.type].add(p.key)  # type: ignore[attr-defined]
-        alive = list(pending)
+        Only registry objects can be referred to, so the ids known once they are settled
+        are final: every other object is checked against them as it is stored.
+        """
+        few = len(scan.lines) <= _FEW_REFERENCES  # a submission: look up its references, not the registry
+        known = _Known(self, {target: self._registry_ids(target, ids if few else None) for target, ids in scan.asked.items()})
+        for r in registry:
+            if r.type in known.ids:
+                known.ids[r.type].add(r.key)
+        alive = registry
         while True:
-            bad: list[tuple[_Pending, list[FieldProblem]]] = []
-            for p in alive:
-                problems = [
-                    FieldProblem(
-                        p.location,
-                        f"{p.fact.type}.{path}",  # type: ignore[attr-defined]
-                        f'unknown {target} "{ref}"{suggestion(ref, target)}',
-                    )
-                    for path, target, ref in references(p.fact)
-                    if ref not in known[target]
-                ]
+            bad: list[tuple[_Registered, list[FieldProblem]]] = []
+            for r in alive:
+                problems = known.problems(r.location, r.type, r.refs)
                 if problems:
-                    bad.append((p, problems))
+                    bad.append((r, problems))
             if not bad:
-                return alive
-            dropped = {id(p) for p, _ in bad}
-            for p, problems in bad:
-                report.problems.extend(problems)
-                if p.fact.type in known:  # type: ignore[attr-defined]
-                    known[p.fact.type].discard(p.key)  # type: ignore[attr-defined]
-            alive = [p for p in alive if id(p) not in dropped]
+                break
+            dropped = {r.at for r, _ in bad}
+            for r, problems in bad:
+                later.references.extend(problems)
+                later.rejected.add(r.at)
+                if r.type in known.ids:
+                    known.ids[r.type].discard(r.key)
+            alive = [r for r in alive if r.at not in dropped]
+        later.registry = {r.at for r in alive}
+        return known
+
+    def _survivors(
+        self, spill: IO[bytes], scan: _Scan, known: _Known, admit: Admit | None, later: _Decisions
+    ) -> Iterator[list[_Pending]]:
+        """Pass 2: the prepared objects in chunks of :data:`CHUNK`, without those refused."""
+        out: list[_Pending] = []
+        while True:
+            try:
+                start, records = pickle.load(spill)
+            except EOFError:
+                break
+            chosen: list[tuple[int, Prepared]] = []
+            for index, r in enumerate(records, start):
+                if r.type in REGISTRY:
+                    chosen.append((index, r))
+                    continue
+                dup = later.duplicates.get(index)
+                if dup is not None:
+                    later.duplicate(index, r.location, r.type, r.key, dup, scan)
+                else:
+                    chosen.append((index, r))
+            refused_here: set[tuple[str, int]] = set()
+            events = [r for index, r in chosen if r.type not in REGISTRY]
+            if admit is not None and events:
+                refused = admit([(r.location, orjson.loads(r.content)) for r in events])
+                later.admit.extend(refused)
+                refused_here = {(p.location.file, p.location.line) for p in refused}
+            for index, r in chosen:
+                if r.type in REGISTRY:
+                    if index not in later.registry:
+                        continue
+                elif (r.file, r.line) in refused_here:
+                    continue
+                else:
+                    problems = known.problems(r.location, r.type, r.refs)
+                    if problems:
+                        later.late_references.extend(problems)
+                        continue
+                out.append(_Pending(r.location, r.type, r.key, r.content, r.hash, r.rows))
+            while len(out) >= CHUNK:
+                yield out[:CHUNK]
+                out = out[CHUNK:]
+        if out:
+            yield out
 
     # -- retracting -------------------------------------------------------------
     def retract(self, type_name: str, key: str, reason: str, by: str, now: datetime | None = None) -> int | None:

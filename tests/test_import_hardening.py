@@ -77,16 +77,16 @@ def test_import_term_years_overflow_keeps_good_lines(db_engine):
 
 
 def test_import_any_exception_on_one_line_rejects_that_line_only(db_engine, monkeypatch):
-    import facts.store
+    import facts.prepare
 
-    real = facts.store.validate_object
+    real = facts.prepare.validate_object
 
     def flaky(raw, location):
         if raw.get("id") == "m7":
             raise MemoryError("simulated")
         return real(raw, location)
 
-    monkeypatch.setattr(facts.store, "validate_object", flaky)
+    monkeypatch.setattr(facts.prepare, "validate_object", flaky)
     report = store(db_engine).import_items(items(good_lines()))
     assert report.rejected == 1 + 14  # m7 and its 14 dues (unknown member)
     assert str(report.problems[0]) == (

@@ -45,11 +45,12 @@ def init(ctx: Context) -> None:
 
 def _iter_files(paths: tuple[str, ...], notes: list[FileNote]):  # type: ignore[no-untyped-def]
     """Every object of every file; a file that cannot be read at all is one problem, and the others go on."""
-    from facts.readers import UnreadableFileError, read_file
+    from facts.readers import UnreadableFileError
+    from facts.streaming import read_chunks
 
     for path in paths:
         try:
-            yield from read_file(Path(path), notes)
+            yield from read_chunks(Path(path), notes)  # a big JSON Lines file as chunks of raw lines
         except UnreadableFileError as exc:
             yield FieldProblem(Location(exc.file, 1), "", str(exc).removeprefix(f"{exc.file}: "))
 

@@ -23,8 +23,9 @@ from engine.auth.principal import NotFound, OrgTree, Principal, allows
 from engine.submit import Judgement, judge_report
 from facts import tables as ft
 from facts.errors import FieldProblem, Location
-from facts.models import MODELS, FactBase
+from facts.models import MODELS
 from facts.store import ImportReport, Item, VersionInfo
+from facts.streaming import LineChunk
 
 _MEMBER = ft.MemberRow.__table__  # type: ignore[attr-defined]
 # type -> (field that names the owner, what it names)
@@ -101,8 +102,8 @@ class Owners:
 
 
 def _admit(principal: Principal, owners: Owners):  # type: ignore[no-untyped-def]
-    def admit(batch: list[tuple[Location, FactBase]]) -> list[FieldProblem]:
-        bodies = [f.model_dump(mode="json") for _loc, f in batch]
+    def admit(batch: list[tuple[Location, dict[str, Any]]]) -> list[FieldProblem]:
+        bodies = [body for _loc, body in batch]
         owners.add_batch(bodies)
         owners.load_members(
             {
@@ -112,7 +113,7 @@ def _admit(principal: Principal, owners: Owners):  # type: ignore[no-untyped-def
             }
         )
         problems = []
-        for (location, _fact), body in zip(batch, bodies, strict=True):
+        for location, body in batch:
             type_name = body["type"]
             name, target, ref = _owner_ref(type_name, body)
             org = owners.org_of(type_name, body)
@@ -130,7 +131,7 @@ def _admit(principal: Principal, owners: Owners):  # type: ignore[no-untyped-def
 def submit_facts(
     app: App,
     principal: Principal,
-    items: Iterable[Item],
+    items: Iterable[Item | LineChunk],
     source: str = "api",
     request_id: str | None = None,
     judge: bool = True,
@@ -139,7 +140,7 @@ def submit_facts(
     messages), record the write in the audit log, and judge what was added or corrected."""
     principal.require("fact.write")
     owners = Owners(app)
-    report = app.facts.import_items(items, files=source, admit=_admit(principal, owners))
+    report = app.facts.import_items(items, files=source, admit=_admit(principal, owners), keep_stored=judge)
     seq = None
     if report.import_id is not None and (report.added or report.corrected):
         detail = import_detail(app.db, report.import_id)

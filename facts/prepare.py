@@ -1,0 +1,119 @@
+"""Turning input objects into what the store writes: validated, canonical, hashed, projected.
+
+This is the CPU-heavy half of an import (parsing, pydantic, canonical JSON,
+SHA-256, projection rows, MinHash band keys) and it needs no database, so it
+runs in worker processes over chunks of raw lines (:mod:`facts.streaming`)
+while the importer's one writer stores earlier chunks.  A :class:`Prepared`
+record holds only plain values (no model objects), so it pickles cheaply and
+can be spilled to a temporary file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from facts.errors import FieldProblem, Location
+from facts.minhash import band_keys
+from facts.models import MODELS, Meeting, Org, OrgChange, canonical, natural_key, references
+from facts.projection import MINUTES_SIG, rows_for
+from facts.readers import Item, parse_line
+from facts.validate import canonical_bytes, surrogate_problem, validate_object
+
+log = logging.getLogger(__name__)
+
+#: fact types other facts refer to (references resolve to org and member ids only)
+REGISTRY = frozenset({"org", "member", "org_change", "member_change"})
+
+
+class Prepared(NamedTuple):
+    """One valid input object, ready to store."""
+
+    file: str
+    line: int
+    type: str
+    key: str
+    ident: int  # 64-bit digest of (type, key): duplicates within an import are found on these
+    hash: str  # content hash (stored in fact_version.hash)
+    content: str  # canonical JSON text
+    rows: list[tuple[str, tuple[Any, ...]]]  # projection rows (table name, values); a meeting's seq is 0 here
+    refs: list[tuple[str, str, str]]  # (field path, target type, id) as facts.models.references gives them
+    edge: tuple[str, str | None] | None  # an org's (id, parent) or an org_change's (org, new parent)
+
+    @property
+    def location(self) -> Location:
+        return Location(self.file, self.line)
+
+
+class PreparedChunk(NamedTuple):
+    records: list[Prepared]
+    problems: list[FieldProblem]  # in input order
+
+
+def unexpected_problem(location: Location, raw: Any, exc: BaseException) -> FieldProblem:
+    """The rejection of one input object that made validating or storing it raise: that line only, logged."""
+    log.warning("%s: rejected after %s", location, type(exc).__name__, exc_info=exc)
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    field = kind if isinstance(kind, str) and kind in MODELS else ""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return FieldProblem(location, field, f"cannot be imported ({detail}); this line was not imported")
+
+
+def ident_of(type_name: str, key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{type_name}\0{key}".encode(), digest_size=8).digest(), "little")
+
+
+def prepare_items(items: Iterable[Item]) -> PreparedChunk:
+    """Validate and prepare decoded items (reader problems pass through)."""
+    records: list[Prepared] = []
+    problems: list[FieldProblem] = []
+    meetings: list[tuple[Meeting, list[tuple[str, tuple[Any, ...]]]]] = []
+    for item in items:
+        if isinstance(item, FieldProblem):
+            problems.append(item)
+            continue
+        location, raw = item
+        try:
+            fact = validate_object(raw, location)
+            if isinstance(fact, list):
+                problems.extend(fact)
+                continue
+            body = canonical(fact)
+            try:
+                data = canonical_bytes(body)
+            except UnicodeEncodeError:  # a "\ud800" escape: valid JSON, but not text a database can hold
+                problems.append(surrogate_problem(location, body))
+                continue
+            type_name: str = fact.type  # type: ignore[attr-defined]
+            key = natural_key(fact)
+            rows = [(table.name, row) for table, row in rows_for(fact, 0)]
+            edge: tuple[str, str | None] | None = None
+            if isinstance(fact, Org):
+                edge = (fact.id, fact.parent)
+            elif isinstance(fact, OrgChange) and fact.parent is not None:
+                edge = (fact.org, fact.parent)
+            records.append(
+                Prepared(
+                    location.file, location.line, type_name, key, ident_of(type_name, key),
+                    hashlib.sha256(data).hexdigest()[:32], data.decode("utf-8"), rows, references(fact), edge,
+                )
+            )  # fmt: skip
+            if isinstance(fact, Meeting):
+                meetings.append((fact, rows))
+        except Exception as exc:  # noqa: BLE001 - one line that breaks the validator is that line's problem
+            problems.append(unexpected_problem(location, raw, exc))
+    if meetings:  # band keys of all the chunk's minutes at once (vectorised)
+        with_text = [(m, rows) for m, rows in meetings if m.minutes and m.minutes.content and m.minutes.content.strip()]
+        keys = band_keys([m.minutes.content for m, _ in with_text])  # type: ignore[union-attr,misc]
+        for (m, rows), bands in zip(with_text, keys, strict=True):
+            if bands:
+                rows.append((MINUTES_SIG.name, (m.id, *bands)))
+    return PreparedChunk(records, problems)
+
+
+def prepare_lines(label: str, lines: list[tuple[int, str]]) -> PreparedChunk:
+    """Parse and prepare raw JSON Lines lines (``(number, text)``, blank and comment lines already left out)."""
+    return prepare_items(parse_line(label, number, text) for number, text in lines)
