@@ -34,12 +34,27 @@ def register(api: FastAPI) -> None:
 def _page_modules() -> list:  # type: ignore[type-arg]
     """Page modules beyond the session pages (each has ``register(api)``); add new ones here."""
     from engine.pages import (
+        admin_users,
         branch_dues,
         branch_home,
         branch_meetings,
         branch_rectify,
         branch_retract,
+        inspect_bulk,
+        inspect_dashboard,
+        inspect_violation,
         packs_pages,
     )
 
-    return [packs_pages, branch_home, branch_meetings, branch_dues, branch_retract, branch_rectify]
+    return [
+        packs_pages,
+        branch_home,
+        branch_meetings,
+        branch_dues,
+        branch_retract,
+        branch_rectify,
+        inspect_dashboard,
+        inspect_violation,
+        inspect_bulk,
+        admin_users,
+    ]
