@@ -119,6 +119,10 @@ def test_an_inspector_of_b1_sees_only_b1(new_page, live):
     # another org's dashboard, and another org's violation, are 未找到
     response = page.goto("/inspect?org=b2")
     assert response.status == 404
+    assert "未找到组织“b2”，或它不在您的查看范围内" in page.content()
+    page.goto("/inspect?org=&period=2017-13")  # a bad period: back to the default one, told why
+    assert page.get_by_role("alert").inner_text().startswith("期间“2017-13”无效")
+    assert page.get_by_role("heading", level=1).inner_text() == "纪检看板 · 机关第一党支部 · 2017年度"
     response = page.goto(f"/inspect/violation?key={quote(outside[0].key, safe='')}")
     assert response.status == 404
     assert outside[0].message not in page.content()

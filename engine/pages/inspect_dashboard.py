@@ -13,19 +13,20 @@ import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlencode
 from typing import Annotated, Literal
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from engine.app import App
+from engine.auth.principal import NotFound, Principal
 from engine.pack.model import SEVERITY_CN
 from engine.pages.inspect_scope import ALL, default_org, default_period, org_choices
-from engine.pages.render import ENV, PageWho, page
+from engine.pages.render import ENV, PageWho, page, redirect
 from engine.pages.svg_chart import Bar, bar_chart
-from engine.periods import parse_period
-from engine.report.model import LedgerEntry, Report
+from engine.periods import PeriodError, parse_period
+from engine.report.model import LedgerEntry, Report, ReportError
 from engine.report.render_html import render_html
 from engine.report.render_xlsx import build_workbook
 from engine.report.sections import pct
@@ -43,6 +44,7 @@ STATUS_FILTERS = {
 } | {s: STATUS_CN[s] for s in STATUS_CN}
 SEVERITY_ORDER = ("critical", "serious", "warning", "info")
 Text = Annotated[str, Query(max_length=200)]
+PERIOD_HINT = "请按 2017（年）、2017-Q2（季度）或 2017-06（月）填写"
 
 
 def _app(request: Request) -> App:
@@ -82,6 +84,14 @@ def severity_counts(ledger: list[LedgerEntry]) -> list[tuple[str, int]]:
     ]
 
 
+def scoped_report(app: App, principal: Principal, period: str, org: str, trend: int) -> Report:
+    """The report of ``org``'s subtree ("": the whole tree); an org unknown or outside the scope is 未找到."""
+    try:
+        return report_ops.report_for(app, principal, period, org or None, trend)
+    except (NotFound, ReportError):
+        raise NotFound(f"未找到组织“{org}”，或它不在您的查看范围内") from None
+
+
 def _with_page(request: Request, n: int) -> str:
     """This dashboard's address on page ``n`` of the list (the filters kept)."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "page"] + [("page", str(n))]
@@ -91,7 +101,7 @@ def _with_page(request: Request, n: int) -> str:
 def register(api: FastAPI) -> None:
     ENV.filters.setdefault("pct", pct)
 
-    @api.get("/inspect", include_in_schema=False, response_class=HTMLResponse)
+    @api.get("/inspect", include_in_schema=False, response_model=None)
     def dashboard(
         request: Request,
         who: PageWho,
@@ -101,13 +111,18 @@ def register(api: FastAPI) -> None:
         severity: Text = "",
         rule: Text = "",
         page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
-    ) -> HTMLResponse:
+    ) -> Response:
         app, principal = _app(request), who.principal
         principal.require("violation.read")
         period = period.strip() or default_period(app)
-        org = org.strip() if "org" in request.query_params else default_org(app, principal)
-        granularity = parse_period(period).granularity
-        rep = report_ops.report_for(app, principal, period, org or None, TREND[granularity])
+        org = org.strip() if "org" in request.query_params else ALL
+        if not org and not principal.is_global("report.read"):
+            org = default_org(app, principal)  # "全部组织" is only for a global grant
+        try:
+            granularity = parse_period(period).granularity
+        except PeriodError:
+            return redirect(f"/inspect?org={quote(org, safe='')}", err=f"期间“{period}”无效：{PERIOD_HINT}")
+        rep = scoped_report(app, principal, period, org, TREND[granularity])
         status = status if status in STATUS_FILTERS else "active"
         rows = [e for e in rep.ledger if keep(e, status, severity, rule)]
         ranking = sorted(
@@ -159,7 +174,11 @@ def register(api: FastAPI) -> None:
         org: Text = "",
     ) -> Response:
         """The report of the dashboard's period and org, as the API and the CLI make it."""
-        rep = report_ops.report_for(_app(request), who.principal, period, org.strip() or None)
+        try:
+            parse_period(period)
+        except PeriodError:
+            raise NotFound(f"期间“{period}”无效：{PERIOD_HINT}") from None
+        rep = scoped_report(_app(request), who.principal, period, org.strip(), 4)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"report-{rep.org or 'all'}-{rep.period.label}")
         if format == "html":
             return HTMLResponse(

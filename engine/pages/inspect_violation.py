@@ -47,10 +47,19 @@ def violation_url(key: str) -> str:
 
 
 def evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, str]]:
-    """The evidence as (name, text) pairs; nested values as compact JSON (Chinese left readable)."""
+    """The evidence as (name, text) pairs: an object one ``key：value`` per line, anything else as JSON."""
+
+    def one(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
     out = []
     for name, value in evidence.items():
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        if isinstance(value, dict) and value:
+            text = "\n".join(f"{k}：{one(v)}" for k, v in value.items())
+        elif value in ([], {}, None, ""):
+            text = "（无）"
+        else:
+            text = one(value)
         out.append((str(name), text))
     return out
 

@@ -32,7 +32,7 @@ def _nice_max(largest: int) -> int:
     return largest
 
 
-def bar_chart(bars: Sequence[Bar], title: str, width: int = 640, height: int = 240) -> Markup:
+def bar_chart(bars: Sequence[Bar], title: str, width: int = 460, height: int = 220) -> Markup:
     """A vertical bar chart with the value over each bar and a light grid (four steps)."""
     left, right, top, bottom = 36, 8, 14, 28
     plot_w, plot_h = width - left - right, height - top - bottom
