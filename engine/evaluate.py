@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from multiprocessing.connection import Connection
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine.finding import Finding
 from engine.matcher import Matcher, match_all
+from engine.matcher_fork import run_forked, send_outcome
 from engine.matcher_worker import MatcherError
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
@@ -344,8 +346,6 @@ def evaluate(
     screen = scan(conn)
     dq_period = str(rng.start.year)
     if processes >= 1 and "fork" in mp.get_all_start_methods():
-        from engine.partition import evaluate_partitioned  # it builds on this module
-
         result = evaluate_partitioned(
             conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen
         )
@@ -373,4 +373,106 @@ def evaluate(
     result.findings.extend(work.problems)
     result.held = work.held
     result.add_screen(screen, dq_period)
+    return result
+
+
+@dataclass
+class Part:
+    """What judging one partition found (its stages timed); the caller merges the partitions."""
+
+    findings: list[Finding]
+    scope: set[tuple[str, str]]
+    subjects: dict[str, int]
+    held: set[tuple[str, str, str]]
+    seconds_sql: float
+    seconds_match: float
+
+
+def judge_part(
+    conn: sa.Connection,
+    pack: Pack,
+    rng: PeriodRange,
+    as_of: date,
+    grace_days: int,
+    rule_ids: Sequence[str] | None,
+    screen: Screen,
+    **where: Any,
+) -> Part:
+    """Build and match one partition's subjects in this process, with its own durable_rules Host: a forked
+    worker of :func:`evaluate_partitioned` (``where``: ``part=(k, n)``) or a cluster task (``roots=``,
+    ``orphans=``: :mod:`engine.cluster.job`).  One chunk (a rule's period) at a time: memory stays bounded."""
+    matcher = Matcher.for_rules(pack.rules)  # with the pre-filters, as the single-process check
+    findings: list[Finding] = []
+    match = 0.0
+    with hidden(conn, screen):  # the screened rows, as in one process
+        t0 = time.perf_counter()
+        registry = Registry.load(conn)
+        ctx = BuildContext(conn, registry, as_of, **where)
+        work = Work([], registry, set(), {})
+        chunks = iter_work(ctx, pack, rng, grace_days, rule_ids, work)
+        sql = time.perf_counter() - t0
+        while True:
+            t1 = time.perf_counter()
+            step = next(chunks, None)
+            t2 = time.perf_counter()
+            sql += t2 - t1
+            if step is None:
+                break
+            rule, chunk = step
+            findings.extend(judge_chunk(matcher, rule, chunk, registry, work))  # unjudgeable → data quality
+            match += time.perf_counter() - t2
+    return Part(findings + work.problems, work.scope, work.subjects, work.held, sql, match)
+
+
+def _partition_worker(
+    engine: sa.Engine,
+    pack: Pack,
+    rng: PeriodRange,
+    as_of: date,
+    grace_days: int,
+    rule_ids: Sequence[str] | None,
+    part: tuple[int, int],
+    screen: Screen,
+    out: Connection,
+) -> None:
+    def judge() -> Part:
+        engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
+        with engine.connect() as conn:
+            return judge_part(conn, pack, rng, as_of, grace_days, rule_ids, screen, part=part)
+
+    send_outcome(out, judge)
+
+
+def evaluate_partitioned(
+    engine: sa.Engine,
+    pack: Pack,
+    rng: PeriodRange,
+    as_of: date,
+    grace_days: int,
+    rule_ids: Sequence[str] | None,
+    processes: int,
+    heartbeat: Callable[[], None] | None = None,
+    screen: Screen | None = None,
+) -> Evaluation:
+    """Evaluate in ``processes`` forked workers, one partition of the top-level orgs each (departments
+    assigned by a stable hash of the top-level org id); ``heartbeat`` is called every 30 s while they work.
+
+    Building subjects and matching them are both CPU-bound (Python, and durable_rules holding the GIL), so
+    each worker builds *and* matches its partition, with its own connection and Host, and sends back only
+    the findings.  ``seconds["wall"]`` is its wall time (the caller adds the screen's scan to the SQL time)."""
+    t0 = time.perf_counter()
+    result = Evaluation(pack.hash, rng.text, as_of)
+    screen = screen or Screen()
+    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, (k, processes), screen) for k in range(processes)]
+    sql = match = 0.0
+    for part in run_forked(_partition_worker, jobs, "evaluation worker", heartbeat=heartbeat):
+        result.findings.extend(part.findings)
+        result.held |= part.held
+        result.scope |= part.scope
+        for rule, n in part.subjects.items():
+            result.subjects[rule] = result.subjects.get(rule, 0) + n
+        # the stages run side by side: the slowest counts
+        sql, match = max(sql, part.seconds_sql), max(match, part.seconds_match)
+    result.seconds["sql"], result.seconds["match"] = sql, match
+    result.seconds["wall"] = time.perf_counter() - t0
     return result

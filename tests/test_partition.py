@@ -43,10 +43,10 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
 
     import pytest
 
-    import engine.partition
+    import engine.evaluate
     from engine.matcher_worker import MatcherCrashed
-    from facts.errors import Location
     from engine.sample import sample_facts
+    from facts.errors import Location
 
     app = build_app(str(tmp_path / "s.db"))
     app.init()
@@ -63,7 +63,7 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
         def matches_many(self, _key, _subjects):
             os.kill(os.getpid(), signal.SIGSEGV)
 
-    monkeypatch.setattr(engine.partition, "Matcher", Dying)  # the forked worker inherits the patch
+    monkeypatch.setattr(engine.evaluate, "Matcher", Dying)  # the forked worker inherits the patch
     with app.db.connect() as conn, pytest.raises(MatcherCrashed, match="SIGSEGV"):
         evaluate(conn, app.pack(), parse_range("2017-06"), dt.date(2017, 8, 1), processes=1)
     monkeypatch.undo()
@@ -73,10 +73,10 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
 
 def test_a_subject_types_memos_are_dropped_after_its_last_rule(tmp_path):
     from engine.evaluate import Work, iter_work
+    from engine.sample import sample_facts
     from engine.subjects.base import BuildContext
     from engine.subjects.registry import Registry
     from facts.errors import Location
-    from engine.sample import sample_facts
 
     app = build_app(str(tmp_path / "s.db"))
     app.init()

@@ -29,15 +29,12 @@ from datetime import date
 from typing import Any
 
 from engine.cluster.plan import Partition
-from engine.evaluate import Work, iter_work, judge_chunk
+from engine.evaluate import judge_part
 from engine.finding import Finding
-from engine.matcher import Matcher
 from engine.matcher_worker import MatcherCrashed, MatcherError
 from engine.pack.load import Pack
 from engine.periods import parse_range
-from engine.subjects.base import BuildContext
-from engine.subjects.registry import Registry
-from engine.subjects.screen import Screen, hidden
+from engine.subjects.screen import Screen
 
 ISOLATION = ("process", "thread")
 _IN_THREAD = threading.Lock()  # one durable_rules evaluation at a time in a worker process (thread mode)
@@ -75,42 +72,34 @@ def judge(job: PartitionJob) -> PartitionResult:
 
     started = time.perf_counter()
     engine = make_engine(job.db_url)
+    part = job.partition
+    rule_ids = list(job.rule_ids) if job.rule_ids is not None else None
     try:
-        matcher = Matcher.for_rules(job.pack.rules)  # with the pre-filters, as the single-machine check
-        findings: list[Finding] = []
-        match = sql = 0.0
-        part = job.partition
-        with engine.connect() as conn, hidden(conn, job.screen):  # the screened rows, as in one process
-            t0 = time.perf_counter()
-            registry = Registry.load(conn)
-            ctx = BuildContext(conn, registry, job.as_of, roots=frozenset(part.roots), orphans=part.orphans)
-            work = Work([], registry, set(), {})
-            rule_ids = list(job.rule_ids) if job.rule_ids is not None else None
-            chunks = iter_work(ctx, job.pack, parse_range(job.range_text), job.grace_days, rule_ids, work)
-            sql += time.perf_counter() - t0
-            while True:  # one chunk (a rule's period) at a time: memory stays bounded
-                t1 = time.perf_counter()
-                step = next(chunks, None)
-                t2 = time.perf_counter()
-                sql += t2 - t1
-                if step is None:
-                    break
-                rule, chunk = step
-                findings.extend(judge_chunk(matcher, rule, chunk, registry, work))  # unjudgeable → data quality
-                match += time.perf_counter() - t2
+        with engine.connect() as conn:
+            judged = judge_part(
+                conn,
+                job.pack,
+                parse_range(job.range_text),
+                job.as_of,
+                job.grace_days,
+                rule_ids,
+                job.screen,
+                roots=frozenset(part.roots),
+                orphans=part.orphans,
+            )
             conn.rollback()  # the partition's temporary tables go with the connection
     finally:
         engine.dispose()
     return PartitionResult(
         part.index,
-        findings + work.problems,
-        work.scope,
-        work.subjects,
-        sql,
-        match,
+        judged.findings,
+        judged.scope,
+        judged.subjects,
+        judged.seconds_sql,
+        judged.seconds_match,
         time.perf_counter() - started,
         f"{socket.gethostname()}:{os.getpid()}",
-        held=work.held,
+        held=judged.held,
     )
 
 

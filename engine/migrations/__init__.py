@@ -67,9 +67,9 @@ def target_metadata() -> sa.MetaData:
     import engine.audit.tables  # noqa: F401
     import engine.auth.tables  # noqa: F401
     import engine.cluster.tables  # noqa: F401
-    import engine.pack.rollout  # noqa: F401
+    import engine.pack.approvals  # noqa: F401
     import engine.schedule.leader  # noqa: F401
-    import engine.schedule.state  # noqa: F401
+    import engine.schedule.tables  # noqa: F401
     import engine.service.rectify_tables  # noqa: F401
     import engine.service.tables  # noqa: F401
     import engine.violations.tables  # noqa: F401

@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import JSON, Column, Field, Session, SQLModel, Text
+from sqlmodel import Session
 
 from engine.alerts.outbox import Alert, enqueue
 from engine.app import App
 from engine.backtest import BacktestError, backtest
+from engine.pack.approvals import PackApproval
 from engine.pack.errors import PackError
 from engine.pack.load import Pack, load_pack
 from engine.periods import month_of, shift
@@ -53,24 +54,6 @@ USABLE = ("good", "approved")
 STATUS_CN = {"good": "已启用", "held": "待批准", "approved": "已批准", "invalid": "校验失败"}
 UPLOAD_ROOT = "upload"  # the root recorded for a pack uploaded through the service and approved there
 SOURCE_SUFFIXES = {".yaml", ".yml", ".csv", ".xlsx"}  # rule files and their decision tables
-
-
-class PackApproval(SQLModel, table=True):
-    """Each configured pack content a run looked at, and whether it may run."""
-
-    __tablename__ = "pack_approval"
-
-    hash: str = Field(primary_key=True, max_length=32)  # the pack hash; "files:<digest>" for an invalid one
-    root: str = ""
-    status: str = Field(max_length=16)  # good | held | approved | invalid
-    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    flipped_share: float | None = None  # the guard's backtest: share of judged subjects it flips
-    decided_by: str | None = Field(default=None, max_length=200)  # who approved it
-    at: dt.datetime  # when the status was last set
-    last_used: dt.datetime | None = None  # the last run that used it
-    files: dict[str, str] = Field(
-        default_factory=dict, sa_column=Column(JSON, nullable=False)
-    )  # path in the pack -> base64 of its bytes
 
 
 _T = PackApproval.__table__  # type: ignore[attr-defined]

@@ -28,14 +28,25 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from engine.lifeline import set_parent_death_signal, start_watchdog
-from engine.schedule.jobs import ScheduleJobError, run_named
+from engine.schedule.errors import ScheduleJobError
 
 _log = logging.getLogger(__name__)
 CHILD_NAME = "partyrules-job"
 
 
+# ``run_named(app, name, now, backfill=...)`` of engine.schedule.jobs, handed in by the caller (this module
+# is below the jobs: it must not import them), pickled by reference into the child
+JobRunner = Callable[..., Any]
+
+
 def _child_main(
-    name: str, db_url: str | None, config_path: str | None, level: int, backfill: bool, conn: Connection
+    run_named: JobRunner,
+    name: str,
+    db_url: str | None,
+    config_path: str | None,
+    level: int,
+    backfill: bool,
+    conn: Connection,
 ) -> None:
     set_parent_death_signal()
     parent = mp.parent_process()
@@ -71,13 +82,14 @@ _LOCK = threading.Lock()
 
 
 def run_isolated(
+    run_named: JobRunner,
     name: str,
     db_url: str | None,
     config_path: str | None,
     backfill: bool = False,
     tick: Callable[[], bool] | None = None,
 ) -> Any:
-    """Run job ``name`` in a spawned child; its result, or :class:`ScheduleJobError` with its failures.
+    """Run job ``name`` in a spawned child (``run_named`` there); its result, or :class:`ScheduleJobError` with its failures.
 
     ``tick`` is called while waiting (the leader keeping its lease); when it returns False the child is
     stopped.  A refused backlog is raised again as :class:`BacklogRefused`'s message.
@@ -87,7 +99,7 @@ def run_isolated(
     level = logging.getLogger().getEffectiveLevel()
     proc = ctx.Process(
         target=_child_main,
-        args=(name, db_url, config_path, level, backfill, sender),
+        args=(run_named, name, db_url, config_path, level, backfill, sender),
         name=f"{CHILD_NAME}-{name}",
         daemon=False,  # it forks the check's workers; it dies with us by PDEATHSIG and the watchdog
     )

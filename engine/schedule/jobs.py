@@ -40,11 +40,11 @@ from engine.pack.rollout import choose_pack
 from engine.periods import Granularity, Period, period_of, shift
 from engine.schedule.backfill import check_backlog, enqueue_summaries
 from engine.schedule.config import schedule_settings
+from engine.schedule.errors import ScheduleJobError
 from engine.schedule.state import done_periods as _done
 from engine.schedule.state import ensure_tables, epoch, mark_done, read_epoch
 from engine.violations.packs import remember_pack
 from engine.violations.workflow import Change, escalate
-from facts.errors import PartyrulesError
 
 _log = logging.getLogger(__name__)
 
@@ -52,15 +52,6 @@ _log = logging.getLogger(__name__)
 CheckFn = Callable[[App, str, dt.date, Pack | None], int | None]
 AS_OF_SUBJECTS = ("petition",)  # fact subjects whose fields are counted up to the as-of date
 JOB_NAMES = ("periods", "daily", "escalate", "digest", "dispatch")
-
-
-class ScheduleJobError(PartyrulesError):
-    """A scheduled job that did not complete; ``job`` names it, ``failures`` say what failed where."""
-
-    def __init__(self, job: str, failures: list[str]) -> None:
-        self.job = job
-        self.failures = failures
-        super().__init__(f"定时任务 {job} 未全部完成：" + "；".join(failures))
 
 
 def scheduled_check(
@@ -344,9 +335,9 @@ def run_job(name: str, db_url: str | None, config_path: str | None) -> None:
     """
     url = restore_password(db_url, config_path)
     if name in ISOLATED_JOBS:
-        from engine.schedule.isolate import run_isolated  # it runs run_named in the child
+        from engine.schedule.isolate import run_isolated
 
-        run_isolated(name, url, config_path)
+        run_isolated(run_named, name, url, config_path)
         return
     app = build_app(url, config_path)
     try:

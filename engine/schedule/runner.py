@@ -294,6 +294,7 @@ def _lead(
 
                 try:
                     result = run_isolated(
+                        run_named,
                         "periods", target.db_url, target.config_path, backfill=True, tick=tick
                     )
                 except ScheduleJobError:
