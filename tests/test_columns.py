@@ -12,12 +12,12 @@ from engine.app import build_app
 from engine.evaluate import Work, iter_subjects, iter_work, judge_chunk, judged_periods
 from engine.matcher import Matcher
 from engine.periods import parse_range
+from engine.sample import sample_facts
 from engine.subjects.base import BuildContext
 from engine.subjects.columns import SubjectColumns
 from engine.subjects.registry import Registry
 from engine.subjects.schema import subject_fields
 from facts.errors import Location
-from engine.sample import sample_facts
 
 AS_OF = dt.date(2018, 3, 1)
 
