@@ -69,7 +69,9 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                     base = ".".join([*up, base] if base else up)
-                wanted = [base, *(f"{base}.{a.name}" for a in node.names)]
+                # ``from pkg import mod`` depends on mod (pkg is its parent, imported first anyway);
+                # ``from pkg import name`` on pkg
+                wanted = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             targets |= {t for w in wanted if (t := resolve(w)) and t != name}
         graph[name] = targets
     return graph
