@@ -43,7 +43,7 @@ from engine.condition import evaluate as reference  # noqa: E402
 from engine.config import CheckSettings, Config  # noqa: E402
 from engine.evaluate import Work, iter_work  # noqa: E402
 from engine.matcher import Matcher, floor_loop  # noqa: E402
-from engine.matcher_fork import run_forked, send_outcome  # noqa: E402
+from engine.matching import run_forked  # noqa: E402
 from engine.pack.load import Pack  # noqa: E402
 from engine.periods import parse_range  # noqa: E402
 from engine.subjects.base import BuildContext  # noqa: E402
@@ -75,7 +75,7 @@ def _in_child(work: Callable[[], Any]) -> tuple[Any, float]:
         usage = _rss_mb()
         return value, max(usage["self"], usage["largest_child"])
 
-    (answer,) = run_forked(lambda out: send_outcome(out, body), [()], "benchmark phase", daemon=False)
+    (answer,) = run_forked(body, [()], "benchmark phase")  # a worker may fork workers of its own
     return answer  # type: ignore[no-any-return]
 
 

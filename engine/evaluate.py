@@ -15,15 +15,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from multiprocessing.connection import Connection
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine.finding import Finding
 from engine.matcher import Matcher, match_all
-from engine.matcher_fork import run_forked, send_outcome
-from engine.matcher_worker import MatcherError
+from engine.matching import MatcherError, run_forked
 from engine.pack.load import CompiledRule, Pack
 from engine.pack.model import TermOverdue
 from engine.periods import Granularity, Period, PeriodRange, period_of, shift
@@ -433,14 +431,10 @@ def _partition_worker(
     rule_ids: Sequence[str] | None,
     part: tuple[int, int],
     screen: Screen,
-    out: Connection,
-) -> None:
-    def judge() -> Part:
-        engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
-        with engine.connect() as conn:
-            return judge_part(conn, pack, rng, as_of, grace_days, rule_ids, screen, part=part)
-
-    send_outcome(out, judge)
+) -> Part:
+    engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
+    with engine.connect() as conn:
+        return judge_part(conn, pack, rng, as_of, grace_days, rule_ids, screen, part=part)
 
 
 def evaluate_partitioned(

@@ -29,7 +29,6 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -42,7 +41,8 @@ from engine.condition.durable import (
     RESERVED_NAMES,
     count_junctions,
 )
-from engine.matcher_worker import MatcherCrashed, MatcherError, run_chunks
+from engine.matching.errors import MatcherCrashed, MatcherError
+from engine.matching.pool import ItemError, portable, run_chunks
 
 if TYPE_CHECKING:
     from engine.condition.prefilter import Prefilter
@@ -336,31 +336,20 @@ def _diagnose(event: Mapping[str, Any], exc: Exception) -> str:
     return str(exc)
 
 
-def _worker_main(conn: Connection, conditions: Mapping[str, Mapping[str, Any]]) -> None:
-    """Entry point of a worker process (see :mod:`engine.matcher_worker` for the protocol)."""
-    try:
-        matcher = Matcher(conditions)
-    except Exception as exc:
-        conn.send(("error", -1, 0, _portable(exc)))
-        return
-    while (message := conn.recv()) is not None:
-        start, items = message
-        index = 0
+def _worker_setup(conditions: Mapping[str, Mapping[str, Any]]) -> Matcher:
+    """In a worker process, once: its matcher (see :func:`engine.matching.pool.run_chunks`)."""
+    return Matcher(conditions)
+
+
+def _worker_chunk(matcher: Matcher, items: Sequence[tuple[str, Mapping[str, Any]]]) -> bytes:
+    """In a worker process: one byte per ``(rule key, event)``, 1 where the rule fires."""
+    out = bytearray(len(items))
+    for index, (key, subject) in enumerate(items):
         try:
-            out = bytearray(len(items))
-            for index, (key, subject) in enumerate(items):
-                out[index] = matcher.matches(key, subject)
+            out[index] = matcher.matches(key, subject)
         except Exception as exc:
-            conn.send(("error", start, index, _portable(exc)))
-            return
-        conn.send(("ok", start, bytes(out)))
-
-
-def _portable(exc: Exception) -> Exception:
-    """``exc`` itself when our own (they pickle), else a MatcherError carrying its text."""
-    if isinstance(exc, MatcherError):
-        return exc
-    return MatcherError(f"{type(exc).__name__}: {exc}")
+            raise ItemError(index, portable(exc)) from exc
+    return bytes(out)
 
 
 def match_all(
@@ -386,7 +375,7 @@ def match_all(
         shown = ", ".join(keys[:5]) + (" …" if len(keys) > 5 else "")
         return f" (rules {shown})"
 
-    answers = run_chunks(_worker_main, plain, events, processes, describe, preload=[__name__])
+    answers = run_chunks(_worker_setup, plain, _worker_chunk, events, processes, describe, preload=[__name__])
     return [bool(b) for b in answers]
 
 

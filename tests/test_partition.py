@@ -44,7 +44,7 @@ def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkey
     import pytest
 
     import engine.evaluate
-    from engine.matcher_worker import MatcherCrashed
+    from engine.matching.errors import MatcherCrashed
     from engine.sample import sample_facts
     from facts.errors import Location
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from engine.app import build_app
 from engine.check import run_check
 from engine.cli import main
-from engine.lifeline import ProcessIdentity, is_alive, process_identity
+from engine.matching.lifeline import ProcessIdentity, is_alive, process_identity
 from engine.violations.runs import find_abandoned, list_runs, reap_abandoned
 from engine.violations.tables import CheckRun, CheckRunOwner
 
@@ -186,35 +186,33 @@ def test_find_abandoned_reads_only(tmp_path):
 
 WATCHDOG_ONLY = textwrap.dedent(
     """
-    import multiprocessing as mp, os, sys, time
-    import engine.lifeline as lifeline
+    import os, time
+    import engine.matching.lifeline as lifeline
+    from engine.matching import run_forked
     lifeline.set_parent_death_signal = lambda sig=None: False   # as on a system without prctl
 
-    def child(line):
-        line.hold()
+    def job(k):
+        print(os.getpid(), flush=True)
         time.sleep(60)
 
     if __name__ == "__main__":
-        line = lifeline.Lifeline()
-        proc = mp.get_context("fork").Process(target=child, args=(line,))
-        proc.start()
-        print(proc.pid, flush=True)
-        time.sleep(60)
+        run_forked(job, [(0,), (1,)], "worker")   # two siblings: neither may keep the other alive
     """
 )
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_without_prctl_the_pipe_watchdog_ends_the_orphan(tmp_path):
+    """The runner's workers on a system without ``prctl``: the watchdog alone ends both orphans."""
     script = tmp_path / "w.py"
     script.write_text(WATCHDOG_ONLY)
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
-        child = int(parent.stdout.readline())
+        children = [int(parent.stdout.readline()), int(parent.stdout.readline())]
         time.sleep(0.3)
-        assert not gone(child)
+        assert not any(gone(c) for c in children)
         parent.kill()
         parent.wait()
-        assert wait_for(lambda: gone(child), timeout=5), "the orphan outlived its parent"
+        assert wait_for(lambda: all(gone(c) for c in children), timeout=5), "an orphan outlived its parent"
     finally:
         parent.kill()

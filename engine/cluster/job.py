@@ -31,7 +31,7 @@ from typing import Any
 from engine.cluster.plan import Partition
 from engine.evaluate import judge_part
 from engine.finding import Finding
-from engine.matcher_worker import MatcherCrashed, MatcherError
+from engine.matching.errors import MatcherCrashed, MatcherError
 from engine.pack.load import Pack
 from engine.periods import parse_range
 from engine.subjects.screen import Screen
@@ -140,7 +140,7 @@ def _tail(err: bytes, lines: int = 8) -> str:
 
 def _die_with_parent(parent: int) -> None:
     """Have the kernel kill this process when its parent (the Dask worker's thread) dies; elsewhere, poll."""
-    from engine.lifeline import set_parent_death_signal
+    from engine.matching.lifeline import set_parent_death_signal
 
     if not set_parent_death_signal():  # not Linux: a watchdog thread (it never touches durable_rules)
 

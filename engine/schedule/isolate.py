@@ -27,7 +27,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from engine.lifeline import set_parent_death_signal, start_watchdog
+from engine.matching.lifeline import set_parent_death_signal, start_watchdog
 from engine.schedule.errors import ScheduleJobError
 
 _log = logging.getLogger(__name__)

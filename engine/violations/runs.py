@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from engine.alerts.config import AlertsConfig
 from engine.alerts.outbox import enqueue, run_failed_alert
-from engine.lifeline import ProcessIdentity, is_alive, process_identity
+from engine.matching.lifeline import ProcessIdentity, is_alive, process_identity
 from engine.violations.tables import CheckRun, CheckRunOwner
 
 _log = logging.getLogger(__name__)
