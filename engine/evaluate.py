@@ -204,8 +204,14 @@ def judge_chunk(
     becomes a data-quality finding (and its stored violation is left as it is); the others are judged."""
     try:
         hits: list[bool | None] = list(matcher.matches_many(rule.key, [s.fields for s in chunk]))
-    except Exception:  # durable_rules refused one, or the vectorised pre-filter met a value it cannot take
-        log.warning("rule %s: a chunk of %d subjects could not be matched at once; one by one", rule.id, len(chunk))
+    except Exception as exc:  # durable_rules refused one, or the vectorised pre-filter met a value it cannot take
+        log.warning(
+            "rule %s: a chunk of %d subjects could not be matched at once (%s: %s); one by one",
+            rule.id,
+            len(chunk),
+            type(exc).__name__,
+            str(exc)[:300],
+        )
         hits = []
         for s in chunk:  # find who, one by one
             try:
