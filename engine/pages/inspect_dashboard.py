@@ -10,9 +10,7 @@ principal's scope, so an org outside it is 未找到.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections import Counter
-from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
@@ -32,6 +30,7 @@ from engine.report.render_xlsx import build_workbook
 from engine.report.sections import pct
 from engine.service import report_ops
 from engine.violations.tables import ACTIVE, STATUS_CN
+from engine.web.security import xlsx_response
 
 PAGE_SIZE = 20  # rows of the violation list on one page
 RANK_LIMIT = 10
@@ -184,12 +183,4 @@ def register(api: FastAPI) -> None:
             return HTMLResponse(
                 render_html(rep), headers={"Content-Disposition": f'attachment; filename="{name}.html"'}
             )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "report.xlsx"
-            build_workbook(rep).save(path)
-            data = path.read_bytes()
-        return Response(
-            data,
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
+        return xlsx_response(build_workbook(rep), f"{name}.xlsx")

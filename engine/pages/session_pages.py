@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from engine.auth import accounts
 from engine.auth.principal import NotAuthenticated
 from engine.pages.render import PageWho, page, redirect, safe_next
-from engine.web.security import COOKIE
+from engine.web.security import COOKIE, set_session_cookie
 
 
 def register(api: FastAPI) -> None:
@@ -73,15 +73,7 @@ def register(api: FastAPI) -> None:
             )
         sid, _csrf = await run_in_threadpool(accounts.open_session, app.db, principal)
         response = RedirectResponse(safe_next(next, "/"), status_code=303)
-        response.set_cookie(
-            COOKIE,
-            sid,
-            httponly=True,
-            samesite="strict",
-            secure=request.app.state.secure_cookies,
-            max_age=accounts.SESSION_HOURS * 3600,
-            path="/",
-        )
+        set_session_cookie(response, request, sid)
         return response
 
     @api.post("/logout", include_in_schema=False)

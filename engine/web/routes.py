@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
@@ -26,7 +24,7 @@ from engine.cli.violations_cmds import violation_json
 from engine.report.render_html import render_html
 from engine.report.render_xlsx import build_workbook
 from engine.service import facts_ops, packs_ops, rectify_ops, report_ops, violations_ops
-from engine.web.security import COOKIE, authenticate
+from engine.web.security import COOKIE, authenticate, set_session_cookie, xlsx_response
 from facts.errors import FieldProblem, Location
 
 Key = Annotated[str, Query(min_length=1, max_length=600)]
@@ -107,15 +105,7 @@ def register(api: FastAPI) -> None:  # noqa: C901 (one place lists every endpoin
             limiter.failed(client, username)
             raise
         sid, csrf = accounts.open_session(_app(request).db, principal)
-        response.set_cookie(
-            COOKIE,
-            sid,
-            httponly=True,
-            samesite="strict",
-            secure=request.app.state.secure_cookies,
-            max_age=accounts.SESSION_HOURS * 3600,
-            path="/",
-        )
+        set_session_cookie(response, request, sid)
         return {"name": principal.name, "csrf_token": csrf}
 
     @api.post("/api/logout", tags=["session"])
@@ -295,15 +285,7 @@ def register(api: FastAPI) -> None:  # noqa: C901 (one place lists every endpoin
         if format == "html":
             return HTMLResponse(render_html(rep))
         if format == "xlsx":
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "report.xlsx"
-                build_workbook(rep).save(path)
-                data = path.read_bytes()
-            return Response(
-                data,
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                headers={"Content-Disposition": f'attachment; filename="report-{rep.period.label}.xlsx"'},
-            )
+            return xlsx_response(build_workbook(rep), f"report-{rep.period.label}.xlsx")
         return JSONResponse(
             jsonable_encoder(
                 {

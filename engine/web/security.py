@@ -19,7 +19,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from engine.auth import accounts
 from engine.auth.principal import Forbidden, NotAuthenticated, Principal
@@ -86,3 +86,29 @@ def authenticate(request: Request, form_csrf: str | None = None) -> Principal:
         if not sent or not secrets.compare_digest(sent, csrf):
             raise Forbidden("缺少或错误的 CSRF 令牌（X-CSRF-Token）")
     return principal
+
+
+def set_session_cookie(response: Response, request: Request, sid: str) -> None:
+    """The session cookie, as every login (API or page) sets it."""
+    response.set_cookie(
+        COOKIE,
+        sid,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.secure_cookies,
+        max_age=accounts.SESSION_HOURS * 3600,
+        path="/",
+    )
+
+
+def xlsx_response(workbook: object, filename: str) -> Response:
+    """An openpyxl workbook as an XLSX download named ``filename``."""
+    import io
+
+    buf = io.BytesIO()
+    workbook.save(buf)  # type: ignore[attr-defined]
+    return Response(
+        buf.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
