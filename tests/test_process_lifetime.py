@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 
 from engine.app import build_app
 from engine.check import run_check
-from engine.cli import main
 from engine.matching.lifeline import ProcessIdentity, is_alive, process_identity
 from engine.violations.runs import find_abandoned, list_runs, reap_abandoned
 from engine.violations.tables import CheckRun, CheckRunOwner
@@ -28,18 +26,6 @@ from engine.violations.tables import CheckRun, CheckRunOwner
 PARTYRULES = str(Path(sys.executable).with_name("partyrules"))
 _RUN = CheckRun.__table__  # type: ignore[attr-defined]
 _OWNER = CheckRunOwner.__table__  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def sample_db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sample")
-    CliRunner().invoke(main, ["sample", str(folder / "s.jsonl")], catch_exceptions=False)
-    db = folder / "template.db"
-    result = CliRunner().invoke(main, ["--db", str(db), "import", str(folder / "s.jsonl"), "--no-judge"])
-    assert result.exit_code == 0
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return db
 
 
 def children_of(pid: int) -> list[int]:
@@ -192,7 +178,7 @@ WATCHDOG_ONLY = textwrap.dedent(
     lifeline.set_parent_death_signal = lambda sig=None: False   # as on a system without prctl
 
     def job(k):
-        print(os.getpid(), flush=True)
+        os.write(1, f"{os.getpid()}\\n".encode())  # one write: the two siblings share the pipe
         time.sleep(60)
 
     if __name__ == "__main__":
