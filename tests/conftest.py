@@ -49,6 +49,25 @@ def db_engine(request, tmp_path) -> Iterator[sa.Engine]:
         yield from _pg_engine_in_fresh_schema()
 
 
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    """The sample organisation imported (not judged) into a SQLite file, once per test module: copy it."""
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    folder = tmp_path_factory.mktemp("sample")
+    CliRunner().invoke(main, ["sample", str(folder / "s.jsonl")], catch_exceptions=False)
+    db = folder / "template.db"
+    result = CliRunner().invoke(main, ["--db", str(db), "import", str(folder / "s.jsonl"), "--no-judge"])
+    assert result.exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db
+
+
 @pytest.fixture
 def quiet_crashes() -> Iterator[None]:
     """Tests that crash a worker on purpose: the forked worker would inherit pytest's faulthandler

@@ -23,18 +23,6 @@ from engine.schedule.jobs import check_closed_periods
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(scope="module")
-def sample_db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sample")
-    CliRunner().invoke(main, ["sample", str(folder / "s.jsonl")], catch_exceptions=False)
-    db = folder / "template.db"
-    result = CliRunner().invoke(main, ["--db", str(db), "import", str(folder / "s.jsonl"), "--no-judge"])
-    assert result.exit_code == 0
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return db
-
-
 def write_config(folder: Path, db: Path, backlog: str = "") -> Path:
     path = folder / "partyrules.toml"
     path.write_text(

@@ -14,23 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from engine.cli import main
 
 PARTYRULES = str(Path(sys.executable).with_name("partyrules"))
-
-
-@pytest.fixture(scope="module")
-def sample_db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sample")
-    CliRunner().invoke(main, ["sample", str(folder / "s.jsonl")], catch_exceptions=False)
-    db = folder / "template.db"
-    result = CliRunner().invoke(main, ["--db", str(db), "import", str(folder / "s.jsonl"), "--no-judge"])
-    assert result.exit_code == 0
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return db
 
 
 def env() -> dict[str, str]:
