@@ -9,7 +9,8 @@ or PostgreSQL in a schema of its own with ``--db``), then in the same command:
   partition's facts, SQL and matching seconds and total task time (with the child's start in ``process``
   isolation).
 
-Every run must find exactly the baseline's findings (exit 1 if not).  Prints one JSON summary.
+The baseline must find exactly the findings the generator injected, and every run exactly the baseline's
+(exit 1 if not; the summary then lists the keys missing, unexpected or found twice).  Prints one JSON summary.
 
 Usage::
 
@@ -23,6 +24,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from engine.app import build_app  # noqa: E402
 from engine.cluster.coordinator import evaluate_on_cluster  # noqa: E402
 from engine.config import ClusterSettings  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
+from engine.finding import violation_key  # noqa: E402
 from engine.periods import parse_range  # noqa: E402
 from facts.db import create_schema_engine  # noqa: E402
 from facts.readers import read_file  # noqa: E402
@@ -70,6 +73,23 @@ def _run_on(app: Any, workers: int, isolate: str, partitions: int) -> dict[str, 
             for p in ev.partitions
         ],
     }
+
+
+def _differences(expected: list[str], got: list[str], show: int = 10) -> dict[str, Any]:
+    """How two lists of finding keys differ: keys missing, unexpected, and found more than once."""
+    want, have = Counter(expected), Counter(got)
+    missing, extra = sorted((want - have).elements()), sorted((have - want).elements())
+    twice = sorted(k for k, n in have.items() if n > 1)
+    return {
+        "missing": len(missing), "unexpected": len(extra), "found_twice": len(twice),
+        "missing_first": missing[:show], "unexpected_first": extra[:show], "twice_first": twice[:show],
+    }
+
+
+def _injected(data: Path) -> list[str]:
+    """The finding keys the generator injected (its expected_findings.jsonl)."""
+    rows = map(json.loads, (data / "expected_findings.jsonl").read_text().splitlines())
+    return sorted(violation_key(e["rule"], e["subject"]["type"], e["subject"]["id"], e["period"]) for e in rows)
 
 
 @click.command()
@@ -107,6 +127,7 @@ def main(scale: float, workers: str, isolate: str, partitions: int, pg_url: str 
             base = evaluate(conn, app.pack(), parse_range("2017"), AS_OF, 10, processes=1)
         baseline = time.perf_counter() - t0
         expected = sorted(f.key for f in base.findings)
+        injected = _injected(tmp)
         summary["baseline"] = baseline_summary = {
             "what": "one forked worker on this machine ([check] processes = 1)",
             "wall_s": round(baseline, 2),
@@ -114,17 +135,23 @@ def main(scale: float, workers: str, isolate: str, partitions: int, pg_url: str 
             "match_s": round(base.seconds["match"], 2),
             "findings": len(expected),
             "subjects": sum(base.subjects.values()),
+            "same_as_injected": expected == injected,
         }
+        if expected != injected:
+            baseline_summary["differences_from_injected"] = _differences(injected, expected)
+        ok = expected == injected
         print(json.dumps({"baseline": baseline_summary}), file=sys.stderr, flush=True)
-        ok = True
         for mode in isolate.split(","):
             for n in (int(w) for w in workers.split(",")):
                 run = _run_on(app, n, mode, partitions)
-                same = run.pop("findings") == expected
+                got = run.pop("findings")
+                same = got == expected
                 ok &= same
                 run.update(
                     workers=n, isolate=mode, same_findings=same, ratio_to_baseline=round(run["wall_s"] / baseline, 2)
                 )
+                if not same:  # say which: a count alone hides a finding found twice and another never
+                    run["differences"] = _differences(expected, got)
                 summary["runs"].append(run)
                 print(json.dumps(run), file=sys.stderr, flush=True)  # as it comes: a long run may be cut short
         app.db.dispose()
