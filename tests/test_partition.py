@@ -122,3 +122,58 @@ def test_attendance_counted_from_memoised_meetings_equals_the_sql_aggregate(tmp_
                 by_memo = sources._attended_by_org(ctx, kinds, start, end)
                 assert plain(by_memo) == plain(by_sql)
                 assert by_sql or part is not None or kinds  # the province attends something before the as-of date
+
+
+def test_meetings_held_from_the_shared_per_span_counts_equal_one_query_per_rule(tmp_path):
+    """The counts of every ``meetings_held`` rule come from one memoised query per span (meetings per kind,
+    org and month): they equal what each rule's own GROUP BY query counts, whole or partitioned."""
+    import sqlalchemy as sa
+
+    from engine.pack.model import MeetingsHeld
+    from engine.periods import month_of
+    from engine.subjects import sources
+    from engine.subjects.base import BuildContext, month_col
+    from engine.subjects.registry import Registry
+
+    _generate()(0.02, 5, tmp_path)
+    app = build_app(str(tmp_path / "p.db"))
+    app.init()
+    assert app.facts.import_items(read_file(tmp_path / "facts.jsonl")).rejected == 0
+    start, end, as_of = dt.date(2017, 1, 1), dt.date(2017, 12, 31), dt.date(2017, 10, 15)  # as-of inside the span
+    m, topic = sources._M, sources._TOPIC
+    specs = [r.rule.derive[n] for r in app.pack().rules for n in r.rule.derive]
+    specs = [s for s in specs if isinstance(s, MeetingsHeld)]
+    specs.append(MeetingsHeld(source="meetings_held", kinds=["committee_meeting", "theme_day"]))
+    assert any(s.topics_any for s in specs) and any(not s.topics_any for s in specs)
+
+    def per_rule(ctx, spec):  # the query each rule ran before
+        month = month_col(m.c.date)
+        query = (
+            sa.select(m.c.org, month, sa.func.count())
+            .where(m.c.kind.in_(spec.kinds), m.c.date >= start, m.c.date <= end, m.c.date <= ctx.as_of)
+            .where(ctx.in_part(m.c.org, "org"))
+            .group_by(m.c.org, month)
+        )
+        if spec.topics_any:
+            query = query.where(sa.exists().where(topic.c.meeting == m.c.id, topic.c.topic.in_(spec.topics_any)))
+        if ctx.only_orgs is not None:
+            query = query.where(m.c.org.in_(sorted(ctx.only_orgs)))
+        return {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
+
+    months = [month_of(dt.date(2017, i, 1)) for i in range(1, 13)]
+    with app.db.connect() as conn:
+        registry = Registry.load(conn)
+        some = set(sorted(registry.orgs)[::3])
+        for part, only in ((None, None), ((0, 2), None), ((1, 2), None), (None, some)):
+            ctx = BuildContext(conn, registry, as_of, part=part, only_orgs=only)
+            counted = set()
+            for spec in specs:
+                expected = per_rule(ctx, spec)
+                if expected:
+                    counted.add(bool(spec.topics_any))
+                source = sources._meetings_held(ctx, spec, start, end)
+                for org in {o for o, _ in expected} | set(sorted(registry.orgs)[:50]):
+                    for p in months:
+                        assert source.number(org, p) == expected.get((org, p.label), 0), (spec, org, p.label)
+            assert counted == {True, False}  # rules with and without topics count meetings held
+            assert len(ctx.memo.held) == 1  # one query for the span, shared by the rules without topics

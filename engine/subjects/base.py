@@ -52,6 +52,8 @@ class Memo:
         default_factory=dict
     )
     # derived values (engine.subjects.sources)
+    # (start, end) -> meeting kind -> (org, month) -> meetings held
+    held: dict[tuple[date, date], dict[str, dict[tuple[str, str], int]]] = field(default_factory=dict)
     # (kinds, start, end, with leave) -> member -> org -> month -> meetings attended
     attended: dict[tuple[tuple[str, ...], date, date, bool], dict[str, dict[str, dict[str, int]]]] = field(
         default_factory=dict
@@ -74,7 +76,7 @@ class Memo:
     #: fields memoised per key (a span, a period…), each key an entry of its own; every other field is one
     #: entry (a per-member or per-org dict filled bit by bit is dropped whole)
     KEYED: ClassVar[frozenset[str]] = frozenset(
-        {"members", "attended", "dues", "meetings", "meeting_fields", "meeting_attendance", "meeting_absent_parts"}
+        {"members", "held", "attended", "dues", "meetings", "meeting_fields", "meeting_attendance", "meeting_absent_parts"}
     )
 
     def entries(self) -> set[tuple[str, Any]]:

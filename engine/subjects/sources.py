@@ -78,21 +78,61 @@ def _summed(counts: dict[tuple[str, str], int]) -> Source:
 
 
 def _meetings_held(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date) -> Source:
+    if spec.topics_any:
+        return _summed(_held_with_topics(ctx, spec, start, end))
+    by_kind = _held_by_kind(ctx, start, end)
+    if len(spec.kinds) == 1:
+        return _summed(by_kind.get(spec.kinds[0], {}))
+    counts: Counter[tuple[str, str]] = Counter()
+    for kind in spec.kinds:
+        counts.update(by_kind.get(kind, {}))
+    return _summed(counts)
+
+
+def _held_by_kind(ctx: BuildContext, start: date, end: date) -> dict[str, dict[tuple[str, str], int]]:
+    """kind -> (org, month) -> meetings held in [start, end] by the as-of date: one query per span shared
+    by every ``meetings_held`` rule (it was one query per rule, each reading ~1 s of meeting rows)."""
+    key = (start, end)
+    found = ctx.memo.held.get(key)
+    if found is not None:
+        return found
+    month = month_col(_M.c.date)
+    day: Any = _M.c.date
+    if ctx.conn.dialect.name == "sqlite":
+        # SQLite would seek the date index and then read each meeting's wide row (minutes and all); with
+        # the date behind a function it scans the (org, kind, date) index instead, which holds all the
+        # query reads: ~2x faster
+        day = sa.func.date(_M.c.date, type_=sa.Date)
+    query = (
+        sa.select(_M.c.kind, _M.c.org, month, sa.func.count())
+        .where(day >= start, day <= end, day <= ctx.as_of)
+        .where(ctx.in_part(_M.c.org, "org"))
+        .group_by(_M.c.kind, _M.c.org, month)
+    )
+    if ctx.only_orgs is not None:
+        query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
+    found = defaultdict(dict)
+    for kind, org, mon, n in ctx.conn.execute(query).tuples():
+        found[kind][(org, mon)] = int(n)
+    ctx.memo.held[key] = found = dict(found)
+    return found
+
+
+def _held_with_topics(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date) -> dict[tuple[str, str], int]:
+    """(org, month) -> meetings of the spec's kinds with one of its topics (a few meetings: one query a rule)."""
     month = month_col(_M.c.date)
     query = (
         sa.select(_M.c.org, month, sa.func.count())
         .where(_M.c.kind.in_(spec.kinds), _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
         .where(ctx.in_part(_M.c.org, "org"))
+        # from the topic index to the meetings (a meeting once, however many of the topics it has): ~2x
+        # faster on SQLite than checking every meeting of the span for a topic
+        .where(_M.c.id.in_(sa.select(_TOPIC.c.meeting).where(_TOPIC.c.topic.in_(spec.topics_any))))
         .group_by(_M.c.org, month)
     )
-    if spec.topics_any:
-        query = query.where(
-            sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any))
-        )
     if ctx.only_orgs is not None:
         query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
-    counts = {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
-    return _summed(counts)
+    return {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
 
 
 def _attended_by_org(
