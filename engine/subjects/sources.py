@@ -112,7 +112,7 @@ def _held_by_kind(ctx: BuildContext, start: date, end: date) -> dict[str, dict[t
     if ctx.only_orgs is not None:
         query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
     found = defaultdict(dict)
-    for kind, org, mon, n in ctx.conn.execute(query).tuples():
+    for kind, org, mon, n in ctx.conn.execute(query):
         found[kind][(org, mon)] = int(n)
     ctx.memo.held[key] = found = dict(found)
     return found
