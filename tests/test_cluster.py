@@ -145,6 +145,21 @@ def test_bench_province_on_a_cluster_finds_what_one_process_finds(tmp_path, clus
     assert {r.split("-")[0] for r in roots} == {f"d{d:03d}" for d in range(5)}
 
 
+def test_a_member_transferred_between_partitions_is_judged_as_in_one_process(tmp_path, cluster):
+    from test_partition import transfer_across_subtrees
+
+    app = _in_thread(build_app(str(tmp_path / "t.db")))
+    app.init()
+    report = app.facts.import_items((Location("t", i), f) for i, f in enumerate(transfer_across_subtrees()))
+    assert report.rejected == 0
+    one = run_check(app, "2017", AS_OF, dry_run=True)
+    many = run_check(app, "2017", AS_OF, dry_run=True, cluster=cluster)
+    parts = many.evaluation.partitions  # type: ignore[attr-defined]
+    assert sorted(r for p in parts for r in p.roots) == ["da", "oc1"] and all(len(p.roots) == 1 for p in parts)
+    assert not [f for f in one.findings if f.rule == "member.absence.six_months" and f.subject_id == "t1"]
+    assert _json(many.findings) == _json(one.findings)
+
+
 def test_stored_on_postgresql_with_partition_records_and_no_duplicates_on_rerun(tmp_path, cluster):
     engine, schema, drop = create_schema_engine(PG_URL)
     engine.dispose()

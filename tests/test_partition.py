@@ -177,3 +177,49 @@ def test_meetings_held_from_the_shared_per_span_counts_equal_one_query_per_rule(
                         assert source.number(org, p) == expected.get((org, p.label), 0), (spec, org, p.label)
             assert counted == {True, False}  # rules with and without topics count meetings held
             assert len(ctx.memo.held) == 1  # one query for the span, shared by the rules without topics
+
+
+def transfer_across_subtrees() -> list[dict]:
+    """Two top-level orgs that fall into different partitions (``da`` and ``oc1``: crc32 mod 2 is 0 and 1,
+    and a plan of two partitions puts one in each); member t1 attends every member assembly of a branch
+    under ``da`` from December 2016 to May 2017, is transferred on 1 June 2017 to a branch under ``oc1``
+    and attends its assemblies from June to August, then none.  Judged as one whole, the absence streak
+    starts in September (no finding in 2017); a partition that saw only one subtree's meetings would start
+    it in June (findings in November and December) or count from December 2016."""
+    facts: list[dict] = [
+        {"type": "org", "id": "da", "name": "甲部门机关党委", "kind": "organ_committee"},
+        {"type": "org", "id": "da-b", "name": "甲部门第一支部", "kind": "branch", "parent": "da"},
+        {"type": "org", "id": "oc1", "name": "乙部门机关党委", "kind": "organ_committee"},
+        {"type": "org", "id": "oc1-b", "name": "乙部门第一支部", "kind": "branch", "parent": "oc1"},
+        {"type": "member", "id": "t1", "name": "转接人", "org": "da-b", "joined": "2010-01-01"},
+        {"type": "member", "id": "a1", "name": "甲党员", "org": "da-b", "joined": "2010-01-01"},
+        {"type": "member", "id": "c1", "name": "乙党员", "org": "oc1-b", "joined": "2010-01-01"},
+        {"type": "member_change", "member": "t1", "date": "2017-06-01", "org": "oc1-b"},
+    ]
+    for month in ["2016-12", "2017-01", "2017-02", "2017-03", "2017-04", "2017-05"]:
+        facts.append(
+            {"type": "meeting", "id": f"da-b-{month}", "org": "da-b", "kind": "member_assembly",
+             "date": f"{month}-10", "attendees": ["t1", "a1"]}
+        )
+    for month in range(1, 13):
+        facts.append(
+            {"type": "meeting", "id": f"oc1-b-{month}", "org": "oc1-b", "kind": "member_assembly",
+             "date": f"2017-{month:02d}-12", "attendees": ["c1", "t1"] if 6 <= month <= 8 else ["c1"]}
+        )
+    return facts
+
+
+def test_a_member_transferred_between_partitions_is_judged_on_both_orgs_meetings(tmp_path):
+    from facts.errors import Location
+
+    app = build_app(str(tmp_path / "t.db"))
+    app.init()
+    report = app.facts.import_items((Location("t", i), f) for i, f in enumerate(transfer_across_subtrees()))
+    assert report.rejected == 0
+    rng, as_of = parse_range("2017"), dt.date(2018, 3, 1)
+    with app.db.connect() as conn:
+        one = evaluate(conn, app.pack(), rng, as_of, processes=1)
+        two = evaluate(conn, app.pack(), rng, as_of, processes=2)
+    absent = sorted(f.period for f in one.findings if f.rule == "member.absence.six_months" and f.subject_id == "t1")
+    assert absent == []  # attended in both subtrees: at most four months without (September to December)
+    assert sorted(f.key for f in two.findings) == sorted(f.key for f in one.findings)

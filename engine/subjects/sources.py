@@ -146,8 +146,9 @@ def _attended_by_org(
     statuses = ["present", "leave"] if with_leave else ["present"]
     loaded = memoised_meetings(ctx, start, end)
     if loaded is not None:  # the meeting rules hold every meeting of the span with who was present
-        found = ctx.memo.attended[key] = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of), with_leave)
-        return found
+        found = _attended_from(loaded, set(kinds), start, min(end, ctx.as_of), with_leave)
+        ctx.memo.attended[key] = _with_wanderers(ctx, found, kinds, start, end, statuses)
+        return ctx.memo.attended[key]
     month = month_col(_M.c.date)
     query = (
         sa.select(_ATT.c.member, _M.c.org, month, sa.func.count())
@@ -164,7 +165,49 @@ def _attended_by_org(
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for member, org, mon, n in ctx.conn.execute(query):
         out[member][org][mon] = int(n)
-    ctx.memo.attended[key] = out
+    ctx.memo.attended[key] = _with_wanderers(ctx, out, kinds, start, end, statuses)
+    return ctx.memo.attended[key]
+
+
+def _with_wanderers(
+    ctx: BuildContext,
+    out: dict[str, dict[str, dict[str, int]]],
+    kinds: list[str],
+    start: date,
+    end: date,
+    statuses: list[str],
+) -> dict[str, dict[str, dict[str, int]]]:
+    """``out`` with the attendance of this partition's members who were transferred to or from an org of
+    another partition counted at every org (what was read above is the partition's own meetings only).
+
+    A member is judged in the partition of the org the registry first gives them, so one transferred
+    across top-level subtrees attended, before or after the transfer, meetings that another partition
+    holds; without this, a partitioned check would see months without attendance that a single process
+    does not (tests/test_partition.py)."""
+    if ctx.part is None and ctx.roots is None:
+        return out
+    wanderers = sorted(
+        m.id for m in ctx.registry.members.values()
+        if m.changes and ctx.mine(m.org) and any(c.org is not None and not ctx.mine(c.org) for c in m.changes)
+    )
+    if not wanderers:
+        return out
+    month = month_col(_M.c.date)
+    for part in range(0, len(wanderers), 500):
+        ids = wanderers[part : part + 500]
+        query = (
+            sa.select(_ATT.c.member, _M.c.org, month, sa.func.count())
+            .select_from(_ATT.join(_M, _M.c.id == _ATT.c.meeting))
+            .where(_ATT.c.member.in_(ids), _ATT.c.status.in_(statuses))
+            .where(_M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
+            .group_by(_ATT.c.member, _M.c.org, month)
+        )
+        if kinds:
+            query = query.where(_M.c.kind.in_(kinds))
+        for member in ids:
+            out.pop(member, None)
+        for member, org, mon, n in ctx.conn.execute(query):
+            out.setdefault(member, defaultdict(dict))[org][mon] = int(n)
     return out
 
 
