@@ -12,7 +12,9 @@ def init_schema(db: sa.Engine) -> str:
     """
     from engine.audit.log import ensure_tables as ensure_audit
     from engine.migrations import upgrade_schema
+    from facts.store import FactStore
 
     done = upgrade_schema(db)
+    FactStore(db).restore_indexes()  # those a bulk import whose process died left out
     ensure_audit(db)  # the audit log's head row (which facts predate the log), once
     return done

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from facts import tables as t
+from facts.bulk import drop_for_bulk, restore_indexes
 from facts.chunks import CHUNK, Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
 from facts.models import MODELS, TYPE_ORDER, FactBase, canonical
@@ -276,6 +277,12 @@ class FactStore:
         """Create the facts tables (safe to repeat)."""
         tables = [m.__table__ for m in _fact_tables()]  # type: ignore[attr-defined]
         SQLModel.metadata.create_all(self.engine, tables=tables)
+        self.restore_indexes()
+
+    def restore_indexes(self) -> list[str]:
+        """Build the facts tables' indexes that are missing (a bulk import that died leaves some out); their names."""
+        with self.engine.connect() as conn:
+            return restore_indexes(conn, _index_tables())
 
     # -- import -----------------------------------------------------------------
     def import_items(
@@ -333,11 +340,19 @@ class FactStore:
         failed: str | None = None
         try:
             with self.engine.connect() as conn, bulk_cache(conn):  # one connection: its page cache stays warm
+                restore_indexes(conn, _index_tables())  # an earlier import that died may have left some out
                 with conn.begin():
                     present = types_present(conn, scan.types)
                 run = Run(run_id, now, present, keep_stored)
                 spill.seek(0)
-                failed = store_chunks(conn, self._survivors(spill, scan, known, admit, later), run, report)
+                dropped = drop_for_bulk(conn, _written_tables(scan.types), len(scan.lines))
+                try:
+                    failed = store_chunks(conn, self._survivors(spill, scan, known, admit, later), run, report)
+                finally:
+                    if dropped:
+                        if conn.in_transaction():
+                            conn.rollback()
+                        restore_indexes(conn, dropped)
                 if (
                     not failed
                     and conn.dialect.name == "postgresql"
@@ -642,6 +657,22 @@ def _fact_tables() -> list[type[SQLModel]]:
         t.PromotionRow,
         t.MinutesSigRow,
     ]
+
+
+def _index_tables() -> list[sa.Table]:
+    """The tables a bulk import may take indexes from (see :mod:`facts.bulk`)."""
+    return [_FV, *(table for tables in OWNED.values() for table, _ in tables), _DUES]
+
+
+def _written_tables(types: set[str]) -> list[sa.Table]:
+    """The tables an import of ``types`` writes rows into."""
+    out = [_FV]
+    for name in TYPE_ORDER:
+        if name in types:
+            out.extend(table for table, _ in OWNED[name])
+            if name == "dues":
+                out.append(_DUES)
+    return out
 
 
 def _analyze(conn: sa.Connection) -> None:
