@@ -126,8 +126,7 @@ class _PeriodColumns(SubjectColumns):
     def values(self, name: str) -> list[Any] | None:
         source = self.sources.get(name)
         if source is not None:
-            number, period = source.number, self.period
-            return [number(sid, period) for sid, _ in self.bases]
+            return source.column([sid for sid, _ in self.bases], self.period)
         if name in self.companions:  # computed with the value, per subject: no column
             return None
         if name == "period":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -49,6 +49,14 @@ class Source:
 
     value: ValueFn
     number: NumberFn
+    numbers: Callable[[Sequence[str], Period], list[float | int]] | None = None  # the number of many at once
+
+    def column(self, ids: Sequence[str], period: Period) -> list[float | int]:
+        """The number of each of ``ids`` in ``period`` (the pre-filter's column), in order."""
+        if self.numbers is not None:
+            return self.numbers(ids, period)
+        number = self.number
+        return [number(sid, period) for sid in ids]
 
     @classmethod
     def of(cls, value: ValueFn) -> Source:
@@ -71,9 +79,26 @@ def _sum_months(counts: dict[tuple[str, str], int], subject_id: str, period: Per
 
 def _summed(counts: dict[tuple[str, str], int]) -> Source:
     """The source summing per-(subject, month) counts over a period's months."""
+    by_month: dict[str, dict[str, int]] = {}  # month -> subject -> count, made for the first column
+
+    def numbers(ids: Sequence[str], period: Period) -> list[float | int]:
+        if counts and not by_month:
+            for (sid, mon), n in counts.items():
+                by_month.setdefault(mon, {})[sid] = n
+        labels = period.month_labels
+        total: dict[str, int]
+        if len(labels) == 1:
+            total = by_month.get(labels[0], {})
+        else:
+            total = Counter()
+            for mon in labels:
+                total.update(by_month.get(mon, {}))
+        return [total.get(sid, 0) for sid in ids]
+
     return Source(
         lambda sid, period: (_sum_months(counts, sid, period), {}, []),
         lambda sid, period: _sum_months(counts, sid, period),
+        numbers,
     )
 
 
@@ -447,7 +472,7 @@ def _signoffs(ctx: BuildContext, spec: SignoffsMade, start: date, end: date) -> 
     return value
 
 
-def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: date) -> ValueFn:
+def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: date) -> Source:
     reg = ctx.registry
     had: dict[str, set[str]] = defaultdict(set)
     # the streak walks back to the member's joining or to the store's first record of the thing,
@@ -495,23 +520,23 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
     no_extra: dict[str, Any] = {}
     no_facts: list[str] = []
     if first is None:
-        return lambda sid, period: (0, no_extra, no_facts)
+        return Source(lambda sid, period: (0, no_extra, no_facts), lambda sid, period: 0)
 
-    def value(sid: str, period: Period) -> Value:
+    def streak(sid: str, period: Period) -> int:
         i = at.get(period.label)
         if i is None:
             i = at[period.label] = _month_index(period.label)
         months = indexed.get(sid, empty)
         if i in months:
-            return 0, no_extra, no_facts  # active in the month itself: most members, most months
+            return 0  # active in the month itself: most members, most months
         stop = max(first, joined_at.get(sid, first))  # the streak counts back to here at most
         run = 0
         while i >= stop and i not in months:
             run += 1
             i -= 1
-        return run, no_extra, no_facts
+        return run
 
-    return value
+    return Source(lambda sid, period: (streak(sid, period), no_extra, no_facts), streak)
 
 
 def _month(label: str) -> Period:
