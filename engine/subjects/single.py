@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import bisect
 import functools
+import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
@@ -140,6 +142,12 @@ def _has_text(column: Any) -> Any:
     return (sa.func.length(left) > 0).label(column.name)
 
 
+#: the parts of the minutes that are columns: a meeting row holds whether each has text, in this order,
+#: from its column :data:`_FIRST_PART` on
+_TEXT_PARTS = [col for col, _label in MINUTES_PARTS.values() if col]
+_FIRST_PART = 4
+
+
 @dataclass
 class MeetingData:
     """Meetings in a span with their topics and attendance sets, loaded once per evaluation."""
@@ -149,6 +157,18 @@ class MeetingData:
     present: dict[str, set[str]]
     leave_ok: dict[str, set[str]]  # on leave with opinion given in advance
     on_leave: dict[str, set[str]]
+    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> indexes of its rows (made on first use)
+
+    def of_kinds(self, kinds: Collection[str]) -> list[Any]:
+        """The rows of these kinds (all without any), in the order of :attr:`rows`."""
+        if not kinds:
+            return self.rows
+        if not self.by_kind:
+            for i, m in enumerate(self.rows):
+                self.by_kind.setdefault(m.kind, []).append(i)
+        picked = [self.by_kind.get(k, []) for k in set(kinds)]
+        indexes = picked[0] if len(picked) == 1 else sorted(i for part in picked for i in part)
+        return [self.rows[i] for i in indexes]
 
 
 def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | None) -> MeetingData:
@@ -157,42 +177,63 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
     if known is not None:
         return known
     # whether each part of the minutes has text, not the text itself (a province's minutes are hundreds of MB)
-    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_has_text(_M.c[c]) for c, _ in MINUTES_PARTS.values() if c)]
+    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_has_text(_M.c[c]) for c in _TEXT_PARTS)]
     in_span = sa.and_(_M.c.date >= start, _M.c.date <= end, ctx.in_part(_M.c.org, "org"))
     if only is not None:
         in_span = sa.and_(in_span, _M.c.id.in_(sorted(only)))
     data = MeetingData(list(ctx.conn.execute(sa.select(*cols).where(in_span)).all()), defaultdict(list),
                         defaultdict(set), defaultdict(set), defaultdict(set))
-    joined = _TOPIC.join(_M, _M.c.id == _TOPIC.c.meeting)
-    for meeting, topic in ctx.conn.execute(sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).select_from(joined).where(in_span)).all():
+    # the topics and the attendance of these meetings, joined to a temporary table of their ids: the joins
+    # to ``meeting`` read each (wide) meeting row again through the date index, ~2x slower on SQLite
+    ids = _id_table(ctx.conn, [m.id for m in data.rows])
+    _topics_and_attendance(ctx, data, ids)
+    ids.drop(ctx.conn)  # (left to the connection's end when reading failed: a failed transaction drops nothing)
+    ctx.memo.meetings[key] = data
+    return data
+
+
+def _id_table(conn: sa.Connection, ids: list[str]) -> sa.Table:
+    """A temporary table of these ids (dropped by the caller)."""
+    table = sa.Table(
+        f"meeting_ids_{uuid.uuid4().hex[:12]}",
+        sa.MetaData(),
+        sa.Column("id", sa.String, primary_key=True),
+        prefixes=["TEMPORARY"],
+    )
+    table.create(conn)
+    if ids:
+        conn.execute(sa.insert(table), [{"id": i} for i in ids])
+    return table
+
+
+def _topics_and_attendance(ctx: BuildContext, data: MeetingData, ids: sa.Table) -> None:
+    joined = _TOPIC.join(ids, ids.c.id == _TOPIC.c.meeting)
+    for meeting, topic in ctx.conn.execute(sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).select_from(joined)).all():
         data.topics[meeting].append(topic)
     # attendance as one row per (meeting, status, opinion) with the members joined in SQL: a province's
     # ~4 million attendance rows reach Python as ~400,000 strings, split in C
-    joined = _ATT.join(_M, _M.c.id == _ATT.c.meeting)
     members = _joined_ids(ctx.conn, _ATT.c.member)
     att = (
         sa.select(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given, members, sa.func.count())
-        .select_from(joined)
-        .where(in_span, _ATT.c.status.in_(["present", "leave"]))
+        .select_from(_ATT.join(ids, ids.c.id == _ATT.c.meeting))
+        .where(_ATT.c.status.in_(["present", "leave"]))
         .group_by(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given)
     )
     for meeting, status, opinion, joined_ids, count in ctx.conn.execute(att):
-        ids = joined_ids.split(_SEP)
-        if len(ids) != count:  # an id holding the separator itself: read this meeting's rows one by one
+        found = joined_ids.split(_SEP)
+        if len(found) != count:  # an id holding the separator itself: read this meeting's rows one by one
             rows = ctx.conn.execute(
                 sa.select(_ATT.c.member).where(
                     _ATT.c.meeting == meeting, _ATT.c.status == status, _ATT.c.opinion_given == opinion
                 )
             )
-            ids = list(rows.scalars())
+            found = list(rows.scalars())
         if status == "present":
-            data.present[meeting].update(ids)
+            data.present[meeting].update(found)
         else:
-            data.on_leave[meeting].update(ids)
+            data.on_leave[meeting].update(found)
             if opinion:
-                data.leave_ok[meeting].update(ids)
-    ctx.memo.meetings[key] = data
-    return data
+                data.leave_ok[meeting].update(found)
 
 
 def memoised_meetings(ctx: BuildContext, start: date, end: date) -> MeetingData | None:
@@ -229,12 +270,10 @@ def meeting_columns(
     assert isinstance(spec, MeetingSubject)
     start, end = _span(months)
     data = _meeting_data(ctx, start, end, only)
-    kinds, wanted = set(spec.kinds), set(spec.topics_any)
+    wanted = set(spec.topics_any)
     meetings = [
-        m for m in data.rows
-        if (not kinds or m.kind in kinds)
-        and (not wanted or wanted.intersection(data.topics.get(m.id, ())))
-        and ctx.mine(m.org)
+        m for m in data.of_kinds(spec.kinds)
+        if (not wanted or wanted.intersection(data.topics.get(m.id, ()))) and ctx.mine(m.org)
     ]
     copies: dict[str, tuple[float, str]] = {}
     if "copy_similarity" in rule.when:
@@ -322,13 +361,21 @@ class MeetingColumns(SubjectColumns):
         return Subject("meeting", m.id, m.org, None, fields["period"], fields, facts)
 
 
+_ABSENT: dict[tuple[Any, ...], frozenset[str]] = {}  # (present, each part has text…) -> the parts left empty
+
+
 def _absent_parts(data: MeetingData, m: Any) -> frozenset[str]:
-    """The parts of a meeting's minutes left empty (attendees: nobody recorded as present)."""
-    return frozenset(
-        name
-        for name, (col, _label) in MINUTES_PARTS.items()
-        if (not data.present.get(m.id) if col is None else not getattr(m, col))
-    )
+    """The parts of a meeting's minutes left empty (attendees: nobody recorded as present); shared per
+    combination of parts with text (a few dozen combinations over a province's meetings)."""
+    key = (bool(data.present.get(m.id)), *m[_FIRST_PART:])  # the row holds the parts' flags last
+    found = _ABSENT.get(key)
+    if found is None:
+        found = _ABSENT[key] = frozenset(
+            name
+            for name, (col, _label) in MINUTES_PARTS.items()
+            if (not key[0] if col is None else not getattr(m, col))
+        )
+    return found
 
 
 @dataclass(frozen=True, slots=True)
