@@ -244,8 +244,8 @@ def _attended_from(
     # members, in C) instead of one Python update per attendance row
     groups: dict[tuple[str, str], list[set[str]]] = defaultdict(list)
     labels: dict[tuple[int, int], str] = {}
-    for m in data.rows:
-        if not (start <= m.date <= end) or (kinds and m.kind not in kinds):
+    for m in data.of_kinds(kinds):
+        if not (start <= m.date <= end):
             continue
         present = data.present.get(m.id)
         if with_leave and m.id in data.on_leave:
