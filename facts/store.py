@@ -33,7 +33,7 @@ from facts.bulk import drop_for_bulk, restore_indexes
 from facts.chunks import CHUNK, Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
 from facts.models import MODELS, TYPE_ORDER, FactBase, canonical
-from facts.prepare import REGISTRY, Prepared
+from facts.prepare import REGISTRY, Prepared, pickled_chunk, unpickle_chunk
 from facts.projection import OWNED, bulk_cache
 from facts.streaming import LineChunk, prepared
 from facts.validate import canonical_bytes, suggest, validate_object
@@ -410,7 +410,7 @@ class FactStore:
                 if index < _FEW_REFERENCES:
                     for _path, target, ref in r.refs:
                         scan.asked[target].add(ref)
-            pickle.dump((start, chunk.records), spill, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((start, pickled_chunk(chunk)), spill, protocol=pickle.HIGHEST_PROTOCOL)
         return scan
 
     def _registry_duplicates(self, scan: _Scan, later: _Decisions) -> list[_Registered]:
@@ -511,9 +511,10 @@ class FactStore:
         out: list[_Pending] = []
         while True:
             try:
-                start, records = pickle.load(spill)
+                start, data = pickle.load(spill)
             except EOFError:
                 break
+            records = unpickle_chunk(data).records
             chosen: list[tuple[int, Prepared]] = []
             for index, r in enumerate(records, start):
                 if r.type in REGISTRY:

@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from facts.prepare import PreparedChunk, prepare_items, prepare_lines
+from facts.prepare import PreparedChunk, pickled_chunk, prepare_items, prepare_lines, unpickle_chunk
 from facts.readers import JSON_SUFFIXES, FileNote, Item, read_file
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,11 @@ def prepare_chunk(chunk: LineChunk) -> PreparedChunk:
     return prepare_lines(chunk.label, [(n, raw.decode("utf-8")) for n, raw in chunk.lines])
 
 
+def prepare_chunk_pickled(chunk: LineChunk) -> bytes:
+    """What a worker runs: the prepared chunk, pickled here so that the importer can spill these very bytes."""
+    return pickled_chunk(prepare_chunk(chunk))
+
+
 def default_processes() -> int:
     """Worker processes for preparing: ``PARTYRULES_IMPORT_PROCESSES``, else the cores this process may use."""
     named = os.environ.get("PARTYRULES_IMPORT_PROCESSES", "").strip()
@@ -121,12 +126,12 @@ def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -
     """Every item and line chunk of ``source`` prepared, in input order (see the module's text)."""
     workers = default_processes() if processes is None else processes
     pool: ProcessPoolExecutor | None = None
-    ahead: deque[Future[PreparedChunk] | PreparedChunk | LineChunk] = deque()
+    ahead: deque[Future[bytes] | PreparedChunk | LineChunk] = deque()
     chunks: dict[int, LineChunk] = {}  # id(future) -> its chunk, to prepare here if the pool breaks
     batch: list[Item] = []
     broken = False
 
-    def settle(slot: Future[PreparedChunk] | PreparedChunk | LineChunk) -> PreparedChunk:
+    def settle(slot: Future[bytes] | PreparedChunk | LineChunk) -> PreparedChunk:
         nonlocal pool, broken
         if isinstance(slot, PreparedChunk):
             return slot
@@ -134,7 +139,7 @@ def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -
             return prepare_chunk(slot)
         chunk = chunks.pop(id(slot))
         try:
-            return slot.result()
+            data = slot.result()
         except BrokenProcessPool as exc:  # a worker died (killed, out of memory): go on in this process
             log.warning("import: a worker process died (%s); preparing the rest in this process", exc)
             broken = True
@@ -142,6 +147,7 @@ def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = None
             return prepare_chunk(chunk)
+        return unpickle_chunk(data)._replace(pickled=data)
 
     try:
         for item in source:
@@ -152,7 +158,7 @@ def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -
                 if workers > 1 and pool is None and not broken:
                     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
                 if pool is not None:
-                    future = pool.submit(prepare_chunk, item)
+                    future = pool.submit(prepare_chunk_pickled, item)
                     chunks[id(future)] = item
                     ahead.append(future)
                 else:
