@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -44,6 +44,7 @@ class Judgement:
     errors: list[str] = field(default_factory=list)
     standing: list[str] = field(default_factory=list)  # where the org stands this period (information)
     seconds: float = 0.0
+    bulk_months: list[str] = field(default_factory=list)  # months judged in bulk, as a check (engine.judge_import)
 
 
 def _month_of_fact(fact: FactBase) -> date:
@@ -175,7 +176,17 @@ def print_judgement(j: Judgement) -> None:
     """The secretary's view, in Chinese, after the import counts."""
     for err in j.errors:
         click.echo(err, err=True)
-    if j.findings:
+    if j.bulk_months:  # a big import: counted by rule, not listed
+        first, last = j.bulk_months[0], j.bulk_months[-1]
+        click.echo(
+            f"批量判定：按月检查了本次导入涉及的 {len(j.bulk_months)} 个月（{first}至{last}），"
+            f"发现 {len(j.findings)} 项问题。"
+        )
+        for rule, n in Counter(f.rule for f in j.findings).most_common():
+            click.echo(f"  {rule}：{n} 项")
+        if j.findings:
+            click.echo("逐项查看：partyrules violations list")
+    elif j.findings:
         click.echo(f"即时判定发现 {len(j.findings)} 项问题：")
         for f in j.findings:
             click.echo(f"  【{SEVERITY_CN.get(f.severity, f.severity)}】{f.rule}：{f.message}")

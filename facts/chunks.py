@@ -57,6 +57,7 @@ class Run:
     now: datetime
     present: set[str]  # fact types that had versions before this import (others need no look-up)
     keep_stored: bool = True  # list every added and corrected fact in the report
+    keep_limit: int | None = None  # ... but past this many, none (the report says so: stored_complete)
     stored_now: set[int] = field(default_factory=set)  # id() of the facts of the current chunk stored so far
 
 
@@ -148,6 +149,10 @@ def _merge(report: ImportReport, outcome: _Outcome, run: Run) -> None:
     run.stored_now.update(outcome.done)
     if run.keep_stored:
         report.stored.extend(outcome.stored)
+        if run.keep_limit is not None and len(report.stored) > run.keep_limit:
+            report.stored.clear()  # a big import holds none of what it stored: the caller reads the store
+            report.stored_complete = False
+            run.keep_stored = False
     report.altered.extend(outcome.altered)
 
 

@@ -87,6 +87,7 @@ class ImportReport:
     corrected: int = 0
     problems: list[FieldProblem] = field(default_factory=list)
     stored: list[Stored] = field(default_factory=list)  # added and corrected facts, in order
+    stored_complete: bool = True  # False: more were stored than the import was asked to keep (see keep_stored)
     import_id: int | None = None
     altered: list[str] = field(default_factory=list)  # stored versions whose content no longer matched its hash
     conflicts: int = 0  # lines not applied because another import changed their fact meanwhile (in problems)
@@ -291,7 +292,7 @@ class FactStore:
         files: str = "",
         now: datetime | None = None,
         admit: Admit | None = None,
-        keep_stored: bool = True,
+        keep_stored: bool | int = True,
         processes: int | None = None,
     ) -> ImportReport:
         """Validate, resolve references and store every valid object of ``items``.
@@ -301,7 +302,8 @@ class FactStore:
         worker processes (default: one a core).  ``admit`` (the service's authorization) sees the
         valid objects, as their canonical JSON bodies, before their references are resolved; the
         objects it names problems for are rejected.  ``keep_stored=False`` leaves
-        ``report.stored`` empty (a big import need not hold what it stored).
+        ``report.stored`` empty (a big import need not hold what it stored); a number N keeps them
+        up to N, and past N none (``report.stored_complete`` is then False).
         """
         with _rare_collections(), tempfile.TemporaryFile(prefix="partyrules-import-") as spill:
             return self._import(items, files, now or datetime.now(UTC), admit, keep_stored, processes, spill)
@@ -312,7 +314,7 @@ class FactStore:
         files: str,
         now: datetime,
         admit: Admit | None,
-        keep_stored: bool,
+        keep_stored: bool | int,
         processes: int | None,
         spill: IO[bytes],
     ) -> ImportReport:
@@ -343,7 +345,8 @@ class FactStore:
                 restore_indexes(conn, _index_tables())  # an earlier import that died may have left some out
                 with conn.begin():
                     present = types_present(conn, scan.types)
-                run = Run(run_id, now, present, keep_stored)
+                limit = None if isinstance(keep_stored, bool) else keep_stored
+                run = Run(run_id, now, present, keep_stored is not False, keep_limit=limit)
                 spill.seek(0)
                 dropped = drop_for_bulk(conn, _written_tables(scan.types), len(scan.lines))
                 try:

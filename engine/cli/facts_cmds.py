@@ -68,7 +68,9 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
     Every rejected line goes to stderr as FILE:LINE: TYPE.FIELD: what is wrong;
     the valid objects around it are kept.  Exit status 1 if anything was rejected.
     The single-fact rules (quorum, minutes, dues amount, petitions, promotions)
-    judge what was added or corrected at once.
+    judge what was added or corrected at once; an import of more than 20,000
+    facts is judged in bulk, as a check of those rules over the months it
+    touched, and prints the findings counted by rule.
 
     \b
     Examples:
@@ -76,6 +78,7 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
       partyrules import meetings.csv dues.csv
       partyrules import 2017年党务台账.xlsx
     """
+    from engine.judge_import import BULK_FROM
     from engine.service.facts_ops import submit_facts
     from engine.submit import print_judgement
 
@@ -83,7 +86,12 @@ def import_(ctx: Context, files: tuple[str, ...], quiet: bool, no_judge: bool) -
     app.init()
     notes: list[FileNote] = []
     submitted = submit_facts(
-        app, ctx.principal(), _iter_files(files, notes), source=" ".join(files), judge=not no_judge
+        app,
+        ctx.principal(),
+        _iter_files(files, notes),
+        source=" ".join(files),
+        judge=not no_judge,
+        bulk_from=BULK_FROM,
     )
     report = submitted.report
     for note in notes:

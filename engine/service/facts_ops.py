@@ -135,12 +135,17 @@ def submit_facts(
     source: str = "api",
     request_id: str | None = None,
     judge: bool = True,
+    bulk_from: int | None = None,
 ) -> Submitted:
     """Store every valid object the principal may write (others rejected per object, with the import's
-    messages), record the write in the audit log, and judge what was added or corrected."""
+    messages), record the write in the audit log, and judge what was added or corrected.
+
+    With ``bulk_from``, an import that adds or corrects more facts than that holds none of them and is
+    judged in bulk from the store (:mod:`engine.judge_import`); the report then lists none."""
     principal.require("fact.write")
     owners = Owners(app)
-    report = app.facts.import_items(items, files=source, admit=_admit(principal, owners), keep_stored=judge)
+    keep: bool | int = judge if bulk_from is None or not judge else bulk_from
+    report = app.facts.import_items(items, files=source, admit=_admit(principal, owners), keep_stored=keep)
     seq = None
     if report.import_id is not None and (report.added or report.corrected):
         detail = import_detail(app.db, report.import_id)
@@ -149,7 +154,13 @@ def submit_facts(
             detail["altered"] = report.altered
         with app.db.begin() as conn:
             seq = append(conn, principal.name, "fact.import", source[:200], detail, request_id)
-    judgement = judge_report(app, report) if judge and report.stored else None
+    judgement = None
+    if judge and report.stored:
+        judgement = judge_report(app, report)
+    elif judge and not report.stored_complete and report.import_id is not None:
+        from engine.judge_import import judge_import
+
+        judgement = judge_import(app, report.import_id)
     return Submitted(report, judgement, seq)
 
 

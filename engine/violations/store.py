@@ -69,6 +69,13 @@ class StoreReport:
     updated: int = 0
     resolved: list[str] = field(default_factory=list)
 
+    def merge(self, other: StoreReport) -> None:
+        """Add what another recording of the same judgement did."""
+        self.new += other.new
+        self.recurred += other.recurred
+        self.updated += other.updated
+        self.resolved += other.resolved
+
 
 def new_alert(f: Finding, now: dt.datetime, occurrence: str = "") -> Alert:
     where = f.org_name or ""
