@@ -14,7 +14,7 @@ import logging
 import multiprocessing as mp
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -422,17 +422,19 @@ def judge_part(
     grace_days: int,
     rule_ids: Sequence[str] | None,
     screen: Screen,
+    registry_orgs: Iterable[str] | None = None,
     **where: Any,
 ) -> Part:
     """Build and match one partition's subjects in this process, with its own durable_rules Host: a forked
     worker of :func:`evaluate_partitioned` (``where``: ``part=(k, n)``) or a cluster task (``roots=``,
-    ``orphans=``: :mod:`engine.cluster.job`).  One chunk (a rule's period) at a time: memory stays bounded."""
+    ``orphans=``: :mod:`engine.cluster.job`).  One chunk (a rule's period) at a time: memory stays bounded.
+    With ``registry_orgs`` (a cluster partition's orgs) only their part of the registry is loaded."""
     matcher = Matcher.for_rules(pack.rules)  # with the pre-filters, as the single-process check
     findings: list[Finding] = []
     match = 0.0
     with hidden(conn, screen):  # the screened rows, as in one process
         t0 = time.perf_counter()
-        registry = Registry.load(conn)
+        registry = Registry.load(conn) if registry_orgs is None else Registry.load(conn, orgs=registry_orgs)
         ctx = BuildContext(conn, registry, as_of, **where)
         work = Work([], registry, set(), {})
         chunks = iter_work(ctx, pack, rng, grace_days, rule_ids, work)

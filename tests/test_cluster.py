@@ -236,3 +236,33 @@ def test_a_bad_stored_row_on_a_cluster_is_the_same_data_quality_finding_as_in_on
     assert len(quality) == 2
     assert many.evaluation.held == one.evaluation.held
     assert many.evaluation.scope == one.evaluation.scope
+
+
+def test_a_task_loads_only_its_partitions_part_of_the_registry(tmp_path, monkeypatch):
+    from engine.cluster.coordinator import plan
+    from engine.cluster.job import PartitionJob, judge
+    from engine.evaluate import evaluate
+    from engine.periods import parse_range
+
+    app = build_app(str(tmp_path / "p.db"))
+    app.init()
+    assert app.facts.import_items(read_file(_province(tmp_path))).rejected == 0
+    with app.db.connect() as conn:
+        parts = plan(conn, 3)
+        whole = Registry.load(conn)
+        one = evaluate(conn, app.pack(), parse_range("2017"), AS_OF, 10, processes=0)
+    loaded: list[Registry] = []
+    real = Registry.load.__func__  # type: ignore[attr-defined]
+
+    def spy(cls, conn, orgs=None, members=None):  # type: ignore[no-untyped-def]
+        reg = real(cls, conn, orgs, members)
+        loaded.append(reg)
+        return reg
+
+    monkeypatch.setattr(Registry, "load", classmethod(spy))
+    url = app.db.url.render_as_string(hide_password=False)
+    found = [f for p in parts for f in judge(PartitionJob(url, app.pack(), "2017", AS_OF, 10, None, p)).findings]
+    assert len(loaded) == len(parts) == 3 and all(reg.partial for reg in loaded)
+    assert all(len(reg.members) < 0.6 * len(whole.members) for reg in loaded)  # its own share, not all
+    assert set().union(*(reg.members for reg in loaded)) == set(whole.members)
+    assert _json(found) == _json(one.findings)

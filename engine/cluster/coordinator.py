@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.cluster.job import PartitionJob, PartitionResult, run_partition
-from engine.cluster.plan import Partition, plan_partitions, subtree_sizes
+from engine.cluster.plan import Partition, plan_partitions, subtree_sizes, with_orgs
 from engine.config import ClusterSettings
 from engine.evaluate import Evaluation
 from engine.pack.load import Pack
@@ -79,7 +79,7 @@ def _history(dask_scheduler: Any, keys: Sequence[str]) -> dict[str, tuple[int, i
 
 def plan(conn: sa.Connection, n: int) -> list[Partition]:
     registry = Registry.load(conn)
-    return plan_partitions(subtree_sizes(conn, registry), n)
+    return with_orgs(plan_partitions(subtree_sizes(conn, registry), n), registry)
 
 
 def evaluate_on_cluster(

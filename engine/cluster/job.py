@@ -84,6 +84,7 @@ def judge(job: PartitionJob) -> PartitionResult:
                 job.grace_days,
                 rule_ids,
                 job.screen,
+                registry_orgs=part.orgs or None,
                 roots=frozenset(part.roots),
                 orphans=part.orphans,
             )

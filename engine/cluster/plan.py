@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -24,6 +24,9 @@ class Partition:
     roots: tuple[str, ...]  # top-level org ids
     facts: int  # fact rows under them (the planned size)
     orphans: bool = False  # also the subjects that have no org (exactly one partition has them)
+    # every org of its subtrees under today's parents: a task loads the registry of these only (with their
+    # members, and the members transferred into or out of them), not the whole registry
+    orgs: tuple[str, ...] = ()
 
 
 def root_of(registry: Registry, org_id: str) -> str:
@@ -55,6 +58,14 @@ def subtree_sizes(conn: sa.Connection, registry: Registry) -> dict[str, int]:
         root = root_of(registry, org)
         sizes[root] = sizes.get(root, 1) + n
     return sizes
+
+
+def with_orgs(parts: list[Partition], registry: Registry) -> list[Partition]:
+    """``parts`` with the orgs of their subtrees (:attr:`Partition.orgs`)."""
+    by_root: dict[str, list[str]] = defaultdict(list)
+    for org in registry.orgs:
+        by_root[root_of(registry, org)].append(org)
+    return [replace(p, orgs=tuple(sorted(o for r in p.roots for o in by_root.get(r, ())))) for p in parts]
 
 
 def plan_partitions(sizes: dict[str, int], n: int) -> list[Partition]:

@@ -152,6 +152,7 @@ class Registry:
     children: dict[str, list[str]] = field(default_factory=dict)
     members_of: dict[str, list[MemberInfo]] = field(default_factory=dict)
     party_group_members_of: dict[str, list[MemberInfo]] = field(default_factory=dict)
+    partial: bool = False  # loaded for some orgs or members only: one it lacks may still exist
 
     @classmethod
     def load(
@@ -168,7 +169,7 @@ class Registry:
         x = t.MemberExtraOrgRow.__table__  # type: ignore[attr-defined]
         member_cols = [m.c.id, m.c.name, m.c.org, m.c.status, m.c.category, m.c.joined, m.c.left]
         if orgs is None and members is None:
-            org_rows = conn.execute(sa.select(*o.c)).all()
+            org_rows = list(conn.execute(sa.select(*o.c)).all())
             member_rows = conn.execute(sa.select(*member_cols)).all()
             role_rows = conn.execute(sa.select(r.c.member, r.c.role)).all()
             extra_rows = conn.execute(sa.select(x.c.member, x.c.org)).all()
@@ -194,6 +195,12 @@ class Registry:
             role_rows = conn.execute(sa.select(r.c.member, r.c.role).where(r.c.member.in_(ids))).all()
             extra_rows = conn.execute(sa.select(x.c.member, x.c.org).where(x.c.member.in_(ids))).all()
         changes = _member_changes(conn, [row.id for row in member_rows], orgs is None and members is None)
+        if orgs is not None or members is not None:  # the orgs its members moved to or belong to besides
+            have = {row.id for row in org_rows}
+            elsewhere = {c.org for found in changes.values() for c in found if c.org}
+            elsewhere |= {org for _, org in extra_rows}
+            if elsewhere - have:
+                org_rows += [row for row in _orgs_with_family(conn, o, elsewhere - have) if row.id not in have]
         flags = _member_flags(conn, [row.id for row in member_rows], orgs is None and members is None)
         roles: dict[str, set[str]] = defaultdict(set)
         for member, role in role_rows:
@@ -220,6 +227,7 @@ class Registry:
         }
         org_changes = _org_changes(conn, [row.id for row in org_rows], orgs is None and members is None)
         reg = cls({row.id: _org_info(row, org_changes.get(row.id, [])) for row in org_rows}, people)
+        reg.partial = orgs is not None or members is not None
         reg._index()
         return reg
 

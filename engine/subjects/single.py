@@ -51,6 +51,7 @@ _PET = t.PetitionRow.__table__  # type: ignore[attr-defined]
 _FEW = 50  # up to this many target meetings, look candidates up by band key instead of reading all
 _PROMO = t.PromotionRow.__table__  # type: ignore[attr-defined]
 _DECL = t.DeclarationRow.__table__  # type: ignore[attr-defined]
+_MEMBER = t.MemberRow.__table__  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -663,13 +664,20 @@ def promotion_subjects(
         for row in ctx.conn.execute(sa.select(_DECL).where(_DECL.c.member.in_(members[part : part + 500]))):
             filed[(row.member, row.year)] = row.filed
     reg = ctx.registry
+    elsewhere: set[str] = set()  # members a partial registry (a cluster partition's) lacks but the store has
+    if reg.partial:
+        lacking = sorted({p.member for p in promos} - reg.members.keys())
+        for part in range(0, len(lacking), 500):
+            elsewhere.update(
+                ctx.conn.execute(sa.select(_MEMBER.c.id).where(_MEMBER.c.id.in_(lacking[part : part + 500]))).scalars()
+            )
     out = []
     for p in promos:
         year = p.date.year - 1
         day = filed.get((p.member, year))
         ok = day is not None and day <= p.date
         mem = reg.members.get(p.member)
-        if not ctx.mine(mem.org if mem else None):
+        if p.member in elsewhere or not ctx.mine(mem.org if mem else None):  # another partition's cadre
             continue
         if mem is not None:
             mem = mem.at(p.date)  # the org the cadre belonged to when promoted
