@@ -223,3 +223,37 @@ def test_a_member_transferred_between_partitions_is_judged_on_both_orgs_meetings
     absent = sorted(f.period for f in one.findings if f.rule == "member.absence.six_months" and f.subject_id == "t1")
     assert absent == []  # attended in both subtrees: at most four months without (September to December)
     assert sorted(f.key for f in two.findings) == sorted(f.key for f in one.findings)
+
+
+def test_a_sources_column_equals_its_number_subject_by_subject(tmp_path):
+    """The pre-filter's column of a derived value (``Source.column``, computed for a whole period at once
+    where a source can) equals the value's number asked subject by subject, for every derived value of the
+    standard pack over months, quarters and the year, whole and partitioned."""
+    from engine.periods import month_of, quarter_of, year_of
+    from engine.subjects.base import BuildContext
+    from engine.subjects.registry import Registry
+    from engine.subjects.sources import value_function
+
+    _generate()(0.02, 5, tmp_path)
+    app = build_app(str(tmp_path / "p.db"))
+    app.init()
+    assert app.facts.import_items(read_file(tmp_path / "facts.jsonl")).rejected == 0
+    start, end, as_of = dt.date(2017, 1, 1), dt.date(2017, 12, 31), dt.date(2017, 10, 15)
+    periods = [month_of(dt.date(2017, i, 1)) for i in (1, 6, 9, 10, 12)]
+    periods += [quarter_of(dt.date(2017, 7, 1)), year_of(dt.date(2017, 1, 1))]
+    specs = {(r.rule.subject.type, n): d for r in app.pack().rules for n, d in r.rule.derive.items()}
+    with app.db.connect() as conn:
+        registry = Registry.load(conn)
+        members = sorted(registry.members)
+        orgs = sorted(registry.orgs)
+        for part in (None, (1, 2)):
+            ctx = BuildContext(conn, registry, as_of, part=part)
+            for (kind, _name), spec in specs.items():
+                if type(spec).__name__ == "TermOverdue":
+                    continue  # judged at a date, not over months
+                source = value_function(ctx, spec, start, end)
+                ids = members if kind == "member" else orgs
+                for period in periods:
+                    if type(spec).__name__ == "MonthsWithout" and period.granularity != "month":
+                        continue  # a streak is counted back from a month
+                    assert source.column(ids, period) == [source.number(i, period) for i in ids], (spec, period)

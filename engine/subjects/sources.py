@@ -446,7 +446,25 @@ def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Sou
         n = number(sid, period, dates)
         return n, {"paid_on": "、".join(dates) if dates else "未交纳"}, []
 
-    return Source(value, number)
+    def numbers(ids: Sequence[str], period: Period) -> list[float | int]:
+        """:func:`number` of each of ``ids``; a month's for a member paying monthly, without dated changes,
+        inline (most of a province's member-months): paid, and on time when asked, by the month's end."""
+        if len(period.month_periods) != 1:
+            return [number(sid, period) for sid in ids]
+        label, due = period.month_labels[0], period.month_periods[0].end
+        on_time = spec.on_time
+        members = reg.members
+        out: list[float | int] = []
+        for sid in ids:
+            mem = members.get(sid)
+            if mem is not None and (mem.dues_quarterly or mem.changes):
+                out.append(number(sid, period))
+                continue
+            day = data.get(sid, nothing).get(label)
+            out.append(1 if day is not None and (not on_time or day <= due) else 0)
+        return out
+
+    return Source(value, number, numbers)
 
 
 def _signoffs(ctx: BuildContext, spec: SignoffsMade, start: date, end: date) -> ValueFn:
