@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -305,13 +305,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], 
         if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
     if processors:
-        fixed: list[Row] = []
-        for row in rows:
-            values = list(row)
-            for i, process in processors:
-                values[i] = process(values[i])
-            fixed.append(tuple(values))
-        rows = fixed
+        rows = _processed(rows, processors)
     quote = dialect.identifier_preparer
     target = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
     sqlite = dialect.name == "sqlite"
@@ -330,6 +324,35 @@ def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], 
         raise sa.exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
     finally:
         cursor.close()
+
+
+_MEMO_TYPES = frozenset({bool, int, date, datetime, type(None)})  # immutable, hashable, few distinct values a batch
+
+
+def _processed(rows: list[Row], processors: Sequence[tuple[int, Callable[[Any], Any]]]) -> list[Row]:
+    """``rows`` with each processed column's values through its bind processor, once per distinct value.
+
+    A batch repeats few values in those columns (booleans, dates, the import's timestamp);
+    SQLAlchemy's processors are a chain of Python calls a value.  Only values whose type
+    is in :data:`_MEMO_TYPES` are remembered (``True == 1``: the type is part of the key).
+    """
+    memos: list[dict[tuple[Any, ...], Any]] = [{} for _ in processors]
+    fixed: list[Row] = []
+    for row in rows:
+        values = list(row)
+        for (i, process), memo in zip(processors, memos, strict=True):
+            value = values[i]
+            kind = type(value)
+            if kind in _MEMO_TYPES:
+                key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)  # equal times, other zones
+                done = memo.get(key, memo)
+                if done is memo:
+                    done = memo[key] = process(value)
+                values[i] = done
+            else:
+                values[i] = process(value)
+        fixed.append(tuple(values))
+    return fixed
 
 
 def _copy_text(rows: list[Row]) -> io.StringIO:

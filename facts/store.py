@@ -512,6 +512,7 @@ class FactStore:
     ) -> Iterator[list[_Pending]]:
         """Pass 2: the prepared objects in chunks of :data:`CHUNK`, without those refused."""
         out: list[_Pending] = []
+        ids = known.ids
         while True:
             try:
                 start, data = pickle.load(spill)
@@ -540,11 +541,9 @@ class FactStore:
                         continue
                 elif (r.file, r.line) in refused_here:
                     continue
-                else:
-                    problems = known.problems(r.location, r.type, r.refs)
-                    if problems:
-                        later.late_references.extend(problems)
-                        continue
+                elif r.refs and not all(ref in ids[target] for _path, target, ref in r.refs):
+                    later.late_references.extend(known.problems(r.location, r.type, r.refs))
+                    continue
                 out.append(_Pending(r.location, r.type, r.key, r.content, r.hash, r.rows))
             while len(out) >= CHUNK:
                 yield out[:CHUNK]

@@ -81,3 +81,22 @@ def test_a_lone_surrogate_is_reported_and_the_rest_is_kept(db_engine):
     bad = {"type": "org", "id": "b2", "name": "x\ud800", "kind": "branch"}
     report = s.import_items([(Location("f.jsonl", 1), good), (Location("f.jsonl", 2), bad)])
     assert report.added == 1 and [str(p).split(":")[1:3] for p in report.problems] == [["2", " org.name"]]
+
+
+def test_bind_values_are_processed_once_per_distinct_value_and_type():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from facts.projection import _processed
+
+    calls: list[object] = []
+
+    def process(value: object) -> str:
+        calls.append(value)
+        return repr(value)
+
+    utc = datetime(2020, 1, 1, 8, tzinfo=UTC)
+    beijing = utc.astimezone(timezone(timedelta(hours=8)))  # the same instant: equal, and hashed alike
+    rows = [(True, utc, "a"), (1, beijing, "b"), (True, utc, "c"), (1, beijing, "d"), (None, utc, "e")]
+    out = _processed(rows, [(0, process), (1, process)])
+    assert out == [(repr(a), repr(b), c) for a, b, c in rows]  # True and 1, utc and beijing kept apart
+    assert len(calls) == 5  # True, 1, None; utc, beijing: once each
