@@ -204,3 +204,18 @@ def test_an_import_killed_while_its_indexes_are_dropped_leaves_them_to_the_next_
     assert _secondary_names() <= during[0]
     assert again.rejected == 11 and again.added + again.unchanged == 4 + 39 + 2600 + 13 + 1
     assert json.dumps(store.counts())  # the store answers as before
+
+
+def test_an_import_gives_its_connections_back_with_the_sqlite_settings_it_found(tmp_path, sqlite_engine, small_bulk):
+    store = FactStore(sqlite_engine)
+    store.create_schema()
+    with sqlite_engine.connect() as conn:
+        before = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("cache_size", "wal_autocheckpoint")]
+    store.import_items(read_chunks(_file(tmp_path)), files="f", processes=1)
+    conns = [sqlite_engine.connect() for _ in range(3)]  # the pool's connections, the importer's among them
+    try:
+        for conn in conns:
+            assert [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("cache_size", "wal_autocheckpoint")] == before
+    finally:
+        for conn in conns:
+            conn.close()
