@@ -43,7 +43,7 @@ def dispatch(ctx: Context, once: bool) -> None:
     """
     from engine.alerts.dispatcher import Dispatcher
     from engine.schedule.jobs import dispatch_job
-    from engine.schedule.runner import install_stop_signals
+    from engine.schedule.signals import install_stop_signals
 
     configure_logging()
     app = ctx.app

@@ -102,7 +102,8 @@ def run(ctx: Context, once: bool, now_text: str | None, backfill: bool) -> None:
       partyrules schedule run --backfill
     """
     from engine.schedule.config import schedule_settings
-    from engine.schedule.runner import install_stop_signals, run_once, serve
+    from engine.schedule.runner import run_once, serve
+    from engine.schedule.signals import install_stop_signals
 
     if now_text is not None and not once:
         raise click.UsageError("--now only goes with --once (a running schedule follows the clock)")

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import sqlalchemy as sa
@@ -179,22 +177,6 @@ def sync_jobs(scheduler: BackgroundScheduler, plans: list[JobPlan], target: Targ
             scheduler.remove_job(job_id)
             outcome[job_id.removeprefix(JOB_PREFIX)] = "removed"
     return outcome
-
-
-def install_stop_signals(stop: threading.Event) -> Callable[[], None]:
-    """Set ``stop`` on SIGTERM and SIGINT (main thread only); returns a function restoring the old handlers."""
-
-    def _handler(signum: int, _frame: FrameType | None) -> None:
-        _log.info("收到信号 %s，等待正在运行的任务结束后退出", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
 
 
 def serve(
