@@ -210,16 +210,20 @@ def _id_table(conn: sa.Connection, ids: list[str]) -> sa.Table:
 
 
 def _topics_and_attendance(ctx: BuildContext, data: MeetingData, ids: sa.Table) -> None:
-    joined = _TOPIC.join(ids, ids.c.id == _TOPIC.c.meeting)
-    for meeting, topic in ctx.conn.execute(sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).select_from(joined)).all():
+    # ``IN (SELECT id FROM ids)``, not a join: SQLite has no statistics on the temporary table and planned
+    # the join as a scan of all attendance (the GROUP BY's order) probing the ids, so judging one submitted
+    # meeting read every attendance row of the province (160 ms at scale 0.1); the IN is planned as
+    # probes of the (meeting, ...) key for each id, and is as fast for a whole province's ids
+    wanted = sa.select(ids.c.id)
+    topics = sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).where(_TOPIC.c.meeting.in_(wanted))
+    for meeting, topic in ctx.conn.execute(topics).all():
         data.topics[meeting].append(topic)
     # attendance as one row per (meeting, status, opinion) with the members joined in SQL: a province's
     # ~4 million attendance rows reach Python as ~400,000 strings, split in C
     members = _joined_ids(ctx.conn, _ATT.c.member)
     att = (
         sa.select(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given, members, sa.func.count())
-        .select_from(_ATT.join(ids, ids.c.id == _ATT.c.meeting))
-        .where(_ATT.c.status.in_(["present", "leave"]))
+        .where(_ATT.c.meeting.in_(wanted), _ATT.c.status.in_(["present", "leave"]))
         .group_by(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given)
     )
     for meeting, status, opinion, joined_ids, count in ctx.conn.execute(att):

@@ -150,13 +150,17 @@ def _held_with_topics(ctx: BuildContext, spec: MeetingsHeld, start: date, end: d
         sa.select(_M.c.org, month, sa.func.count())
         .where(_M.c.kind.in_(spec.kinds), _M.c.date >= start, _M.c.date <= end, _M.c.date <= ctx.as_of)
         .where(ctx.in_part(_M.c.org, "org"))
-        # from the topic index to the meetings (a meeting once, however many of the topics it has): ~2x
-        # faster on SQLite than checking every meeting of the span for a topic
-        .where(_M.c.id.in_(sa.select(_TOPIC.c.meeting).where(_TOPIC.c.topic.in_(spec.topics_any))))
         .group_by(_M.c.org, month)
     )
-    if ctx.only_orgs is not None:
-        query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
+    if ctx.only_orgs is None:
+        # from the topic index to the meetings (a meeting once, however many of the topics it has): ~2x
+        # faster on SQLite than checking every meeting of the span for a topic
+        query = query.where(_M.c.id.in_(sa.select(_TOPIC.c.meeting).where(_TOPIC.c.topic.in_(spec.topics_any))))
+    else:
+        # a few orgs (a submitted fact's): their meetings' own topics, not the list of every meeting with
+        # the topic, which a submission read three times (13 ms at scale 0.1, growing with the province)
+        has_topic = sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any))
+        query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)), has_topic)
     return {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
 
 
