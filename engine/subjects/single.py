@@ -26,7 +26,7 @@ from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.columns import Chunk, SubjectColumns
 from engine.subjects.registry import MemberInfo
-from engine.subjects.similarity import Text, candidate_pairs, earlier_copies
+from engine.subjects.similarity import MIN_SHARED_BANDS, Text, earlier_copies
 from facts import tables as t
 from facts.minhash import BANDS
 
@@ -48,7 +48,6 @@ _TOPIC = t.MeetingTopicRow.__table__  # type: ignore[attr-defined]
 _ATT = t.AttendanceRow.__table__  # type: ignore[attr-defined]
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _PET = t.PetitionRow.__table__  # type: ignore[attr-defined]
-_FEW = 50  # up to this many target meetings, look candidates up by band key instead of reading all
 _PROMO = t.PromotionRow.__table__  # type: ignore[attr-defined]
 _DECL = t.DeclarationRow.__table__  # type: ignore[attr-defined]
 _MEMBER = t.MemberRow.__table__  # type: ignore[attr-defined]
@@ -442,21 +441,7 @@ def _meeting_fields(ctx: BuildContext, data: MeetingData, m: Any, counts: Attend
 
 def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str]) -> dict[str, tuple[float, str]]:
     """Best earlier near-copy from another org for each target meeting, via the stored band keys."""
-    sig = t.MinutesSigRow.__table__  # type: ignore[attr-defined]
-    bands = [sig.c[f"b{i}"] for i in range(BANDS)]
-    # every stored signature, whatever its date: a meeting after ``end`` is never the earlier text of a pair
-    # with a target, so it cannot change the answer, and leaving out the join to ``meeting`` (whose rows
-    # hold the minutes) makes this read ~3× faster
-    base = sa.select(sig.c.meeting, *bands)
-    if len(targets) <= _FEW:
-        mine = ctx.conn.execute(base.where(sig.c.meeting.in_(sorted(targets)))).all()
-        if not mine:
-            return {}
-        near = sa.or_(*(col.in_({row[i + 1] for row in mine}) for i, col in enumerate(bands)))
-        rows: list[Any] = [*mine, *ctx.conn.execute(base.where(near, sig.c.meeting.not_in(sorted(targets)))).all()]
-    else:
-        rows = list(ctx.conn.execute(base).all())
-    pairs = candidate_pairs(((r[0], r[1:]) for r in rows), targets)
+    pairs = copy_candidates(ctx.conn, targets)
     involved = sorted({m for pair in pairs for m in pair})
     texts: list[Text] = []
     for part in range(0, len(involved), 500):
@@ -472,6 +457,39 @@ def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str
     best = earlier_copies(texts, targets, spec.copy_floor, pairs)
     ctx.registry.ensure_orgs(ctx.conn, {ctx.memo.meeting_org[src] for _sim, src in best.values()})
     return best
+
+
+def copy_candidates(conn: sa.Connection, targets: Collection[str]) -> set[tuple[str, str]]:
+    """Pairs of meetings (a < b), one of them a target, whose stored signatures share at least
+    :data:`~engine.subjects.similarity.MIN_SHARED_BANDS` band keys: what :func:`candidate_pairs` finds
+    over every stored signature, at a cost that grows with the targets, not with the province.
+
+    The targets go into a temporary table; per band, the signature table is joined to itself on that
+    band's (indexed) key from the targets' rows; the pairs are counted over the bands and those sharing
+    enough are returned.  Every stored signature is a candidate partner whatever its date: a meeting after
+    the judged span is never the earlier text of a pair with a target, so it cannot change the answer."""
+    if not targets:
+        return set()
+    sig = t.MinutesSigRow.__table__  # type: ignore[attr-defined]
+    mine, other = sig.alias("mine"), sig.alias("other")
+    ids = _id_table(conn, list(targets))
+    per_band = [
+        sa.select(mine.c.meeting.label("a"), other.c.meeting.label("b"))
+        .select_from(
+            mine.join(other, sa.and_(other.c[f"b{i}"] == mine.c[f"b{i}"], other.c.meeting != mine.c.meeting))
+        )
+        .where(mine.c.meeting.in_(sa.select(ids.c.id)))
+        for i in range(BANDS)
+    ]
+    shared = sa.union_all(*per_band).subquery()
+    rows = conn.execute(
+        sa.select(shared.c.a, shared.c.b)
+        .group_by(shared.c.a, shared.c.b)
+        .having(sa.func.count() >= MIN_SHARED_BANDS)
+    ).all()
+    ids.drop(conn)  # (left to the connection's end when reading failed: a failed transaction drops nothing)
+    # a pair of two targets comes once from each side
+    return {(a, b) if a < b else (b, a) for a, b in rows}
 
 
 def dues_standard(base: float, category: str, params: dict[str, Any]) -> tuple[Decimal, str]:
