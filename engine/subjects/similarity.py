@@ -82,7 +82,15 @@ def candidate_pairs(
             rows.append(band_keys)
     if len(ids) < 2:
         return set()
-    keys = np.array(rows, dtype=np.int64)
+    return keyed_pairs(ids, np.array(rows, dtype=np.int64), targets, min_shared)
+
+
+def keyed_pairs(
+    ids: Sequence[str], keys: np.ndarray, targets: set[str] | None = None, min_shared: int = MIN_SHARED_BANDS
+) -> set[tuple[str, str]]:
+    """:func:`candidate_pairs` of texts given as their ids and an array of their band keys, a row a text."""
+    if len(ids) < 2:
+        return set()
     wanted = (
         np.fromiter((i in targets for i in ids), dtype=bool, count=len(ids)) if targets is not None else None
     )
