@@ -14,8 +14,7 @@ import json
 import logging
 import pickle
 import tempfile
-from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -145,52 +144,145 @@ class _Registered(NamedTuple):
     content: str  # its canonical text, kept only when an ``admit`` must see it
 
 
-class _Scan:
-    """Pass 1's bounded state: per valid object its key digest, content digest and place; the registry."""
+class _Column:
+    """A growing column of unsigned 64-bit integers: 8 bytes a value, in fixed blocks (never copied to grow)."""
+
+    BLOCK = 1 << 16
 
     def __init__(self) -> None:
-        self.idents = array("Q")
-        self.hashes = array("Q")
-        self.files = array("L")
-        self.lines = array("Q")
+        self.blocks: list[np.ndarray] = []
+        self.size = 0
+
+    def extend(self, values: list[int]) -> None:
+        data = np.array(values, dtype=np.uint64)
+        done = 0
+        while done < len(data):
+            at = self.size % self.BLOCK
+            if at == 0:
+                self.blocks.append(np.empty(self.BLOCK, dtype=np.uint64))
+            n = min(self.BLOCK - at, len(data) - done)
+            self.blocks[-1][at : at + n] = data[done : done + n]
+            done += n
+            self.size += n
+
+    def __getitem__(self, index: int) -> int:
+        return int(self.blocks[index // self.BLOCK][index % self.BLOCK])
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        return sum(block.nbytes for block in self.blocks)
+
+    def parts(self) -> Iterator[np.ndarray]:
+        """The values, a block at a time (views, not copies)."""
+        for number, block in enumerate(self.blocks):
+            yield block[: max(0, min(self.BLOCK, self.size - number * self.BLOCK))]
+
+    def values(self) -> np.ndarray:
+        """Every value in one array (a copy: 8 bytes a value while it is held)."""
+        return np.concatenate(list(self.parts())) if self.blocks else np.empty(0, dtype=np.uint64)
+
+
+_LINE_BITS = 40  # a place is (file number << 40) | line number
+
+
+class _Scan:
+    """Pass 1's state for the whole import, 24 bytes a valid object: its key digest, content digest and place.
+
+    The registry objects (orgs, members and their changes: what the whole-import checks
+    look at again) are spilled to a temporary file and read back for each check, so an
+    import of N facts holds ~24·N bytes and its labels, not an object per fact.
+    """
+
+    def __init__(self, registry: IO[bytes]) -> None:
+        self.idents = _Column()  # 64-bit digest of (type, key): duplicates are found on these
+        self.hashes = _Column()  # the first 64 bits of the content hash
+        self.places = _Column()  # (file number << _LINE_BITS) | line
         self.labels: list[str] = []
         self._label_at: dict[str, int] = {}
-        self.registry: list[_Registered] = []
         self.types: set[str] = set()
         self.asked: dict[str, set[str]] = {"org": set(), "member": set()}
+        self.registered = 0  # registry objects spilled
+        self._registry = registry  # a temporary file
 
-    def add(self, r: Prepared) -> None:
-        at = self._label_at.get(r.file)
-        if at is None:
-            at = self._label_at[r.file] = len(self.labels)
-            self.labels.append(r.file)
-        self.idents.append(r.ident)
-        self.hashes.append(int(r.hash[:16], 16))
-        self.files.append(at)
-        self.lines.append(r.line)
-        self.types.add(r.type)
+    def __len__(self) -> int:
+        return len(self.idents)
+
+    @property
+    def nbytes(self) -> int:
+        """What the per-object state holds (the registry is on disk)."""
+        return self.idents.nbytes + self.hashes.nbytes + self.places.nbytes
+
+    def add_chunk(self, records: list[Prepared], keep_content: bool) -> int:
+        """Remember ``records`` (a prepared chunk's, in input order); the position of the first."""
+        start = len(self)
+        places: list[int] = []
+        registered: list[tuple[int, str, str, list[tuple[str, str, str]], tuple[str, str | None] | None, str]] = []
+        for index, r in enumerate(records, start):
+            at = self._label_at.get(r.file)
+            if at is None:
+                at = self._label_at[r.file] = len(self.labels)
+                self.labels.append(r.file)
+            places.append((at << _LINE_BITS) | r.line)
+            self.types.add(r.type)
+            if r.type in REGISTRY:
+                registered.append((index, r.type, r.key, r.refs, r.edge, r.content if keep_content else ""))
+            if index < _FEW_REFERENCES:
+                for _path, target, ref in r.refs:
+                    self.asked[target].add(ref)
+        self.idents.extend([r.ident for r in records])
+        self.hashes.extend([int(r.hash[:16], 16) for r in records])
+        self.places.extend(places)
+        if registered:
+            pickle.dump(registered, self._registry, protocol=pickle.HIGHEST_PROTOCOL)
+            self.registered += len(registered)
+        return start
+
+    def registry(self, *skip: Container[int]) -> Iterator[_Registered]:
+        """The registry objects in input order (read back from the spill), but those whose position is in ``skip``."""
+        if not self.registered:
+            return
+        self._registry.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self._registry)
+            except EOFError:
+                return
+            for at, type_name, key, refs, edge, content in batch:
+                if not any(at in s for s in skip):
+                    yield _Registered(at, self.location(at), type_name, key, refs, edge, content)
 
     def location(self, index: int) -> Location:
-        return Location(self.labels[self.files[index]], self.lines[index])
+        place = self.places[index]
+        return Location(self.labels[place >> _LINE_BITS], place & ((1 << _LINE_BITS) - 1))
 
     def duplicates(self) -> dict[int, tuple[int, bool]]:
-        """Each repeated object's index → (index of the first with its key, whether its content is the same)."""
-        if len(self.idents) < 2:
+        """Each repeated object's index → (index of the first with its key, whether its content is the same).
+
+        Holds 9 bytes an object while it runs (a sorted copy of the key digests, and its neighbours compared).
+        """
+        if len(self) < 2:
             return {}
-        idents = np.frombuffer(self.idents, dtype=np.uint64)
-        order = np.argsort(idents, kind="stable")
-        ranked = idents[order]
+        ranked = self.idents.values()
+        ranked.sort()
         same = ranked[1:] == ranked[:-1]
         if not same.any():
             return {}
-        starts = np.flatnonzero(np.concatenate(([True], ~same)))
-        group = np.cumsum(np.concatenate(([True], ~same))) - 1
-        first = order[starts[group]]
-        hashes = np.frombuffer(self.hashes, dtype=np.uint64)
+        repeated = np.unique(ranked[1:][same])
+        del ranked, same
         out: dict[int, tuple[int, bool]] = {}
-        for pos in np.flatnonzero(np.concatenate(([False], same))).tolist():
-            index, kept = int(order[pos]), int(first[pos])
-            out[index] = (kept, bool(hashes[index] == hashes[kept]))
+        first: dict[int, int] = {}
+        offset = 0
+        for part in self.idents.parts():
+            at = np.minimum(np.searchsorted(repeated, part), len(repeated) - 1)
+            for pos in np.flatnonzero(repeated[at] == part).tolist():
+                index = offset + pos
+                kept = first.setdefault(int(part[pos]), index)
+                if kept != index:
+                    out[index] = (kept, self.hashes[index] == self.hashes[kept])
+            offset += len(part)
         return out
 
 
@@ -220,8 +312,7 @@ class _Decisions:
     """What the whole-import checks refused, told in the order of the checks (as the report lists them)."""
 
     duplicates: dict[int, tuple[int, bool]] = field(default_factory=dict)
-    registry: set[int] = field(default_factory=set)  # registry objects to store
-    rejected: set[int] = field(default_factory=set)
+    rejected: set[int] = field(default_factory=set)  # registry objects refused (by admit, a cycle, a reference)
     repeated: list[tuple[int, FieldProblem]] = field(default_factory=list)
     admit: list[FieldProblem] = field(default_factory=list)
     cycles: list[FieldProblem] = field(default_factory=list)
@@ -252,19 +343,15 @@ class _Decisions:
         return [*validation, *repeated, *self.admit, *self.cycles, *self.references, *self.late_references, *stored]
 
 
-def _without(registry: list[_Registered], refused: list[FieldProblem], later: _Decisions) -> list[_Registered]:
-    """The registry objects ``admit`` did not refuse (its problems are told)."""
+def _without(scan: _Scan, refused: list[FieldProblem], later: _Decisions) -> None:
+    """Reject the registry objects ``admit`` refused (its problems are told)."""
     if not refused:
-        return registry
+        return
     later.admit.extend(refused)
     bad = {(p.location.file, p.location.line) for p in refused}
-    kept = []
-    for r in registry:
+    for r in scan.registry(later.duplicates, later.rejected):
         if (r.location.file, r.location.line) in bad:
             later.rejected.add(r.at)
-        else:
-            kept.append(r)
-    return kept
 
 
 class FactStore:
@@ -305,8 +392,13 @@ class FactStore:
         ``report.stored`` empty (a big import need not hold what it stored); a number N keeps them
         up to N, and past N none (``report.stored_complete`` is then False).
         """
-        with _rare_collections(), tempfile.TemporaryFile(prefix="partyrules-import-") as spill:
-            return self._import(items, files, now or datetime.now(UTC), admit, keep_stored, processes, spill)
+        with (
+            _rare_collections(),
+            tempfile.TemporaryFile(prefix="partyrules-import-") as spill,
+            tempfile.TemporaryFile(prefix="partyrules-registry-") as registry,
+        ):
+            scan = _Scan(registry)
+            return self._import(items, files, now or datetime.now(UTC), admit, keep_stored, processes, spill, scan)
 
     def _import(
         self,
@@ -317,19 +409,23 @@ class FactStore:
         keep_stored: bool | int,
         processes: int | None,
         spill: IO[bytes],
+        scan: _Scan,
     ) -> ImportReport:
         """Two passes: prepare every object (spilled to ``spill``, keeping only keys and the registry's
         references), decide what whole-import checks refuse, then store chunk by chunk from the spill."""
         report = ImportReport()
-        scan = self._scan(items, report, spill, admit is not None, processes)
+        self._scan(items, report, spill, admit is not None, processes, scan)
         validation = list(report.problems)
         later = _Decisions()
-        registry = self._registry_duplicates(scan, later)
-        if admit is not None and registry:
-            refused = admit([(r.location, orjson.loads(r.content)) for r in registry])
-            registry = _without(registry, refused, later)
-        registry = self._refuse_cycles(registry, later)
-        known = self._resolve_registry(scan, registry, later)
+        self._registry_duplicates(scan, later)
+        if admit is not None:
+            bodies = [(r.location, orjson.loads(r.content)) for r in scan.registry(later.duplicates)]
+            if bodies:
+                refused = admit(bodies)
+                del bodies
+                _without(scan, refused, later)
+        self._refuse_cycles(scan, later)
+        known = self._resolve_registry(scan, later)
         resumed = _last_failed_run(self.engine, files)
         with self.engine.begin() as conn:
             inserted = conn.execute(
@@ -348,7 +444,7 @@ class FactStore:
                 limit = None if isinstance(keep_stored, bool) else keep_stored
                 run = Run(run_id, now, present, keep_stored is not False, keep_limit=limit)
                 spill.seek(0)
-                dropped = drop_for_bulk(conn, _written_tables(scan.types), len(scan.lines))
+                dropped = drop_for_bulk(conn, _written_tables(scan.types), len(scan))
                 try:
                     failed = store_chunks(conn, self._survivors(spill, scan, known, admit, later), run, report)
                 finally:
@@ -395,40 +491,27 @@ class FactStore:
 
     def _scan(
         self, items: Iterable[Item | LineChunk], report: ImportReport, spill: IO[bytes], keep_content: bool,
-        processes: int | None,
-    ) -> _Scan:
-        """Pass 1: prepare every object; spill the prepared chunks; keep keys, and the registry's references."""
-        scan = _Scan()
+        processes: int | None, scan: _Scan,
+    ) -> None:
+        """Pass 1: prepare every object; spill the prepared chunks; keep keys, and spill the registry's references."""
         for chunk in prepared(items, processes):
             report.problems.extend(chunk.problems)
             if not chunk.records:
                 continue
-            start = len(scan.lines)
-            for index, r in enumerate(chunk.records, start):
-                scan.add(r)
-                if r.type in REGISTRY:
-                    scan.registry.append(
-                        _Registered(index, r.location, r.type, r.key, r.refs, r.edge, r.content if keep_content else "")
-                    )
-                if index < _FEW_REFERENCES:
-                    for _path, target, ref in r.refs:
-                        scan.asked[target].add(ref)
+            start = scan.add_chunk(chunk.records, keep_content)
             pickle.dump((start, pickled_chunk(chunk)), spill, protocol=pickle.HIGHEST_PROTOCOL)
-        return scan
 
-    def _registry_duplicates(self, scan: _Scan, later: _Decisions) -> list[_Registered]:
+    def _registry_duplicates(self, scan: _Scan, later: _Decisions) -> None:
         """Find every repeated key of the import (the first occurrence is kept); the registry's are told now."""
         later.duplicates = scan.duplicates()
-        kept: list[_Registered] = []
-        for r in scan.registry:
+        if not later.duplicates:
+            return
+        for r in scan.registry():
             dup = later.duplicates.get(r.at)
-            if dup is None:
-                kept.append(r)
-            else:
+            if dup is not None:
                 later.duplicate(r.at, r.location, r.type, r.key, dup, scan)
-        return kept
 
-    def _refuse_cycles(self, registry: list[_Registered], later: _Decisions) -> list[_Registered]:
+    def _refuse_cycles(self, scan: _Scan, later: _Decisions) -> None:
         """Reject each org (or org_change) whose parent chain leads back to the org: the line that closes the cycle.
 
         Orgs are taken in the order of the input over the stored tree (a stored org's new
@@ -436,9 +519,13 @@ class FactStore:
         whose parent would close a loop is refused and the loop is named, so ``report --org``
         and the rules never walk in circles.
         """
-        edges = [r for r in registry if r.edge is not None]
+        edges = [
+            r._replace(refs=[], content="")
+            for r in scan.registry(later.duplicates, later.rejected)
+            if r.edge is not None
+        ]
         if not any(r.edge[1] for r in edges):  # type: ignore[index]
-            return registry
+            return
         org_table = t.OrgRow.__table__  # type: ignore[attr-defined]
         with self.engine.connect() as conn:
             parent: dict[str, str | None] = dict(conn.execute(sa.select(org_table.c.id, org_table.c.parent)).all())
@@ -463,7 +550,7 @@ class FactStore:
                 )
             else:
                 parent[org] = new_parent
-        return [r for r in registry if r.at not in refused] if refused else registry
+        later.rejected.update(refused)
 
     def _registry_ids(self, target: str, among: set[str] | None = None) -> set[str]:
         """Stored org or member ids (only those in ``among`` when given: a small import asks for few)."""
@@ -477,34 +564,31 @@ class FactStore:
                 found.update(conn.execute(sa.select(column).where(column.in_(wanted[start : start + 500]))).scalars())
             return found
 
-    def _resolve_registry(self, scan: _Scan, registry: list[_Registered], later: _Decisions) -> _Known:
+    def _resolve_registry(self, scan: _Scan, later: _Decisions) -> _Known:
         """Resolve the references of the registry objects (orgs, members and their changes) to a fixed point.
 
         Only registry objects can be referred to, so the ids known once they are settled
-        are final: every other object is checked against them as it is stored.
+        are final: every other object is checked against them as it is stored.  Each
+        round reads the spilled registry again; the objects refused are in ``later.rejected``.
         """
-        few = len(scan.lines) <= _FEW_REFERENCES  # a submission: look up its references, not the registry
+        few = len(scan) <= _FEW_REFERENCES  # a submission: look up its references, not the registry
         known = _Known(self, {target: self._registry_ids(target, ids if few else None) for target, ids in scan.asked.items()})
-        for r in registry:
+        for r in scan.registry(later.duplicates, later.rejected):
             if r.type in known.ids:
                 known.ids[r.type].add(r.key)
-        alive = registry
         while True:
-            bad: list[tuple[_Registered, list[FieldProblem]]] = []
-            for r in alive:
+            bad: list[tuple[int, str, str, list[FieldProblem]]] = []
+            for r in scan.registry(later.duplicates, later.rejected):
                 problems = known.problems(r.location, r.type, r.refs)
                 if problems:
-                    bad.append((r, problems))
+                    bad.append((r.at, r.type, r.key, problems))
             if not bad:
                 break
-            dropped = {r.at for r, _ in bad}
-            for r, problems in bad:
+            for at, type_name, key, problems in bad:
                 later.references.extend(problems)
-                later.rejected.add(r.at)
-                if r.type in known.ids:
-                    known.ids[r.type].discard(r.key)
-            alive = [r for r in alive if r.at not in dropped]
-        later.registry = {r.at for r in alive}
+                later.rejected.add(at)
+                if type_name in known.ids:
+                    known.ids[type_name].discard(key)
         return known
 
     def _survivors(
@@ -537,7 +621,7 @@ class FactStore:
                 refused_here = {(p.location.file, p.location.line) for p in refused}
             for index, r in chosen:
                 if r.type in REGISTRY:
-                    if index not in later.registry:
+                    if index in later.duplicates or index in later.rejected:
                         continue
                 elif (r.file, r.line) in refused_here:
                     continue
