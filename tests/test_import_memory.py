@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import random
 import tempfile
+from collections.abc import Iterator
+from typing import IO
 
+import pytest
 import sqlalchemy as sa
 from test_store import REGISTRY, items, store
 
@@ -24,16 +27,24 @@ def _record(i: int, type_name: str = "dues", key: str | None = None, content: st
     return Prepared(file, i + 1, type_name, key, ident_of(type_name, key), digest, content, [], [], None)
 
 
-def _scan_of(records: list[Prepared], chunk: int = 2000) -> _Scan:
-    scan = _Scan(tempfile.TemporaryFile())
+@pytest.fixture
+def spill() -> Iterator[IO[bytes]]:
+    with tempfile.TemporaryFile() as f:
+        yield f
+
+
+def _scan_of(spill: IO[bytes], records: list[Prepared], chunk: int = 2000) -> _Scan:
+    spill.seek(0)
+    spill.truncate()
+    scan = _Scan(spill)
     for start in range(0, len(records), chunk):
         scan.add_chunk(records[start : start + chunk], keep_content=False)
     return scan
 
 
-def test_n_keys_are_held_in_16_bytes_each_and_their_places_in_8_more():
+def test_n_keys_are_held_in_16_bytes_each_and_their_places_in_8_more(spill):
     n = 300_000
-    scan = _scan_of([_record(i) for i in range(n)])
+    scan = _scan_of(spill, [_record(i) for i in range(n)])
     slack = _Column.BLOCK * 8  # the last block, not yet full
     assert len(scan) == n
     assert scan.idents.nbytes + scan.hashes.nbytes <= n * 16 + 2 * slack
@@ -42,20 +53,20 @@ def test_n_keys_are_held_in_16_bytes_each_and_their_places_in_8_more():
     assert scan.location(0) == Location("f.jsonl", 1) and scan.location(n - 1) == Location("f.jsonl", n)
 
 
-def test_places_name_the_file_and_line_across_files():
+def test_places_name_the_file_and_line_across_files(spill):
     records = [_record(i, file=f"part{i % 3}.jsonl") for i in range(5000)]
-    scan = _scan_of(records, chunk=700)
+    scan = _scan_of(spill, records, chunk=700)
     for i in (0, 1, 2, 699, 700, 4999):
         assert scan.location(i) == Location(f"part{i % 3}.jsonl", i + 1)
 
 
-def test_duplicates_are_the_same_as_a_brute_force_search():
+def test_duplicates_are_the_same_as_a_brute_force_search(spill):
     rng = random.Random(15)
     records = []
     for i in range(20_000):
         key = f"m{rng.randrange(15_000)}|2017-01"
         records.append(_record(i, key=key)._replace(hash=f"{rng.randrange(2):016x}" + "0" * 16))
-    scan = _scan_of(records, chunk=1500)
+    scan = _scan_of(spill, records, chunk=1500)
     expected: dict[int, tuple[int, bool]] = {}
     first: dict[str, int] = {}
     for i, r in enumerate(records):
@@ -65,15 +76,15 @@ def test_duplicates_are_the_same_as_a_brute_force_search():
     assert expected and scan.duplicates() == expected
 
 
-def test_no_duplicates_and_no_objects():
-    assert _scan_of([_record(i) for i in range(70_000)]).duplicates() == {}
-    assert _scan_of([]).duplicates() == {}
-    assert _scan_of([_record(1)]).duplicates() == {}
+def test_no_duplicates_and_no_objects(spill):
+    assert _scan_of(spill, [_record(i) for i in range(70_000)]).duplicates() == {}
+    assert _scan_of(spill, []).duplicates() == {}
+    assert _scan_of(spill, [_record(1)]).duplicates() == {}
 
 
-def test_the_registry_is_read_back_from_disk_in_input_order_without_the_ones_skipped():
+def test_the_registry_is_read_back_from_disk_in_input_order_without_the_ones_skipped(spill):
     records = [_record(i, "member", key=f"m{i}", content=f'{{"id":"m{i}"}}') for i in range(10)]
-    scan = _Scan(tempfile.TemporaryFile())
+    scan = _Scan(spill)
     scan.add_chunk(records[:4], keep_content=True)
     scan.add_chunk(records[4:], keep_content=True)
     assert scan.registered == 10
