@@ -14,7 +14,7 @@ import json
 import logging
 import pickle
 import tempfile
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +40,8 @@ from facts.validate import canonical_bytes, suggest, validate_object
 log = logging.getLogger(__name__)
 Status = Literal["added", "unchanged", "corrected"]
 Item = tuple[Location, dict[str, Any]] | FieldProblem
-Admit = Callable[[list[tuple[Location, dict[str, Any]]]], list[FieldProblem]]  # problems reject their objects
+# problems reject their objects; the batch may be read more than once (the registry's is read back from disk each time)
+Admit = Callable[[Collection[tuple[Location, dict[str, Any]]]], list[FieldProblem]]
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
 _RUNS = t.ImportRun.__table__  # type: ignore[attr-defined]
@@ -185,21 +186,62 @@ class _Column:
         return np.concatenate(list(self.parts())) if self.blocks else np.empty(0, dtype=np.uint64)
 
 
+class _DiskColumn:
+    """Unsigned 64-bit integers appended to a temporary file, read back one by one (rarely: to name a place)."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.size = 0
+
+    def extend(self, values: list[int]) -> None:
+        self.file.seek(0, 2)
+        self.file.write(np.array(values, dtype="<u8").tobytes())
+        self.size += len(values)
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        self.file.seek(index * 8)
+        return int.from_bytes(self.file.read(8), "little")
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class _RegistryBodies(Collection[tuple[Location, dict[str, Any]]]):
+    """The registry objects ``admit`` sees, decoded from the spill each time it is read (never all held at once)."""
+
+    def __init__(self, scan: _Scan, skip: Container[int]) -> None:
+        self.scan = scan
+        self.skip = skip
+        self.size = sum(1 for _ in scan.registry(skip))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[Location, dict[str, Any]]]:
+        return ((r.location, orjson.loads(r.content)) for r in self.scan.registry(self.skip))
+
+    def __contains__(self, item: object) -> bool:
+        return any(item == x for x in self)
+
+
 _LINE_BITS = 40  # a place is (file number << 40) | line number
 
 
 class _Scan:
-    """Pass 1's state for the whole import, 24 bytes a valid object: its key digest, content digest and place.
+    """Pass 1's state for the whole import, 16 bytes a valid object in memory: its key digest and content digest.
 
-    The registry objects (orgs, members and their changes: what the whole-import checks
-    look at again) are spilled to a temporary file and read back for each check, so an
-    import of N facts holds ~24·N bytes and its labels, not an object per fact.
+    Its place (file and line) is on disk, read back only to name the first of a
+    repeated key; the registry objects (orgs, members and their changes: what the
+    whole-import checks look at again) are spilled too and read back for each check.
+    So an import of N facts holds ~16·N bytes and its labels, not an object per fact.
     """
 
-    def __init__(self, registry: IO[bytes]) -> None:
+    def __init__(self, registry: IO[bytes], places: IO[bytes]) -> None:
         self.idents = _Column()  # 64-bit digest of (type, key): duplicates are found on these
         self.hashes = _Column()  # the first 64 bits of the content hash
-        self.places = _Column()  # (file number << _LINE_BITS) | line
+        self.places = _DiskColumn(places)  # (file number << _LINE_BITS) | line
         self.labels: list[str] = []
         self._label_at: dict[str, int] = {}
         self.types: set[str] = set()
@@ -212,23 +254,24 @@ class _Scan:
 
     @property
     def nbytes(self) -> int:
-        """What the per-object state holds (the registry is on disk)."""
-        return self.idents.nbytes + self.hashes.nbytes + self.places.nbytes
+        """What the per-object state holds in memory (places and the registry are on disk)."""
+        return self.idents.nbytes + self.hashes.nbytes
 
     def add_chunk(self, records: list[Prepared], keep_content: bool) -> int:
         """Remember ``records`` (a prepared chunk's, in input order); the position of the first."""
         start = len(self)
         places: list[int] = []
-        registered: list[tuple[int, str, str, list[tuple[str, str, str]], tuple[str, str | None] | None, str]] = []
+        registered: list[tuple[int, int, str, str, list[tuple[str, str, str]], tuple[str, str | None] | None, str]] = []
         for index, r in enumerate(records, start):
             at = self._label_at.get(r.file)
             if at is None:
                 at = self._label_at[r.file] = len(self.labels)
                 self.labels.append(r.file)
-            places.append((at << _LINE_BITS) | r.line)
+            place = (at << _LINE_BITS) | r.line
+            places.append(place)
             self.types.add(r.type)
             if r.type in REGISTRY:
-                registered.append((index, r.type, r.key, r.refs, r.edge, r.content if keep_content else ""))
+                registered.append((index, place, r.type, r.key, r.refs, r.edge, r.content if keep_content else ""))
             if index < _FEW_REFERENCES:
                 for _path, target, ref in r.refs:
                     self.asked[target].add(ref)
@@ -236,6 +279,7 @@ class _Scan:
         self.hashes.extend([int(r.hash[:16], 16) for r in records])
         self.places.extend(places)
         if registered:
+            self._registry.seek(0, 2)
             pickle.dump(registered, self._registry, protocol=pickle.HIGHEST_PROTOCOL)
             self.registered += len(registered)
         return start
@@ -250,12 +294,14 @@ class _Scan:
                 batch = pickle.load(self._registry)
             except EOFError:
                 return
-            for at, type_name, key, refs, edge, content in batch:
+            for at, place, type_name, key, refs, edge, content in batch:
                 if not any(at in s for s in skip):
-                    yield _Registered(at, self.location(at), type_name, key, refs, edge, content)
+                    yield _Registered(at, self._location(place), type_name, key, refs, edge, content)
 
     def location(self, index: int) -> Location:
-        place = self.places[index]
+        return self._location(self.places[index])
+
+    def _location(self, place: int) -> Location:
         return Location(self.labels[place >> _LINE_BITS], place & ((1 << _LINE_BITS) - 1))
 
     def duplicates(self) -> dict[int, tuple[int, bool]]:
@@ -396,8 +442,9 @@ class FactStore:
             _rare_collections(),
             tempfile.TemporaryFile(prefix="partyrules-import-") as spill,
             tempfile.TemporaryFile(prefix="partyrules-registry-") as registry,
+            tempfile.TemporaryFile(prefix="partyrules-places-") as places,
         ):
-            scan = _Scan(registry)
+            scan = _Scan(registry, places)
             return self._import(items, files, now or datetime.now(UTC), admit, keep_stored, processes, spill, scan)
 
     def _import(
@@ -419,11 +466,9 @@ class FactStore:
         later = _Decisions()
         self._registry_duplicates(scan, later)
         if admit is not None:
-            bodies = [(r.location, orjson.loads(r.content)) for r in scan.registry(later.duplicates)]
+            bodies = _RegistryBodies(scan, later.duplicates)
             if bodies:
-                refused = admit(bodies)
-                del bodies
-                _without(scan, refused, later)
+                _without(scan, admit(bodies), later)
         self._refuse_cycles(scan, later)
         known = self._resolve_registry(scan, later)
         resumed = _last_failed_run(self.engine, files)

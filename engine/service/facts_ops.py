@@ -11,7 +11,7 @@ not leak.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,13 +102,13 @@ class Owners:
 
 
 def _admit(principal: Principal, owners: Owners):  # type: ignore[no-untyped-def]
-    def admit(batch: list[tuple[Location, dict[str, Any]]]) -> list[FieldProblem]:
-        bodies = [body for _loc, body in batch]
-        owners.add_batch(bodies)
+    def admit(batch: Collection[tuple[Location, dict[str, Any]]]) -> list[FieldProblem]:
+        # read three times, never held as a list: the whole import's registry is one batch
+        owners.add_batch(body for _loc, body in batch)
         owners.load_members(
             {
                 str(b.get(_owner_ref(b["type"], b)[0]))
-                for b in bodies
+                for _loc, b in batch
                 if _owner_ref(b["type"], b)[1] == "member"
             }
         )
