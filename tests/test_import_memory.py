@@ -149,3 +149,21 @@ def test_indexes_are_built_with_a_small_sort_cache_and_the_cache_comes_back(sqli
     built = next(i for i, s in enumerate(statements) if s.startswith("CREATE INDEX"))
     assert statements[pragmas[0]] == f"PRAGMA cache_size=-{facts.bulk.SORT_CACHE_KB}" and pragmas[0] < built < pragmas[1]
     assert statements[pragmas[1]] == "PRAGMA cache_size=-131072"
+
+
+def test_the_audit_detail_of_an_import_is_hashed_as_a_stream(sqlite_engine):
+    from engine.audit.log import fact_lines, import_detail
+
+    s = store(sqlite_engine)
+    report = s.import_items(items(REGISTRY))
+    assert report.import_id is not None
+    with sqlite_engine.connect() as conn:
+        rows = [
+            (r[0], r[1], int(r[2]), r[3])
+            for r in conn.execute(sa.text("select type, key, version, hash from fact_version order by seq"))
+        ]
+    assert len(rows) == 4
+    few = import_detail(sqlite_engine, report.import_id, listed=2)
+    assert few == {"import_id": report.import_id, "count": 4, "digest": fact_lines(rows)}  # too many to list
+    every = import_detail(sqlite_engine, report.import_id)
+    assert every["facts"] == [list(r) for r in rows] and every["digest"] == few["digest"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -104,28 +105,43 @@ def record(
         return append(conn, actor, action, target, detail, request_id)
 
 
-def fact_lines(rows: list[tuple[str, str, int, str]]) -> str:
+def _fact_line(type_name: str, key: str, version: int, digest: str) -> bytes:
+    return f"{type_name}\t{key}\t{version}\t{digest}\n".encode()
+
+
+def fact_lines(rows: Iterable[tuple[str, str, int, str]]) -> str:
     """The digest of a set of fact versions: SHA-256 over ``type\\tkey\\tversion\\thash`` lines in seq order."""
     h = hashlib.sha256()
-    for type_name, key, version, digest in rows:
-        h.update(f"{type_name}\t{key}\t{version}\t{digest}\n".encode())
+    for row in rows:
+        h.update(_fact_line(*row))
     return h.hexdigest()
 
 
 def import_detail(db: sa.Engine, import_id: int, listed: int = 200) -> dict[str, Any]:
-    """What an audit entry holds about the fact versions written under ``import_id``."""
+    """What an audit entry holds about the fact versions written under ``import_id``.
+
+    The versions are read as a stream and hashed as they come (a bulk import writes
+    millions: holding them as a list was the importer's peak memory, ~300 bytes a fact).
+    """
+    h = hashlib.sha256()
+    count = 0
+    first: list[tuple[str, str, int, str]] = []
     with db.connect() as conn:
-        rows = [
-            (r[0], r[1], int(r[2]), r[3])
-            for r in conn.execute(
-                sa.select(_FV.c.type, _FV.c.key, _FV.c.version, _FV.c.hash)
-                .where(_FV.c.import_id == import_id)
-                .order_by(_FV.c.seq)
-            )
-        ]
-    detail: dict[str, Any] = {"import_id": import_id, "count": len(rows), "digest": fact_lines(rows)}
-    if len(rows) <= listed:
-        detail["facts"] = [list(r) for r in rows]
+        result = conn.execute(
+            sa.select(_FV.c.type, _FV.c.key, _FV.c.version, _FV.c.hash)
+            .where(_FV.c.import_id == import_id)
+            .order_by(_FV.c.seq)
+            .execution_options(yield_per=5000)
+        )
+        for r in result:
+            row = (r[0], r[1], int(r[2]), r[3])
+            h.update(_fact_line(*row))
+            count += 1
+            if count <= listed:
+                first.append(row)
+    detail: dict[str, Any] = {"import_id": import_id, "count": count, "digest": h.hexdigest()}
+    if count <= listed:
+        detail["facts"] = [list(r) for r in first]
     return detail
 
 
