@@ -90,8 +90,16 @@ def run_check(
                 app.db, pack, rng, as_of, grace, app.config.cluster, address, heartbeat=heartbeat
             )
         with app.db.connect() as conn:
+            settings = app.config.check
             return evaluate(
-                conn, pack, rng, as_of, grace, processes=app.config.check.processes, heartbeat=heartbeat
+                conn,
+                pack,
+                rng,
+                as_of,
+                grace,
+                processes=settings.processes,
+                heartbeat=heartbeat,
+                partitions=settings.partitions,
             )
 
     if dry_run:

@@ -33,10 +33,20 @@ class CheckSettings(_Strict):
     rules: str | None = None  # folder of the rule pack in use; default: the standard pack
     timezone: str = "Asia/Shanghai"  # what "today" means
     processes: int = Field(default=1, ge=1, le=64)  # matcher worker processes
+    # partitions of a check, run `processes` at a time: "auto" = `processes` unless the database is big
+    # (engine.evaluate.FACTS_PER_PARTITION fact rows a partition), then enough that each holds about that
+    partitions: int | str = "auto"
     # safe reload: a new pack whose backtest flips more than this share of judged subjects is held
     blast_radius: float = Field(default=0.05, ge=0.0, le=1.0)
     backtest_period: str | None = None  # the guard's window, e.g. "2017"; default: the last 12 closed months
     backtest_as_of: dt.date | None = None  # the guard's as-of date; default: today
+
+    @field_validator("partitions", mode="before")
+    @classmethod
+    def _auto_or_a_count(cls, value: Any) -> int | str:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000):
+            return value  # type: ignore[no-any-return]
+        raise ValueError(f'expected "auto" or a whole number from 1 to 100000, not {value!r}')
 
     @field_validator("backtest_period")
     @classmethod

@@ -358,12 +358,15 @@ def evaluate(
     rule_ids: Sequence[str] | None = None,
     processes: int = 1,
     heartbeat: Callable[[], None] | None = None,
+    partitions: int | str = "auto",
 ) -> Evaluation:
     """Judge every rule of ``pack`` (or those of ``rule_ids``) over ``rng`` as of ``as_of``.
 
-    ``processes`` > 1: subjects are partitioned by top-level org and each partition is built *and*
-    matched in its own forked process (both stages are CPU-bound Python and C holding the GIL).
-    ``heartbeat`` is called every 30 s while forked workers run (the check run's liveness).
+    ``processes`` ≥ 1 (where ``fork`` exists): subjects are partitioned by top-level org and each partition
+    is built *and* matched in its own forked process (both stages are CPU-bound Python and C holding the
+    GIL), ``processes`` at a time; ``partitions`` (``[check] partitions``) says how many partitions, see
+    :func:`evaluate_partitioned`.  ``heartbeat`` is called every 30 s while forked workers run (the check
+    run's liveness).
 
     Stored rows the engine cannot judge (:mod:`engine.subjects.screen`) are set aside first: each is a
     data-quality finding, whom it touches is not judged this run, and everyone else is judged as usual.
@@ -373,7 +376,7 @@ def evaluate(
     dq_period = str(rng.start.year)
     if processes >= 1 and "fork" in mp.get_all_start_methods():
         result = evaluate_partitioned(
-            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen
+            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen, partitions
         )
         result.seconds["sql"] += time.perf_counter() - t0 - result.seconds["wall"]
         result.seconds.pop("wall")
@@ -452,6 +455,54 @@ def judge_part(
     return Part(findings + work.problems, work.scope, work.subjects, work.held, sql, match)
 
 
+#: ``[check] partitions = "auto"``: the planned fact rows (members, dues, meetings, attendance lines) a
+#: partition may hold before a forked check makes more partitions than processes; see
+#: :func:`partition_count` and the README's *Benchmark* section for the measurement behind it.
+FACTS_PER_PARTITION = 1_000_000
+
+
+def partition_count(facts: int, processes: int, partitions: int | str = "auto") -> int:
+    """How many partitions a forked check of ``facts`` planned rows makes with ``processes`` workers.
+
+    ``partitions`` an int: that many (never fewer than one).  ``"auto"``: ``processes`` while each would hold
+    at most :data:`FACTS_PER_PARTITION` rows, else enough partitions of at most that many — so a small
+    database is judged exactly as before, and a big one in partitions whose memory does not grow with it.
+    """
+    if partitions != "auto":
+        return max(1, int(partitions))
+    return max(processes, -(-facts // FACTS_PER_PARTITION))
+
+
+def fact_rows(conn: sa.Connection) -> int:
+    """The rows a check's partitions are planned by (:func:`engine.cluster.plan.subtree_sizes`), counted
+    whole: a cheap ``count(*)`` each, to decide whether planning is needed at all."""
+    from facts import tables as t
+
+    tables = [row.__table__ for row in (t.MemberRow, t.DuesRow, t.MeetingRow, t.AttendanceRow)]  # type: ignore[union-attr]
+    return sum(int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()) for table in tables)
+
+
+def plan_check(engine: sa.Engine, processes: int, partitions: int | str, screen: Screen) -> list[Any] | None:
+    """The partitions of a forked check: None for ``processes`` partitions by a hash of the top-level org
+    (as always: the small and the sample databases), else :class:`engine.cluster.plan.Partition` s of
+    top-level subtrees balanced by their fact rows, heaviest first (the cluster's planner).
+
+    Run in a forked worker of its own (:func:`evaluate_partitioned`): the registry it loads is never in
+    the parent, whose memory every partition's worker would inherit."""
+    from engine.cluster.plan import plan_partitions, subtree_sizes, with_orgs
+
+    engine.dispose(close=False)
+    with engine.connect() as conn, hidden(conn, screen):  # the tree the workers will see
+        if partitions == "auto":
+            n = partition_count(fact_rows(conn), processes)
+        else:
+            n = partition_count(0, processes, partitions)
+        if n == processes:
+            return None
+        registry = Registry.load(conn)
+        return with_orgs(plan_partitions(subtree_sizes(conn, registry), n), registry)
+
+
 def _partition_worker(
     engine: sa.Engine,
     pack: Pack,
@@ -459,12 +510,27 @@ def _partition_worker(
     as_of: date,
     grace_days: int,
     rule_ids: Sequence[str] | None,
-    part: tuple[int, int],
+    part: Any,
     screen: Screen,
 ) -> Part:
+    """One partition: ``part`` is ``(k, n)`` (a hash share of the top-level orgs) or a planned
+    :class:`engine.cluster.plan.Partition` (its subtrees; only their part of the registry is loaded)."""
     engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
     with engine.connect() as conn:
-        return judge_part(conn, pack, rng, as_of, grace_days, rule_ids, screen, part=part)
+        if isinstance(part, tuple):
+            return judge_part(conn, pack, rng, as_of, grace_days, rule_ids, screen, part=part)
+        return judge_part(
+            conn,
+            pack,
+            rng,
+            as_of,
+            grace_days,
+            rule_ids,
+            screen,
+            registry_orgs=part.orgs or None,
+            roots=frozenset(part.roots),
+            orphans=part.orphans,
+        )
 
 
 def evaluate_partitioned(
@@ -477,26 +543,43 @@ def evaluate_partitioned(
     processes: int,
     heartbeat: Callable[[], None] | None = None,
     screen: Screen | None = None,
+    partitions: int | str = "auto",
 ) -> Evaluation:
-    """Evaluate in ``processes`` forked workers, one partition of the top-level orgs each (departments
-    assigned by a stable hash of the top-level org id); ``heartbeat`` is called every 30 s while they work.
+    """Evaluate in forked workers, ``processes`` at a time, one partition of the top-level orgs each;
+    ``heartbeat`` is called every 30 s while they work.
+
+    How many partitions: ``partitions`` (``[check] partitions``): an int, or ``"auto"`` — ``processes``
+    unless the database holds more than :data:`FACTS_PER_PARTITION` fact rows a process, then enough that
+    each holds about that many (:func:`partition_count`).  ``processes`` partitions are shared out by a
+    stable hash of the top-level org id, as before; more are planned as the cluster plans them (top-level
+    subtrees balanced by fact rows, :mod:`engine.cluster.plan`) and run heaviest first, each in a worker
+    forked fresh for it (:func:`engine.matching.run_forked`), so a worker's memory is that of one
+    partition, however big the database.
 
     Building subjects and matching them are both CPU-bound (Python, and durable_rules holding the GIL), so
     each worker builds *and* matches its partition, with its own connection and Host, and sends back only
-    the findings.  ``seconds["wall"]`` is its wall time (the caller adds the screen's scan to the SQL time)."""
+    the findings.  ``seconds["sql"]`` and ``seconds["match"]`` estimate each stage's share of the wall
+    time: the larger of the slowest partition's and the partitions' sum over ``processes`` (the work
+    spread over the workers).  With ``processes`` partitions or fewer, side by side, that is the slowest
+    partition's, as before.  ``seconds["wall"]`` is the wall time (the caller adds the screen's scan to the
+    SQL time)."""
     t0 = time.perf_counter()
     result = Evaluation(pack.hash, rng.text, as_of)
     screen = screen or Screen()
-    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, (k, processes), screen) for k in range(processes)]
-    sql = match = 0.0
-    for part in run_forked(_partition_worker, jobs, "evaluation worker", heartbeat=heartbeat):
+    planned = None
+    if partitions == "auto" or partition_count(0, processes, partitions) != processes:
+        (planned,) = run_forked(plan_check, [(engine, processes, partitions, screen)], "partition planner")
+    parts: list[Any] = [(k, processes) for k in range(processes)] if planned is None else planned
+    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, part, screen) for part in parts]
+    done = run_forked(_partition_worker, jobs, "evaluation worker", heartbeat=heartbeat, workers=processes)
+    for part in done:
         result.findings.extend(part.findings)
         result.held |= part.held
         result.scope |= part.scope
         for rule, n in part.subjects.items():
             result.subjects[rule] = result.subjects.get(rule, 0) + n
-        # the stages run side by side: the slowest counts
-        sql, match = max(sql, part.seconds_sql), max(match, part.seconds_match)
-    result.seconds["sql"], result.seconds["match"] = sql, match
+    for stage in ("sql", "match"):
+        each = [getattr(part, f"seconds_{stage}") for part in done]
+        result.seconds[stage] = max(max(each), sum(each) / processes)
     result.seconds["wall"] = time.perf_counter() - t0
     return result

@@ -95,7 +95,17 @@ def judge_import(app: App, import_id: int, pack: Pack | None = None, as_of: date
         rng = PeriodRange(parse_period(done[0]).start, parse_period(done[-1]).end, f"{done[0]}..{done[-1]}")
         ids = [r.id for r in rules]
         with app.db.connect() as conn:
-            ev = evaluate(conn, pack, rng, as_of, grace, rule_ids=ids, processes=app.config.check.processes)
+            settings = app.config.check
+            ev = evaluate(
+                conn,
+                pack,
+                rng,
+                as_of,
+                grace,
+                rule_ids=ids,
+                processes=settings.processes,
+                partitions=settings.partitions,
+            )
         remember_pack(app.db, pack)
         scope = Scope(
             ev.scope,

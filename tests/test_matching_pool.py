@@ -50,6 +50,47 @@ def test_a_dead_worker_is_named_and_the_caller_lives_on(quiet_crashes):
     assert run_forked(_square_slice, [(0, 3)], "worker") == [5]
 
 
+def _timed(path, k: int, seconds: float) -> int:
+    """Sleep; record this process's pid and when it started and ended (CLOCK_MONOTONIC: one clock for all)."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    (path / str(k)).write_text(f"{os.getpid()} {start} {time.monotonic()}")
+    return k
+
+
+def test_at_most_workers_jobs_run_at_once_each_in_a_fresh_process(tmp_path):
+    jobs = [(tmp_path, k, 0.5) for k in range(7)]
+    assert run_forked(_timed, jobs, "worker", workers=2) == list(range(7))
+    spans = [(int(pid), float(a), float(b)) for pid, a, b in ((tmp_path / str(k)).read_text().split() for k in range(7))]
+    at_once = max(sum(1 for _, a, b in spans if a <= t < b) for _, t, _ in spans)  # the most running at a start
+    assert at_once == 2  # never more than two, and two did run side by side
+    assert len({pid for pid, _, _ in spans}) == 7  # forked fresh for each job: no heap carried over
+    assert os.getpid() not in {pid for pid, _, _ in spans}
+
+
+def _later_one_dies(path, k: int) -> int:
+    (path / f"started-{k}").touch()
+    if k == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(60 if k == 2 else 0.2)
+    return k
+
+
+def test_a_worker_killed_in_a_later_batch_is_named_and_ends_the_run(tmp_path, quiet_crashes):
+    """Jobs 1-2 run first; job 4 (of 6) is killed while job 3 sleeps: the error names 4/6 and its signal,
+    job 3 is killed rather than waited for, and no job starts after the failure."""
+    started = time.monotonic()
+    with pytest.raises(MatcherCrashed, match=r"worker 4/6 died \(killed by SIGKILL\)"):
+        run_forked(_later_one_dies, [(tmp_path, k) for k in range(6)], "worker", workers=2)
+    assert time.monotonic() - started < 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"started-{k}" for k in range(4)]
+
+
+def test_workers_must_be_at_least_one():
+    with pytest.raises(ValueError, match="at least 1"):
+        run_forked(_square_slice, [(0, 3)], "worker", workers=0)
+
+
 def test_heartbeat_is_called_while_the_workers_run():
     beats = []
     assert run_forked(time.sleep, [(0.4,)], "worker", heartbeat=lambda: beats.append(1), heartbeat_seconds=0.05) == [

@@ -37,6 +37,47 @@ def test_two_partitions_find_the_same_as_one(tmp_path):
     assert len(one.findings) > 50
 
 
+def test_more_partitions_than_processes_find_the_same_as_one(tmp_path, monkeypatch):
+    """Partitions run ``processes`` at a time — given as a number, or made by ``auto`` for a database above
+    the budget — judge exactly what one process judges; below the budget ``auto`` keeps ``processes``."""
+    import engine.evaluate
+    from engine.evaluate import fact_rows
+
+    _generate()(0.04, 3, tmp_path)  # four departments: four top-level orgs to plan
+    app = build_app(str(tmp_path / "p.db"))
+    app.init()
+    assert app.facts.import_items(read_file(tmp_path / "facts.jsonl")).rejected == 0
+    rng, as_of = parse_range("2017"), dt.date(2018, 3, 1)
+    runs: list[tuple[str, int, int | None]] = []
+    real = engine.evaluate.run_forked
+
+    def counted(target, jobs, what, heartbeat=None, heartbeat_seconds=30.0, workers=None):
+        runs.append((what, len(jobs), workers))
+        return real(target, jobs, what, heartbeat, heartbeat_seconds, workers)
+
+    monkeypatch.setattr(engine.evaluate, "run_forked", counted)
+    with app.db.connect() as conn:
+        one = evaluate(conn, app.pack(), rng, as_of, processes=1, partitions=1)
+        four = evaluate(conn, app.pack(), rng, as_of, processes=2, partitions=4)
+        small = evaluate(conn, app.pack(), rng, as_of, processes=2)  # auto, under the budget
+        monkeypatch.setattr(engine.evaluate, "FACTS_PER_PARTITION", -(-fact_rows(conn) // 3))
+        auto = evaluate(conn, app.pack(), rng, as_of, processes=2)  # auto, over it: three partitions
+    assert runs == [
+        ("evaluation worker", 1, 1),
+        ("partition planner", 1, None),
+        ("evaluation worker", 4, 2),
+        ("partition planner", 1, None),
+        ("evaluation worker", 2, 2),
+        ("partition planner", 1, None),
+        ("evaluation worker", 3, 2),
+    ]
+    assert len(one.findings) > 100
+    for many in (four, small, auto):
+        assert sorted(f.key for f in many.findings) == sorted(f.key for f in one.findings)
+        assert many.subjects == one.subjects and many.scope == one.scope
+        assert many.seconds["sql"] > 0 and many.seconds["match"] > 0
+
+
 def test_a_worker_that_dies_is_reported_and_the_caller_lives_on(tmp_path, monkeypatch, quiet_crashes):
     import os
     import signal

@@ -1,20 +1,23 @@
-"""The process runner: a :class:`concurrent.futures.ProcessPoolExecutor` whose workers die with this process.
+"""The process runner: workers that die with this process, and a crash named rather than suffered.
 
 durable_rules keeps global state per process, holds the GIL in its C calls, leaks what it registers and can
 crash its process (SIGSEGV, SIGFPE): matching runs in worker processes, and a worker that dies is reported as
 :class:`~engine.matching.errors.MatcherCrashed` naming the job and the signal — the caller lives on.  Two
 shapes of work:
 
-- :func:`run_forked` — one job per forked worker, each *inheriting* what the parent built (a check's
-  partitions: the pack, the database engine; nothing pickled but the answer);
-- :func:`run_chunks` — many chunks shared by ``processes`` workers started by the fork server (``spawn``
-  elsewhere), each building its matcher once (:func:`engine.matcher.match_all`).
+- :func:`run_forked` — one job per freshly forked worker, at most ``workers`` at once, each *inheriting*
+  what the parent built (a check's partitions: the pack, the database engine; nothing pickled but the
+  answer).  A worker lives for one job, so its memory goes back to the system when the job ends;
+- :func:`run_chunks` — many chunks shared by ``processes`` workers of a
+  :class:`concurrent.futures.ProcessPoolExecutor` started by the fork server (``spawn`` elsewhere), each
+  building its matcher once (:func:`engine.matcher.match_all`).
 
-What the pool adds to the stdlib executor, in :class:`_Pool`: every worker first holds a lifeline
-(:mod:`engine.matching.lifeline`: PR_SET_PDEATHSIG and a watchdog on a pipe, so no worker outlives its
-parent, even killed with SIGKILL); each job records the pid that runs it, so a broken pool names the job
-whose worker died and how (the executor only says *a* process died); on an exception or Ctrl-C while
-waiting, the workers are killed before it goes on (``shutdown`` alone would wait for them).
+Every worker first holds a lifeline (:mod:`engine.matching.lifeline`: PR_SET_PDEATHSIG and a watchdog on a
+pipe, so no worker outlives its parent, even killed with SIGKILL); on an exception or Ctrl-C while waiting,
+the workers are killed before it goes on.  :func:`run_forked` starts and reaps its workers itself (a
+process and an answer pipe per job: a job's worker and its exit status are known directly).  What
+:class:`_Pool` adds to the stdlib executor for :func:`run_chunks`: each job records the pid that runs it, so
+a broken pool names the job whose worker died and how (the executor only says *a* process died).
 """
 
 from __future__ import annotations
@@ -26,9 +29,14 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import connection
+from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from engine.matching.errors import MatcherCrashed, MatcherError
@@ -139,15 +147,35 @@ def _wait_all(
             heartbeat()
 
 
-# -- one forked worker per job --------------------------------------------------------------------------
+# -- one forked worker per job, at most ``workers`` at once ----------------------------------------------
 
 
-def _forked_job(job: int) -> Any:
-    _claim(job)
+def _forked_child(
+    lifeline: Lifeline,
+    answer: Connection,
+    others: Sequence[Connection],
+    target: Callable[..., Any],
+    job: tuple[Any, ...],
+) -> None:
+    """In a freshly forked worker: hold the lifeline, run the one job, send ``("ok", value)`` or ``("error", exc)``."""
+    lifeline.hold()
+    for conn in others:  # the read ends of the siblings' answers, inherited from the parent
+        conn.close()
     try:
-        return _WORKER["target"](*_WORKER["jobs"][job])
+        reply: tuple[str, Any] = ("ok", target(*job))
     except BaseException as exc:  # noqa: BLE001 - carried to the parent, which raises it
-        raise portable(exc) from None
+        reply = ("error", portable(exc))
+    try:
+        answer.send(reply)
+    except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
+        answer.send(("error", portable(exc)))
+    answer.close()
+
+
+@dataclass
+class _Running:
+    process: BaseProcess
+    answer: Connection  # the read end of the job's answer pipe
 
 
 def run_forked(
@@ -156,18 +184,31 @@ def run_forked(
     what: str,
     heartbeat: Callable[[], None] | None = None,
     heartbeat_seconds: float = 30.0,
+    workers: int | None = None,
 ) -> list[Any]:
     """``[target(*job) for job in jobs]``, each job in a forked worker of its own; the answers in job order.
 
-    ``target`` and ``jobs`` are inherited by the workers (never pickled); only the answers come back.  An
-    exception in ``target`` is raised here as :class:`MatcherError` (its type and message), a worker that
-    dies as :class:`MatcherCrashed` (``what i/n died (killed by SIGSEGV)``); the first error in job order
-    is raised once every job has ended.  ``heartbeat`` is called every ``heartbeat_seconds`` while waiting
-    (in this thread: e.g. to tell the database this run is alive).  The workers may start processes of
-    their own (they are not daemons).  Platforms with ``fork`` only.
+    At most ``workers`` jobs run at once (default: all of them); each job is forked *fresh* when a slot
+    frees, so a worker's memory goes back to the system when its job ends and a later job never carries an
+    earlier one's heap (durable_rules leaks what it registers; Python rarely returns freed arenas).  The
+    forks are made by this thread with no helper thread of the runner's own running, so no lock is ever
+    inherited held.  ``target`` and ``jobs`` are inherited by the workers (never pickled); only the
+    answers come back, through a pipe per job.
+
+    An exception in ``target`` is raised here as :class:`MatcherError` (its type and message), a worker that
+    dies as :class:`MatcherCrashed` (``what i/n died (killed by SIGSEGV)``).  The first job to fail ends the
+    run: no further job starts, the jobs still running are killed, and of the jobs that failed by
+    themselves the first in job order is raised.  ``heartbeat`` is called every ``heartbeat_seconds``
+    while waiting (in this thread: e.g. to tell the database this run is alive); if it raises (as Ctrl-C
+    would) the workers are killed and the exception goes on.  The workers may start processes of their own
+    (they are not daemons).  Platforms with ``fork`` only.
     """
     if not jobs:
         return []
+    n = len(jobs)
+    slots = n if workers is None else workers
+    if slots < 1:
+        raise ValueError(f"workers must be at least 1, not {slots}")
     others = [
         t.name
         for t in threading.enumerate()
@@ -175,23 +216,75 @@ def run_forked(
     ]
     if others:
         _log.warning("forking %s while other threads run (%s): a lock they hold stays held", what, others)
-    pool = _Pool(multiprocessing.get_context("fork"), len(jobs), len(jobs), {"target": target, "jobs": jobs}, what)
-    interrupted = True
+    ctx = multiprocessing.get_context("fork")
+    lifeline = Lifeline()
+    waiting = list(range(n - 1, -1, -1))  # popped from the end: job 0 first
+    running: dict[int, _Running] = {}
+    answers: dict[int, Any] = {}
+    failed: dict[int, MatcherError] = {}  # job -> its error, for the jobs that failed by themselves
+    next_beat = time.monotonic() + heartbeat_seconds
     try:
-        futures = [pool.submit(_forked_job, k) for k in range(len(jobs))]
-        _wait_all(futures, heartbeat, heartbeat_seconds)
-        interrupted = False
+        while running or (waiting and not failed):
+            while waiting and not failed and len(running) < slots:
+                job = waiting.pop()
+                reader, writer = ctx.Pipe(duplex=False)
+                readers = [r.answer for r in running.values()]
+                proc = ctx.Process(
+                    target=_forked_child,
+                    args=(lifeline, writer, [reader, *readers], target, jobs[job]),
+                    name=f"{what} {job + 1}/{n}",
+                )
+                proc.start()
+                writer.close()  # the worker's copy is the only one: its death is the pipe's end of file
+                running[job] = _Running(proc, reader)
+            timeout = max(0.0, next_beat - time.monotonic()) if heartbeat is not None else None
+            ready = set(connection.wait([r.answer for r in running.values()], timeout))
+            for job, run in list(running.items()):
+                if run.answer not in ready:
+                    continue
+                reply = _receive(run.answer)
+                run.process.join()
+                run.answer.close()
+                del running[job]
+                if reply is None:  # died before it answered
+                    how = describe_exit(run.process.exitcode)
+                    failed[job] = MatcherCrashed(f"{what} {job + 1}/{n} died ({how})")
+                elif reply[0] == "ok":
+                    answers[job] = reply[1]
+                else:
+                    failed[job] = reply[1]
+            if failed and running:  # the run has failed: what still runs is of no use
+                _kill(running)
+            if heartbeat is not None and time.monotonic() >= next_beat:
+                heartbeat()
+                next_beat = time.monotonic() + heartbeat_seconds
     finally:
-        pool.close(interrupted)
-    unfinished = [k for k, f in enumerate(futures) if isinstance(f.exception(), BrokenProcessPool)]
-    if unfinished:
-        job = pool.died_first(unfinished)
-        pool.what = f"{what} {job + 1}/{len(jobs)}"
-        raise pool.crash(job)
-    for f in futures:
-        if f.exception() is not None:
-            raise f.exception()  # type: ignore[misc]
-    return [f.result() for f in futures]
+        _kill(running)
+        lifeline.close()
+    if failed:
+        raise failed[min(failed)]
+    return [answers[k] for k in range(n)]
+
+
+def _receive(answer: Connection) -> tuple[str, Any] | None:
+    """The worker's answer, or None when it ended without one (it died)."""
+    try:
+        reply: tuple[str, Any] = answer.recv()
+    except (EOFError, OSError):
+        return None
+    return reply
+
+
+def _kill(running: dict[int, _Running]) -> None:
+    """Kill and reap the workers still running (their jobs are dropped, not failed)."""
+    for run in running.values():
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # already gone
+            run.process.kill()
+    for run in running.values():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            run.process.join()
+            run.answer.close()
+    running.clear()
 
 
 # -- chunks of work shared by a few workers -------------------------------------------------------------
