@@ -499,7 +499,7 @@ def plan_check(engine: sa.Engine, processes: int, partitions: int | str, screen:
             n = partition_count(0, processes, partitions)
         if n == processes:
             return None
-        registry = Registry.load(conn)
+        registry = Registry.load_orgs(conn)  # the tree alone: the workers load their own parts
         return with_orgs(plan_partitions(subtree_sizes(conn, registry), n), registry)
 
 

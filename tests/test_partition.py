@@ -62,6 +62,14 @@ def test_more_partitions_than_processes_find_the_same_as_one(tmp_path, monkeypat
         small = evaluate(conn, app.pack(), rng, as_of, processes=2)  # auto, under the budget
         monkeypatch.setattr(engine.evaluate, "FACTS_PER_PARTITION", -(-fact_rows(conn) // 3))
         auto = evaluate(conn, app.pack(), rng, as_of, processes=2)  # auto, over it: three partitions
+        from engine.cluster.plan import plan_partitions, subtree_sizes, with_orgs
+        from engine.subjects.registry import Registry
+
+        whole, tree = Registry.load(conn), Registry.load_orgs(conn)  # the planner walks the tree alone
+        assert not tree.members and set(tree.orgs) == set(whole.orgs)
+        assert with_orgs(plan_partitions(subtree_sizes(conn, tree), 3), tree) == with_orgs(
+            plan_partitions(subtree_sizes(conn, whole), 3), whole
+        )
     assert runs == [
         ("evaluation worker", 1, 1),
         ("partition planner", 1, None),

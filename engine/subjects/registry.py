@@ -231,6 +231,18 @@ class Registry:
         reg._index()
         return reg
 
+    @classmethod
+    def load_orgs(cls, conn: sa.Connection) -> Registry:
+        """Every org with its dated changes and no member: enough to walk the tree (planning partitions),
+        at a fraction of the whole registry's time and memory."""
+        o = t.OrgRow.__table__  # type: ignore[attr-defined]
+        org_rows = conn.execute(sa.select(*o.c)).all()
+        org_changes = _org_changes(conn, [row.id for row in org_rows], True)
+        reg = cls({row.id: _org_info(row, org_changes.get(row.id, [])) for row in org_rows}, {})
+        reg.partial = True  # no members
+        reg._index()
+        return reg
+
     def _index(self) -> None:
         children: dict[str, list[str]] = defaultdict(list)
         for org in self.orgs.values():  # an org moved under another parent is a child of each (its groups)
