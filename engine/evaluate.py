@@ -456,9 +456,12 @@ def judge_part(
 
 
 #: ``[check] partitions = "auto"``: the planned fact rows (members, dues, meetings, attendance lines) a
-#: partition may hold before a forked check makes more partitions than processes; see
-#: :func:`partition_count` and the README's *Benchmark* section for the measurement behind it.
-FACTS_PER_PARTITION = 1_000_000
+#: partition may hold before a forked check makes more partitions than processes.  Measured at scale 1
+#: (README, *Benchmark*): a worker holds ~340 bytes a row on top of ~630 MB that every partition pays
+#: (the interpreter inherited from the parent, and the copy check's province-wide read of the minutes
+#: signatures, 372 MB), and each extra partition costs time for that fixed part.  3 M rows keeps the variable
+#: part near 1 GB a worker and a scale-1 province (5.7 M rows) in two partitions, as before.
+FACTS_PER_PARTITION = 3_000_000
 
 
 def partition_count(facts: int, processes: int, partitions: int | str = "auto") -> int:
