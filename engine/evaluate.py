@@ -457,11 +457,10 @@ def judge_part(
 
 #: ``[check] partitions = "auto"``: the planned fact rows (members, dues, meetings, attendance lines) a
 #: partition may hold before a forked check makes more partitions than processes.  Measured at scale 1
-#: (README, *Benchmark*): a worker holds ~340 bytes a row on top of ~630 MB that every partition pays
-#: (the interpreter inherited from the parent, and the copy check's province-wide read of the minutes
-#: signatures, 372 MB), and each extra partition costs time for that fixed part.  3 M rows keeps the variable
-#: part near 1 GB a worker and a scale-1 province (5.7 M rows) in two partitions, as before.
-FACTS_PER_PARTITION = 3_000_000
+#: (README, *Benchmark*, issue 15; 5.7 M rows, 2 processes): 2 partitions peak at 1,383 MB a worker, 6 at
+#: 477 MB, 8 at 401 MB, in the same wall time within the noise (since copy detection looks a partition's
+#: candidates up in SQL; before, every partition read all signatures and 6 cost 1.27× the time).
+FACTS_PER_PARTITION = 1_000_000
 
 
 def partition_count(facts: int, processes: int, partitions: int | str = "auto") -> int:
