@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
-import sys
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_loader import load_bench
 from click.testing import CliRunner
 
 from engine.sample.expect import RULE_IDS
@@ -23,16 +21,7 @@ from facts.validate import validate_object
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_generate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generate()
+gen = load_bench("generate", "bench_generate")
 
 
 @pytest.fixture(scope="module")

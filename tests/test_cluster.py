@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from bench_loader import load_bench
 from click.testing import CliRunner
 from conftest import PG_URL
 
@@ -40,12 +39,7 @@ def _sample_app(path: str | Path):  # type: ignore[no-untyped-def]
 
 def _province(tmp: Path) -> Path:
     """Bench scale 0.01 cut into five departments of 10 branches (five top-level orgs to share out)."""
-    path = Path(__file__).resolve().parent.parent / "bench" / "generate.py"
-    spec = importlib.util.spec_from_file_location("bench_generate_for_cluster", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_bench("generate", "bench_generate_for_cluster")
     module.BRANCHES_PER_DEPARTMENT = 10  # type: ignore[attr-defined]
     module.generate(0.01, 7, tmp)
     return tmp / "facts.jsonl"

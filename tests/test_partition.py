@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
-from pathlib import Path
+
+from bench_loader import load_bench
 
 from engine.app import build_app
 from engine.evaluate import evaluate
@@ -13,14 +12,8 @@ from engine.periods import parse_range
 from facts.readers import read_file
 
 
-def _generate():  # bench/ is not an installed package: load the generator from the source tree
-    path = Path(__file__).resolve().parent.parent / "bench" / "generate.py"
-    spec = importlib.util.spec_from_file_location("bench_generate_for_partition", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.generate
+def _generate():
+    return load_bench("generate", "bench_generate_for_partition").generate
 
 
 def test_two_partitions_find_the_same_as_one(tmp_path):

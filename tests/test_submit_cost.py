@@ -11,13 +11,11 @@ for), and the Party-group study count read the list of every meeting with the to
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
+from bench_loader import load_bench
 
 from engine.app import build_app
 from engine.submit import judge_facts
@@ -26,18 +24,8 @@ from facts.errors import Location
 AS_OF = dt.date(2018, 3, 1)
 
 
-def _generator() -> Any:
-    path = Path(__file__).resolve().parent.parent / "bench" / "generate.py"
-    spec = importlib.util.spec_from_file_location("bench_generate_for_submit_cost", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _submission_steps(tmp: Path, scale: float) -> int:
-    _generator().generate(scale, 3, tmp)
+    load_bench("generate", "bench_generate_for_submit_cost").generate(scale, 3, tmp)
     app = build_app(f"sqlite:///{tmp / 'p.db'}")
     app.init()
     with (tmp / "facts.jsonl").open(encoding="utf-8") as lines:
@@ -65,10 +53,18 @@ def _submission_steps(tmp: Path, scale: float) -> int:
     sa.event.listen(app.db, "connect", lambda dbapi, _record: dbapi.set_progress_handler(count, 100))
     for i, month in enumerate((3, 6, 9)):
         meeting = {
-            "type": "meeting", "id": f"submitted-{i}", "org": group, "kind": "party_group_meeting",
-            "date": f"2017-{month:02d}-15", "attendees": people[:-1],
-            "minutes": {"time": "9:00-11:00", "recorder": people[0],
-                        "content": f"学习研究党建工作第{i}次", "outcome": "形成决议"},
+            "type": "meeting",
+            "id": f"submitted-{i}",
+            "org": group,
+            "kind": "party_group_meeting",
+            "date": f"2017-{month:02d}-15",
+            "attendees": people[:-1],
+            "minutes": {
+                "time": "9:00-11:00",
+                "recorder": people[0],
+                "content": f"学习研究党建工作第{i}次",
+                "outcome": "形成决议",
+            },
         }
         report = app.facts.import_items([(Location("submit", i), meeting)])
         assert report.stored, report

@@ -78,7 +78,7 @@ def _history(dask_scheduler: Any, keys: Sequence[str]) -> dict[str, tuple[int, i
 
 
 def plan(conn: sa.Connection, n: int) -> list[Partition]:
-    registry = Registry.load(conn)
+    registry = Registry.load_orgs(conn)  # the tree alone (0.5 s at scale 1, not 4.6 s): each task loads its own part
     return with_orgs(plan_partitions(subtree_sizes(conn, registry), n), registry)
 
 
