@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import itertools
 import json
 import random
@@ -50,6 +51,7 @@ from engine.subjects.base import BuildContext  # noqa: E402
 from engine.subjects.registry import Registry  # noqa: E402
 from engine.submit import judge_facts  # noqa: E402
 from engine.violations.store import ViolationStore  # noqa: E402
+from engine.web.api import prepare_to_serve  # noqa: E402
 from facts.db import create_schema_engine  # noqa: E402
 from facts.errors import Location  # noqa: E402
 from facts.readers import read_file  # noqa: E402
@@ -105,6 +107,7 @@ def _online(app: App, n: int, seed: int) -> dict[str, Any]:
             by_group[org].append(member)
     rnd = random.Random(seed)
     pack = app.pack()
+    prepare_to_serve(app)  # as `partyrules serve` does before its first request (the start-up heap frozen)
     times = []
     flagged = 0
     for i in range(n):
@@ -124,6 +127,7 @@ def _online(app: App, n: int, seed: int) -> dict[str, Any]:
         flagged += bool(judgement.findings)
         if judgement.errors:
             raise SystemExit(f"online judging failed: {judgement.errors}")
+    gc.unfreeze()
     times.sort()
     return {
         "submissions": n,

@@ -195,12 +195,12 @@ def serve(ctx: Context, host: str, port: int, insecure_cookies: bool) -> None:
     """
     import uvicorn
 
-    from engine.web.api import create_api
+    from engine.web.api import create_api, prepare_to_serve
 
     ctx.app.init()
-    uvicorn.run(
-        create_api(ctx.app, secure_cookies=not insecure_cookies), host=host, port=port, log_level="info"
-    )
+    api = create_api(ctx.app, secure_cookies=not insecure_cookies)
+    prepare_to_serve(ctx.app)
+    uvicorn.run(api, host=host, port=port, log_level="info")
 
 
 def register(main: click.Group) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,17 @@ from facts.errors import PartyrulesError
 
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 STATUS = {NotAuthenticated: 401, Forbidden: 403, NotFound: 404}
+
+
+def prepare_to_serve(app: App) -> None:
+    """Load what every request uses (the rule pack), then take the heap built so far out of the cyclic
+    garbage collector's scans (``gc.freeze``): a long-lived server's full collections otherwise walk the
+    pack, the modules and the compiled rules again and again.  Judging one submitted fact at scale 1 (200
+    submissions, fresh databases, two rounds each way): p99 85 / 100 ms collected, 52 / 61 ms frozen, the
+    p50 unchanged.  Objects made later are collected as usual."""
+    app.pack()
+    gc.collect()
+    gc.freeze()
 
 
 def create_api(app: App, secure_cookies: bool = True, limiter: LoginLimiter | None = None) -> FastAPI:
