@@ -25,11 +25,13 @@ to disk sooner, the importer's peak stays bounded, and the build takes as long.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, DropIndex
+
+from facts.db import sqlite_pragmas
 
 log = logging.getLogger(__name__)
 
@@ -79,27 +81,16 @@ def restore_indexes(conn: sa.Connection, tables: Iterable[sa.Table]) -> list[str
     return built
 
 
-@contextmanager
-def _sort_cache(conn: sa.Connection) -> Iterator[None]:
+def _sort_cache(conn: sa.Connection) -> AbstractContextManager[None]:
     """On SQLite, a page cache of :data:`SORT_CACHE_KB` at most (see the module's text); as it was afterwards."""
     if conn.dialect.name != "sqlite":
-        yield
-        return
-    old = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
+        return nullcontext()
+    size = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
     page = int(conn.exec_driver_sql("PRAGMA page_size").scalar() or 4096)
     conn.commit()
-    if (-old if old < 0 else old * page // 1024) <= SORT_CACHE_KB:
-        yield
-        return
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{SORT_CACHE_KB}")
-    conn.commit()
-    try:
-        yield
-    finally:
-        if conn.in_transaction():
-            conn.rollback()
-        conn.exec_driver_sql(f"PRAGMA cache_size={old}")
-        conn.commit()
+    if (-size if size < 0 else size * page // 1024) <= SORT_CACHE_KB:
+        return nullcontext()
+    return sqlite_pragmas(conn, {"cache_size": -SORT_CACHE_KB})
 
 
 def _few_rows(conn: sa.Connection, table: sa.Table, limit: int) -> bool:

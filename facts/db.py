@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 DEFAULT_URL = "sqlite:///partyrules.db"
 
@@ -76,3 +77,24 @@ def create_schema_engine(url: str, prefix: str = "t") -> tuple[Engine, str, Call
         again.dispose()
 
     return engine, schema, drop
+
+
+@contextmanager
+def sqlite_pragmas(conn: Connection, values: Mapping[str, int]) -> Iterator[None]:
+    """On SQLite, these pragmas set for the duration of the block and as they were afterwards (committed
+    both ways); on any other database, nothing."""
+    if conn.dialect.name != "sqlite" or not values:
+        yield
+        return
+    old = {name: int(conn.exec_driver_sql(f"PRAGMA {name}").scalar() or 0) for name in values}
+    for name, value in values.items():
+        conn.exec_driver_sql(f"PRAGMA {name}={int(value)}")
+    conn.commit()
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        for name, value in old.items():
+            conn.exec_driver_sql(f"PRAGMA {name}={value}")
+        conn.commit()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Table
 
 from facts import tables as t
+from facts.db import sqlite_pragmas
 from facts.minhash import BANDS, band_keys
 from facts.models import (
     Declaration,
@@ -267,27 +268,11 @@ _SQLITE_CHECKPOINT_PAGES = 25_000  # WAL pages between checkpoints while importi
 _SQLITE_CACHE_KB = 131_072  # 128 MB: a connection's page cache during an import (SQLite's default is 2 MB)
 
 
-@contextmanager
-def bulk_cache(conn: sa.Connection) -> Iterator[None]:
+def bulk_cache(conn: sa.Connection) -> AbstractContextManager[None]:
     """On SQLite, for the import: a page cache of ``_SQLITE_CACHE_KB`` (the indexes of a big store stay in
     memory), and a checkpoint of the WAL every ``_SQLITE_CHECKPOINT_PAGES`` pages instead of every 1,000
     (each checkpoint syncs the disk; commits stay as durable as before); both as they were afterwards."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    old = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-    old_checkpoint = int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() or 1000)
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KB}")
-    conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={_SQLITE_CHECKPOINT_PAGES}")
-    conn.commit()
-    try:
-        yield
-    finally:
-        if conn.in_transaction():
-            conn.rollback()
-        conn.exec_driver_sql(f"PRAGMA cache_size={old}")
-        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={old_checkpoint}")
-        conn.commit()
+    return sqlite_pragmas(conn, {"cache_size": -_SQLITE_CACHE_KB, "wal_autocheckpoint": _SQLITE_CHECKPOINT_PAGES})
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[Row]) -> None:
