@@ -122,6 +122,15 @@ def default_processes() -> int:
         return os.cpu_count() or 1
 
 
+def _submit(pool: ProcessPoolExecutor, chunk: LineChunk) -> Future[bytes] | None:
+    """``chunk`` sent to a worker, or None when the pool is already broken (it says so at submit once it has
+    seen a worker die, which may be before the dead worker's own future is read)."""
+    try:
+        return pool.submit(prepare_chunk_pickled, chunk)
+    except BrokenProcessPool:
+        return None
+
+
 def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -> Iterator[PreparedChunk]:
     """Every item and line chunk of ``source`` prepared, in input order (see the module's text)."""
     workers = default_processes() if processes is None else processes
@@ -157,12 +166,17 @@ def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -
                     batch = []
                 if workers > 1 and pool is None and not broken:
                     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-                if pool is not None:
-                    future = pool.submit(prepare_chunk_pickled, item)
+                future = _submit(pool, item) if pool is not None else None
+                if future is not None:
                     chunks[id(future)] = item
                     ahead.append(future)
                 else:
-                    ahead.append(item)
+                    if pool is not None:  # found broken at submit: a worker died before its answer was read
+                        log.warning("import: a worker process died; preparing the rest in this process")
+                        broken = True
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = None
+                    ahead.append(item)  # prepared here, in order (the chunks already sent are settled first)
             else:
                 batch.append(item)
                 if len(batch) >= _ITEMS:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 import sqlalchemy as sa
@@ -127,6 +129,26 @@ def test_a_worker_that_dies_is_replaced_by_the_importing_process(tmp_path, sqlit
     monkeypatch.setattr(facts.streaming, "prepare_lines", dies_in_a_worker)
     report = _store(sqlite_engine).import_items(read_chunks(path), files="f", processes=2)
     assert (report.added, report.rejected) == (4 + 39 + 2600 + 13, 11)
+
+
+def test_a_pool_found_broken_at_submit_prepares_the_rest_here(tmp_path, sqlite_engine, small_limits, monkeypatch):
+    """The executor refuses new work once it has seen a worker die, which may come before the dead worker's
+    own future is read (CI hit it once): the chunks from then on are prepared in this process."""
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(_lines()) + "\n", encoding="utf-8")
+    calls = {"n": 0}
+
+    class BreaksAtTheThirdSubmit(ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] >= 3:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(facts.streaming, "ProcessPoolExecutor", BreaksAtTheThirdSubmit)
+    report = _store(sqlite_engine).import_items(read_chunks(path), files="f", processes=2)
+    assert calls["n"] == 3  # not asked again once broken
+    assert (report.added, report.rejected) == (4 + 39 + 2600 + 13, 11)  # as without workers: nothing lost
 
 
 def test_a_big_file_that_is_not_utf8_is_read_whole_as_before(tmp_path, small_limits):
