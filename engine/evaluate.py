@@ -495,10 +495,7 @@ def plan_check(engine: sa.Engine, processes: int, partitions: int | str, screen:
 
     engine.dispose(close=False)
     with engine.connect() as conn, hidden(conn, screen):  # the tree the workers will see
-        if partitions == "auto":
-            n = partition_count(fact_rows(conn), processes)
-        else:
-            n = partition_count(0, processes, partitions)
+        n = partition_count(fact_rows(conn) if partitions == "auto" else 0, processes, partitions)
         if n == processes:
             return None
         registry = Registry.load_orgs(conn)  # the tree alone: the workers load their own parts
