@@ -39,6 +39,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from engine import collector
 from engine.matching.errors import MatcherCrashed, MatcherError
 from engine.matching.lifeline import WATCHDOG_THREAD, Lifeline, set_parent_death_signal, start_watchdog
 
@@ -267,9 +268,13 @@ def run_forked(
 
 
 def _receive(answer: Connection) -> tuple[str, Any] | None:
-    """The worker's answer, or None when it ended without one (it died)."""
+    """The worker's answer, or None when it ended without one (it died).
+
+    Unpickled with the garbage collector paused: a check's partition answers with thousands of findings,
+    each a few dicts and lists, and the collections their allocation starts cost ~4× the unpickling."""
     try:
-        reply: tuple[str, Any] = answer.recv()
+        with collector.paused():
+            reply: tuple[str, Any] = answer.recv()
     except (EOFError, OSError):
         return None
     return reply

@@ -16,12 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from engine import collector
 from engine.alerts.config import AlertsConfig
-from engine.alerts.outbox import Alert, enqueue, enqueue_many
+from engine.alerts.outbox import Alert, enqueue, enqueue_bulk
 from engine.finding import Finding, violation_key
+from engine.violations.bulk import insert_tuples, update_rows
 from engine.violations.runs import record_owner
 from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
-from facts.projection import insert_rows
 
 _V = Violation.__table__  # type: ignore[attr-defined]
 _E = ViolationEvent.__table__  # type: ignore[attr-defined]
@@ -94,41 +95,48 @@ def new_alert(f: Finding, now: dt.datetime, occurrence: str = "") -> Alert:
     )
 
 
-def _insert_dicts(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that all have the same keys through the fast bulk path (``executemany`` on SQLite,
-    ``COPY`` on PostgreSQL): SQLAlchemy's per-row parameter handling cost ~15 µs a row here."""
-    given = tuple(rows[0])
-    # the column defaults SQLAlchemy would have filled in (plain values only: none here is computed)
-    defaults = {
-        c.name: c.default.arg  # type: ignore[attr-defined]
-        for c in table.columns
-        if c.name not in given and c.default is not None and getattr(c.default, "is_scalar", False)
-    }
-    computed = [c.name for c in table.columns if c.name not in given and c.default is not None and c.name not in defaults]
-    if computed:  # a computed default would be silently skipped by the bulk path: make it loud
-        raise ValueError(f"{table.name}: give {computed} explicitly (their defaults are computed)")
-    columns = (*given, *defaults)
-    tail = tuple(defaults.values())
-    insert_rows(conn, table, columns, [(*(r[c] for c in given), *tail) for r in rows])
+#: a finding's own columns of its violation, in the order of :func:`_row_values`
+_VALUES = (
+    "rule",
+    "rule_version",
+    "pack_hash",
+    "severity",
+    "title",
+    "basis",
+    "subject_type",
+    "subject_id",
+    "org",
+    "org_name",
+    "member",
+    "period",
+    "message",
+    "evidence",
+    "org_path",
+)
+_INSERTED = ("key", "status", "first_seen", "last_seen", "last_run", *_VALUES)
+_SEEN = (*_VALUES, "last_seen", "last_run")
+_REOPENED = (*_SEEN, "status", "resolved_at", "resolution")
+_RESOLVED = ("status", "resolved_at", "resolution")
+_EVENT = ("key", "at", "actor", "action", "from_status", "to_status", "note", "run_id")
 
 
-def _row_values(f: Finding, pack_hash: str) -> dict[str, Any]:
-    return dict(
-        rule=f.rule,
-        rule_version=f.rule_version,
-        pack_hash=pack_hash,
-        severity=f.severity,
-        title=f.title,
-        basis=f.basis,
-        subject_type=f.subject_type,
-        subject_id=f.subject_id,
-        org=f.org,
-        org_name=f.org_name,
-        member=f.member,
-        period=f.period,
-        message=f.message,
-        evidence=f.evidence,
-        org_path=f.org_path,
+def _row_values(f: Finding, pack_hash: str) -> tuple[Any, ...]:
+    return (
+        f.rule,
+        f.rule_version,
+        pack_hash,
+        f.severity,
+        f.title,
+        f.basis,
+        f.subject_type,
+        f.subject_id,
+        f.org,
+        f.org_name,
+        f.member,
+        f.period,
+        f.message,
+        f.evidence,
+        f.org_path,
     )
 
 
@@ -212,71 +220,61 @@ class ViolationStore:
 
         With ``alert_sink`` the alerts are appended to it instead of enqueued (a backfill sends one
         summary per channel instead of one alert per violation).
+
+        One read of the scope's stored violations, then every row written in batches of tuples through
+        the driver (:mod:`engine.violations.bulk`): no ORM object, no parameter dict a row.
         """
         now = utcnow()
         today = now.date()
         report = StoreReport()
-        found = {f.key: f for f in findings}
-        with Session(self.engine) as session:
+        alerts: list[Alert] = []
+        with collector.paused(), Session(self.engine) as session:
+            found = {f.key: f for f in findings}
             existing = {v.key: v for v in self._in_scope(session, scope, found)}
-            inserts, updates, events = [], [], []
-            alerts: list[Alert] = []
+            inserts: list[tuple[Any, ...]] = []
+            seen: list[tuple[Any, ...]] = []  # _SEEN columns, then the key
+            reopened: list[tuple[Any, ...]] = []  # _REOPENED columns, then the key
+            resolved: list[tuple[Any, ...]] = []  # _RESOLVED columns, then the key
+            events: list[tuple[Any, ...]] = []  # _EVENT columns
             for key, f in found.items():
                 old = existing.get(key)
                 values = _row_values(f, pack_hash)
                 if old is None:
-                    inserts.append(
-                        dict(key=key, status="open", first_seen=now, last_seen=now, last_run=run_id, **values)
-                    )
-                    events.append(self._event(key, now, actor, "detected", None, "open", f.message, run_id))
+                    inserts.append((key, "open", now, now, run_id, *values))
+                    events.append((key, now, actor, "detected", None, "open", f.message, run_id))
                     alerts.append(new_alert(f, now))
                     report.new.append(key)
                     continue
                 status = old.status
-                extra: dict[str, Any] = {}
+                report.updated += 1
                 if status == "resolved" and (old.resolution or "").startswith(RECTIFIED):
                     # rectified by hand: the historical lapse is still seen, and stays resolved
-                    updates.append(dict(b_key=key, last_seen=now, last_run=run_id, **values))
-                    report.updated += 1
-                    continue
-                if status == "resolved" or (
+                    seen.append((*values, now, run_id, key))
+                elif status == "resolved" or (
                     status == "waived" and old.waiver_expires is not None and old.waiver_expires < today
                 ):
                     why = "复查再次发现" if status == "resolved" else "豁免已到期，复查仍存在"
-                    extra = dict(status="open", resolved_at=None, resolution=None)
-                    events.append(self._event(key, now, actor, "recurred", status, "open", why, run_id))
+                    reopened.append((*values, now, run_id, "open", None, None, key))
+                    events.append((key, now, actor, "recurred", status, "open", why, run_id))
                     alerts.append(new_alert(f, now, occurrence=f"recurred@{now.isoformat()}"))
                     report.recurred.append(key)
-                updates.append(dict(b_key=key, last_seen=now, last_run=run_id, **values, **extra))
-                report.updated += 1
+                else:
+                    seen.append((*values, now, run_id, key))
+            note = f"复查未再发现（检查运行 #{run_id}）：已符合要求" if run_id else "复查未再发现：已符合要求"
             for key, v in existing.items():
                 if key in found or v.status not in ACTIVE or not scope.covers(v):
                     continue
-                note = (
-                    f"复查未再发现（检查运行 #{run_id}）：已符合要求"
-                    if run_id
-                    else "复查未再发现：已符合要求"
-                )
-                updates.append(dict(b_key=key, status="resolved", resolved_at=now, resolution=note))
-                events.append(
-                    self._event(key, now, actor, "auto_resolved", v.status, "resolved", note, run_id)
-                )
+                resolved.append(("resolved", now, note, key))
+                events.append((key, now, actor, "auto_resolved", v.status, "resolved", note, run_id))
                 report.resolved.append(key)
-            if inserts:
-                _insert_dicts(session.connection(), _V, inserts)
-            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for row in updates:  # one executemany per set of columns changed
-                by_columns.setdefault(tuple(sorted(row)), []).append(row)
-            for columns, rows in by_columns.items():
-                # bind names must differ from column names in an UPDATE's SET clause: prefix them
-                stmt = sa.update(_V).where(_V.c.key == sa.bindparam("b_key"))
-                stmt = stmt.values({c: sa.bindparam(f"v_{c}") for c in columns if c != "b_key"})
-                params = [{(k if k == "b_key" else f"v_{k}"): v for k, v in row.items()} for row in rows]
-                session.connection().execute(stmt, params)
-            if events:
-                _insert_dicts(session.connection(), _E, events)
+            conn = session.connection()
+            insert_tuples(conn, _V, _INSERTED, inserts)
+            update_rows(conn, _V, "key", _SEEN, seen)
+            update_rows(conn, _V, "key", _REOPENED, reopened)
+            update_rows(conn, _V, "key", _RESOLVED, resolved)
+            insert_tuples(conn, _E, _EVENT, events)
             if alerts and alert_sink is None:
-                enqueue_many(session, alerts, self.alerts)
+                enqueue_bulk(session, alerts, self.alerts)
             session.commit()
         if alert_sink is not None:
             alert_sink.extend(alerts)
@@ -315,21 +313,6 @@ class ViolationStore:
             )
             out.extend(session.execute(query).all())
         return [r for r in out if r.key in found or scope.covers(r)]
-
-    @staticmethod
-    def _event(
-        key: str,
-        at: dt.datetime,
-        actor: str,
-        action: str,
-        src: str | None,
-        dst: str | None,
-        note: str,
-        run: int | None,
-    ) -> dict[str, Any]:
-        return dict(
-            key=key, at=at, actor=actor, action=action, from_status=src, to_status=dst, note=note, run_id=run
-        )
 
     def mark_retired(self, rule_ids: Sequence[str]) -> int:
         """Flag active violations of rules the pack no longer holds: they stay open until resolved or waived."""
