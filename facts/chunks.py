@@ -36,7 +36,8 @@ from facts.models import MODELS, TYPE_ORDER
 from facts.projection import COLUMNS, MEETING, OWNED, Row, insert_rows
 
 if TYPE_CHECKING:
-    from facts.store import ImportReport, Stored, _Pending
+    from facts.prepare import Prepared
+    from facts.store import ImportReport, Stored
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class _Moved(Exception):
 
 
 def store_chunks(
-    conn: sa.Connection, chunks: Iterable[list[_Pending]], run: Run, report: ImportReport
+    conn: sa.Connection, chunks: Iterable[list[Prepared]], run: Run, report: ImportReport
 ) -> str | None:
     """Store each chunk in its own transaction; the reason the import stopped, or None if it went through."""
     todo = iter(chunks)
@@ -101,7 +102,7 @@ def store_chunks(
     return None
 
 
-def _not_stored(rest: list[_Pending], run: Run, report: ImportReport, reason: str) -> None:
+def _not_stored(rest: list[Prepared], run: Run, report: ImportReport, reason: str) -> None:
     skipped = {(p.location.file, p.location.line) for p in report.problems}
     for p in rest:
         if id(p) in run.stored_now or (p.location.file, p.location.line) in skipped:
@@ -118,7 +119,7 @@ def _not_stored(rest: list[_Pending], run: Run, report: ImportReport, reason: st
     run.stored_now.clear()
 
 
-def _store_with_retries(conn: sa.Connection, chunk: list[_Pending], run: Run, report: ImportReport) -> None:
+def _store_with_retries(conn: sa.Connection, chunk: list[Prepared], run: Run, report: ImportReport) -> None:
     cause: BaseException | None = None
     for _ in range(_RETRIES):
         outcome = _Outcome()
@@ -184,8 +185,8 @@ def _current(conn: sa.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str
 
 
 def _settle_race(
-    conn: sa.Connection, chunk: list[_Pending], outcome: _Outcome, run: Run, report: ImportReport
-) -> list[_Pending]:
+    conn: sa.Connection, chunk: list[Prepared], outcome: _Outcome, run: Run, report: ImportReport
+) -> list[Prepared]:
     """After a race: keys another import wrote meanwhile are unchanged (same content) or conflicts; the rest retry."""
     run.present.update(p.type for p in chunk)
     idents = [(p.type, p.key) for p in chunk]
@@ -194,7 +195,7 @@ def _settle_race(
             now = _current(conn, idents)
     except Exception as exc:  # noqa: BLE001 - the database itself: stop, the run says why
         raise StopImport(_describe(exc)) from exc
-    retry: list[_Pending] = []
+    retry: list[Prepared] = []
     for p, ident in zip(chunk, idents, strict=True):
         seen = outcome.read.get(ident, "unread")
         if seen == "unread" or now.get(ident) == seen:
@@ -221,7 +222,7 @@ def _settle_race(
 
 
 def _store_one_by_one(
-    conn: sa.Connection, chunk: list[_Pending], run: Run, report: ImportReport, cause: BaseException | None
+    conn: sa.Connection, chunk: list[Prepared], run: Run, report: ImportReport, cause: BaseException | None
 ) -> None:
     """The chunk failed: store it in halves, recursively, so that one bad fact rejects only itself.
 
@@ -229,13 +230,13 @@ def _store_one_by_one(
     """
     why = _describe(cause) if cause is not None else "it kept racing with another import"
     log.warning("import %s: a chunk of %d facts failed (%s); storing it in parts", run.id, len(chunk), why)
-    failures: list[tuple[_Pending, str]] = []  # in a row: told only once a later fact goes through
+    failures: list[tuple[Prepared, str]] = []  # in a row: told only once a later fact goes through
     _halves(conn, chunk, run, report, failures)
     _tell(report, failures)
 
 
 def _halves(
-    conn: sa.Connection, part: list[_Pending], run: Run, report: ImportReport, failures: list[tuple[_Pending, str]]
+    conn: sa.Connection, part: list[Prepared], run: Run, report: ImportReport, failures: list[tuple[Prepared, str]]
 ) -> None:
     outcome = _Outcome()
     try:
@@ -265,7 +266,7 @@ def _halves(
     failures.clear()
 
 
-def _tell(report: ImportReport, failures: list[tuple[_Pending, str]]) -> None:
+def _tell(report: ImportReport, failures: list[tuple[Prepared, str]]) -> None:
     for p, detail in failures:
         report.problems.append(
             FieldProblem(p.location, p.type, f"could not be stored ({detail}); this line was not imported")
@@ -292,8 +293,8 @@ def _verify_unchanged(conn: sa.Connection, outcome: _Outcome) -> None:
             raise _Moved(ident)
 
 
-def _store_chunk(conn: sa.Connection, chunk: list[_Pending], run: Run, outcome: _Outcome) -> None:
-    by_type: dict[str, list[_Pending]] = defaultdict(list)
+def _store_chunk(conn: sa.Connection, chunk: list[Prepared], run: Run, outcome: _Outcome) -> None:
+    by_type: dict[str, list[Prepared]] = defaultdict(list)
     for p in chunk:
         by_type[p.type].append(p)
     for type_name in TYPE_ORDER:
@@ -302,7 +303,7 @@ def _store_chunk(conn: sa.Connection, chunk: list[_Pending], run: Run, outcome: 
             _store_group(conn, type_name, group, run, outcome)
 
 
-def _store_group(conn: sa.Connection, type_name: str, group: list[_Pending], run: Run, outcome: _Outcome) -> None:
+def _store_group(conn: sa.Connection, type_name: str, group: list[Prepared], run: Run, outcome: _Outcome) -> None:
     from facts.store import Stored
 
     if type_name in run.present:
@@ -311,7 +312,7 @@ def _store_group(conn: sa.Connection, type_name: str, group: list[_Pending], run
     else:
         existing = {}  # nothing of this type was stored before this import, and keys are unique within it
         altered = set()
-    new_versions: list[tuple[_Pending, int]] = []
+    new_versions: list[tuple[Prepared, int]] = []
     superseded: list[str] = []
     for p in group:
         old = existing.get(p.key)
@@ -433,7 +434,7 @@ def types_present(conn: sa.Connection, types: set[str]) -> set[str]:
     }
 
 
-def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], facts: list[_Pending]) -> None:
+def _delete_projection(conn: sa.Connection, type_name: str, keys: list[str], facts: list[Prepared]) -> None:
     for table, column in OWNED[type_name]:
         conn.execute(sa.delete(table).where(table.c[column].in_(keys)))
     if type_name == "dues":

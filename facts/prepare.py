@@ -17,6 +17,8 @@ import pickle
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from facts.errors import FieldProblem, Location
 from facts.minhash import band_keys
 from facts.models import MODELS, Meeting, Org, OrgChange, canonical, natural_key, references
@@ -52,29 +54,83 @@ class Prepared(NamedTuple):
 class PreparedChunk(NamedTuple):
     records: list[Prepared]
     problems: list[FieldProblem]  # in input order
-    pickled: bytes | None = None  # this chunk (without this field) as a worker pickled it: spilled as is
 
 
-def pickled_chunk(chunk: PreparedChunk) -> bytes:
-    """The chunk's records and problems, pickled (what a worker sends and what the importer spills)."""
-    return chunk.pickled or pickle.dumps(chunk._replace(pickled=None), protocol=pickle.HIGHEST_PROTOCOL)
+class ChunkKeys(NamedTuple):
+    """What pass 1 of an import keeps of a chunk's records: digests and places in arrays, the registry's whole."""
+
+    idents: np.ndarray  # uint64, a record: Prepared.ident
+    hashes: np.ndarray  # uint64, a record: the first 64 bits of Prepared.hash
+    labels: list[str]  # the files the records come from
+    files: np.ndarray  # uint64, a record: its file's index in labels
+    lines: np.ndarray  # uint64, a record: its line
+    types: frozenset[str]
+    # the registry records (org, member and their changes): (position in the chunk, type, key, refs, edge, content)
+    registry: list[tuple[int, str, str, list[tuple[str, str, str]], tuple[str, str | None] | None, str]]
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return len(self.idents)
 
 
-def unpickle_chunk(data: bytes) -> PreparedChunk:
-    """A chunk from :func:`pickled_chunk`, unpickled with the cyclic garbage collector paused.
+class ReadyChunk(NamedTuple):
+    """A prepared chunk as the importer takes it: its keys, its problems, and its records pickled (spilled as is).
 
-    Its objects (tuples, strings, dates) hold no cycles, and unpickling a chunk makes
+    A worker sends this (pickled once more, which copies the records' bytes); the importer
+    never unpickles the records in pass 1, only in pass 2 (:func:`unpickle_records`).
+    """
+
+    keys: ChunkKeys
+    problems: list[FieldProblem]  # in input order
+    records: bytes
+
+
+def chunk_keys(records: list[Prepared]) -> ChunkKeys:
+    labels: dict[str, int] = {}
+    files = [labels.setdefault(r.file, len(labels)) for r in records]
+    registry = [
+        (offset, r.type, r.key, r.refs, r.edge, r.content) for offset, r in enumerate(records) if r.type in REGISTRY
+    ]
+    return ChunkKeys(
+        np.array([r.ident for r in records], dtype=np.uint64),
+        np.array([int(r.hash[:16], 16) for r in records], dtype=np.uint64),
+        list(labels),
+        np.array(files, dtype=np.uint64),
+        np.array([r.line for r in records], dtype=np.uint64),
+        frozenset(r.type for r in records),
+        registry,
+    )
+
+
+def ready(chunk: PreparedChunk) -> ReadyChunk:
+    """``chunk`` with its keys taken out and its records pickled."""
+    return ReadyChunk(
+        chunk_keys(chunk.records), chunk.problems, pickle.dumps(chunk.records, protocol=pickle.HIGHEST_PROTOCOL)
+    )
+
+
+def unpickle_records(data: bytes) -> list[Prepared]:
+    """The records of :attr:`ReadyChunk.records`, unpickled with the cyclic garbage collector paused.
+
+    Their objects (tuples, strings, dates) hold no cycles, and unpickling a chunk makes
     ~100,000 of them: a collection set off in the middle rescans everything the
     import holds, which made unpickling ~4× slower.
     """
+    return _unpickled(data)  # type: ignore[no-any-return]
+
+
+def unpickle_ready(data: bytes) -> ReadyChunk:
+    """A :class:`ReadyChunk` a worker pickled (see :func:`unpickle_records` for the collector)."""
+    return _unpickled(data)  # type: ignore[no-any-return]
+
+
+def _unpickled(data: bytes) -> Any:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        chunk: PreparedChunk = pickle.loads(data)
+        return pickle.loads(data)
     finally:
         if enabled:
             gc.enable()
-    return chunk
 
 
 def unexpected_problem(location: Location, raw: Any, exc: BaseException) -> FieldProblem:

@@ -324,26 +324,39 @@ def _processed(rows: list[Row], processors: Sequence[tuple[int, Callable[[Any], 
     """``rows`` with each processed column's values through its bind processor, once per distinct value.
 
     A batch repeats few values in those columns (booleans, dates, the import's timestamp);
-    SQLAlchemy's processors are a chain of Python calls a value.  Only values whose type
-    is in :data:`_MEMO_TYPES` are remembered (``True == 1``: the type is part of the key).
+    SQLAlchemy's processors are a chain of Python calls a value.  The rows are turned into
+    columns and back (in C), and each processed column is mapped through its distinct values.
+    Only values whose type is in :data:`_MEMO_TYPES` are remembered (``True == 1``: the type
+    is part of the key).
     """
-    memos: list[dict[tuple[Any, ...], Any]] = [{} for _ in processors]
-    fixed: list[Row] = []
-    for row in rows:
-        values = list(row)
-        for (i, process), memo in zip(processors, memos, strict=True):
-            value = values[i]
-            kind = type(value)
-            if kind in _MEMO_TYPES:
-                key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)  # equal times, other zones
-                done = memo.get(key, memo)
-                if done is memo:
-                    done = memo[key] = process(value)
-                values[i] = done
-            else:
-                values[i] = process(value)
-        fixed.append(tuple(values))
-    return fixed
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, process in processors:
+        columns[i] = _processed_column(columns[i], process)
+    return list(zip(*columns, strict=True))
+
+
+_PLAIN_MEMO = frozenset({bool, int, date, type(None)})  # kinds whose equal values a dict may share
+
+
+def _processed_column(values: Sequence[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """One column's values through ``process``, once per distinct value (see :func:`_processed`)."""
+    kinds = set(map(type, values))
+    if kinds <= _PLAIN_MEMO and len(kinds - {type(None)}) <= 1:  # one kind (and None): equal values are alike
+        done = {value: process(value) for value in set(values)}
+        return list(map(done.__getitem__, values))
+    memo: dict[tuple[Any, ...], Any] = {}
+    out: list[Any] = []
+    for value in values:
+        kind = type(value)
+        if kind in _MEMO_TYPES:
+            key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)  # equal times, other zones
+            result = memo.get(key, memo)
+            if result is memo:
+                result = memo[key] = process(value)
+            out.append(result)
+        else:
+            out.append(process(value))
+    return out
 
 
 def _copy_text(rows: list[Row]) -> io.StringIO:

@@ -32,7 +32,7 @@ from facts.bulk import drop_for_bulk, restore_indexes
 from facts.chunks import CHUNK, Run, store_chunks, types_present
 from facts.errors import FieldProblem, Location
 from facts.models import MODELS, TYPE_ORDER, FactBase, canonical
-from facts.prepare import REGISTRY, Prepared, pickled_chunk, unpickle_chunk
+from facts.prepare import REGISTRY, ChunkKeys, Prepared, ReadyChunk, unpickle_records
 from facts.projection import OWNED, bulk_cache
 from facts.streaming import LineChunk, prepared
 from facts.validate import canonical_bytes, suggest, validate_object
@@ -123,16 +123,6 @@ class VersionInfo:
     content: dict[str, Any]
 
 
-@dataclass(slots=True)
-class _Pending:
-    location: Location
-    type: str
-    key: str
-    content: str
-    hash: str
-    rows: list[tuple[str, tuple[Any, ...]]]  # projection rows by table name; a meeting's seq is filled in when stored
-
-
 class _Registered(NamedTuple):
     """What the whole-import checks need of a registry object (org, member and their changes)."""
 
@@ -154,7 +144,7 @@ class _Column:
         self.blocks: list[np.ndarray] = []
         self.size = 0
 
-    def extend(self, values: list[int]) -> None:
+    def extend(self, values: list[int] | np.ndarray) -> None:
         data = np.array(values, dtype=np.uint64)
         done = 0
         while done < len(data):
@@ -193,7 +183,7 @@ class _DiskColumn:
         self.file = file
         self.size = 0
 
-    def extend(self, values: list[int]) -> None:
+    def extend(self, values: list[int] | np.ndarray) -> None:
         self.file.seek(0, 2)
         self.file.write(np.array(values, dtype="<u8").tobytes())
         self.size += len(values)
@@ -257,32 +247,40 @@ class _Scan:
         """What the per-object state holds in memory (places and the registry are on disk)."""
         return self.idents.nbytes + self.hashes.nbytes
 
-    def add_chunk(self, records: list[Prepared], keep_content: bool) -> int:
-        """Remember ``records`` (a prepared chunk's, in input order); the position of the first."""
+    def add_chunk(self, chunk: ReadyChunk, keep_content: bool) -> int:
+        """Remember the records of ``chunk`` (a prepared chunk's, in input order); the position of the first.
+
+        Only its keys are read; its records are unpickled only while the references of the
+        import's first :data:`_FEW_REFERENCES` objects are noted (a submission's).
+        """
+        keys: ChunkKeys = chunk.keys
         start = len(self)
-        places: list[int] = []
-        registered: list[tuple[int, int, str, str, list[tuple[str, str, str]], tuple[str, str | None] | None, str]] = []
-        for index, r in enumerate(records, start):
-            at = self._label_at.get(r.file)
-            if at is None:
-                at = self._label_at[r.file] = len(self.labels)
-                self.labels.append(r.file)
-            place = (at << _LINE_BITS) | r.line
-            places.append(place)
-            self.types.add(r.type)
-            if r.type in REGISTRY:
-                registered.append((index, place, r.type, r.key, r.refs, r.edge, r.content if keep_content else ""))
-            if index < _FEW_REFERENCES:
-                for _path, target, ref in r.refs:
-                    self.asked[target].add(ref)
-        self.idents.extend([r.ident for r in records])
-        self.hashes.extend([int(r.hash[:16], 16) for r in records])
-        self.places.extend(places)
-        if registered:
+        label_at = np.array([self._label(label) for label in keys.labels], dtype=np.uint64)
+        places = (label_at[keys.files] << np.uint64(_LINE_BITS)) | keys.lines if len(keys) else keys.lines
+        self.types.update(keys.types)
+        if keys.registry:
+            registered = [
+                (start + offset, int(places[offset]), type_name, key, refs, edge, content if keep_content else "")
+                for offset, type_name, key, refs, edge, content in keys.registry
+            ]
             self._registry.seek(0, 2)
             pickle.dump(registered, self._registry, protocol=pickle.HIGHEST_PROTOCOL)
             self.registered += len(registered)
+        if start < _FEW_REFERENCES:
+            for r in unpickle_records(chunk.records)[: _FEW_REFERENCES - start]:
+                for _path, target, ref in r.refs:
+                    self.asked[target].add(ref)
+        self.idents.extend(keys.idents)
+        self.hashes.extend(keys.hashes)
+        self.places.extend(places)
         return start
+
+    def _label(self, label: str) -> int:
+        at = self._label_at.get(label)
+        if at is None:
+            at = self._label_at[label] = len(self.labels)
+            self.labels.append(label)
+        return at
 
     def registry(self, *skip: Container[int]) -> Iterator[_Registered]:
         """The registry objects in input order (read back from the spill), but those whose position is in ``skip``."""
@@ -541,10 +539,10 @@ class FactStore:
         """Pass 1: prepare every object; spill the prepared chunks; keep keys, and spill the registry's references."""
         for chunk in prepared(items, processes):
             report.problems.extend(chunk.problems)
-            if not chunk.records:
+            if not len(chunk.keys):
                 continue
-            start = scan.add_chunk(chunk.records, keep_content)
-            pickle.dump((start, pickled_chunk(chunk)), spill, protocol=pickle.HIGHEST_PROTOCOL)
+            start = scan.add_chunk(chunk, keep_content)
+            pickle.dump((start, chunk.records), spill, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _registry_duplicates(self, scan: _Scan, later: _Decisions) -> None:
         """Find every repeated key of the import (the first occurrence is kept); the registry's are told now."""
@@ -638,42 +636,39 @@ class FactStore:
 
     def _survivors(
         self, spill: IO[bytes], scan: _Scan, known: _Known, admit: Admit | None, later: _Decisions
-    ) -> Iterator[list[_Pending]]:
+    ) -> Iterator[list[Prepared]]:
         """Pass 2: the prepared objects in chunks of :data:`CHUNK`, without those refused."""
-        out: list[_Pending] = []
+        out: list[Prepared] = []
         ids = known.ids
         while True:
             try:
                 start, data = pickle.load(spill)
             except EOFError:
                 break
-            records = unpickle_chunk(data).records
-            chosen: list[tuple[int, Prepared]] = []
+            records = unpickle_records(data)
+            duplicates, rejected = later.duplicates, later.rejected
+            refused_here: set[tuple[str, int]] = set()
+            if admit is not None:
+                events = [
+                    r for index, r in enumerate(records, start) if r.type not in REGISTRY and index not in duplicates
+                ]
+                if events:
+                    refused = admit([(r.location, orjson.loads(r.content)) for r in events])
+                    later.admit.extend(refused)
+                    refused_here = {(p.location.file, p.location.line) for p in refused}
             for index, r in enumerate(records, start):
                 if r.type in REGISTRY:
-                    chosen.append((index, r))
-                    continue
-                dup = later.duplicates.get(index)
-                if dup is not None:
-                    later.duplicate(index, r.location, r.type, r.key, dup, scan)
-                else:
-                    chosen.append((index, r))
-            refused_here: set[tuple[str, int]] = set()
-            events = [r for index, r in chosen if r.type not in REGISTRY]
-            if admit is not None and events:
-                refused = admit([(r.location, orjson.loads(r.content)) for r in events])
-                later.admit.extend(refused)
-                refused_here = {(p.location.file, p.location.line) for p in refused}
-            for index, r in chosen:
-                if r.type in REGISTRY:
-                    if index in later.duplicates or index in later.rejected:
+                    if index in duplicates or index in rejected:
                         continue
-                elif (r.file, r.line) in refused_here:
+                elif index in duplicates:
+                    later.duplicate(index, r.location, r.type, r.key, duplicates[index], scan)
+                    continue
+                elif refused_here and (r.file, r.line) in refused_here:
                     continue
                 elif r.refs and not all(ref in ids[target] for _path, target, ref in r.refs):
                     later.late_references.extend(known.problems(r.location, r.type, r.refs))
                     continue
-                out.append(_Pending(r.location, r.type, r.key, r.content, r.hash, r.rows))
+                out.append(r)
             while len(out) >= CHUNK:
                 yield out[:CHUNK]
                 out = out[CHUNK:]

@@ -8,7 +8,7 @@ array, a small file — goes through :func:`facts.readers.read_file` as before,
 so the messages are the same either way.
 
 :func:`prepared` turns a mixed stream of items and line chunks into
-:class:`~facts.prepare.PreparedChunk` objects, in input order: line chunks go to
+:class:`~facts.prepare.ReadyChunk` objects, in input order: line chunks go to
 a pool of worker processes when there is more than one core (at most a few
 chunks ahead, so memory stays bounded), items are prepared in-process.
 """
@@ -19,6 +19,7 @@ import codecs
 import logging
 import multiprocessing
 import os
+import pickle
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from facts.prepare import PreparedChunk, pickled_chunk, prepare_items, prepare_lines, unpickle_chunk
+from facts.prepare import PreparedChunk, ReadyChunk, prepare_items, prepare_lines, ready, unpickle_ready
 from facts.readers import JSON_SUFFIXES, FileNote, Item, read_file
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,9 @@ def prepare_chunk(chunk: LineChunk) -> PreparedChunk:
 
 
 def prepare_chunk_pickled(chunk: LineChunk) -> bytes:
-    """What a worker runs: the prepared chunk, pickled here so that the importer can spill these very bytes."""
-    return pickled_chunk(prepare_chunk(chunk))
+    """What a worker runs: the prepared chunk as a :class:`~facts.prepare.ReadyChunk`, pickled here (the importer
+    unpickles its keys and problems, and spills its records' bytes as they are)."""
+    return pickle.dumps(ready(prepare_chunk(chunk)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def default_processes() -> int:
@@ -131,21 +133,21 @@ def _submit(pool: ProcessPoolExecutor, chunk: LineChunk) -> Future[bytes] | None
         return None
 
 
-def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -> Iterator[PreparedChunk]:
+def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -> Iterator[ReadyChunk]:
     """Every item and line chunk of ``source`` prepared, in input order (see the module's text)."""
     workers = default_processes() if processes is None else processes
     pool: ProcessPoolExecutor | None = None
-    ahead: deque[Future[bytes] | PreparedChunk | LineChunk] = deque()
+    ahead: deque[Future[bytes] | ReadyChunk | LineChunk] = deque()
     chunks: dict[int, LineChunk] = {}  # id(future) -> its chunk, to prepare here if the pool breaks
     batch: list[Item] = []
     broken = False
 
-    def settle(slot: Future[bytes] | PreparedChunk | LineChunk) -> PreparedChunk:
+    def settle(slot: Future[bytes] | ReadyChunk | LineChunk) -> ReadyChunk:
         nonlocal pool, broken
-        if isinstance(slot, PreparedChunk):
+        if isinstance(slot, ReadyChunk):
             return slot
         if isinstance(slot, LineChunk):
-            return prepare_chunk(slot)
+            return ready(prepare_chunk(slot))
         chunk = chunks.pop(id(slot))
         try:
             data = slot.result()
@@ -155,14 +157,14 @@ def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = None
-            return prepare_chunk(chunk)
-        return unpickle_chunk(data)._replace(pickled=data)
+            return ready(prepare_chunk(chunk))
+        return unpickle_ready(data)
 
     try:
         for item in source:
             if isinstance(item, LineChunk):
                 if batch:
-                    ahead.append(prepare_items(batch))
+                    ahead.append(ready(prepare_items(batch)))
                     batch = []
                 if workers > 1 and pool is None and not broken:
                     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
@@ -180,12 +182,12 @@ def prepared(source: Iterable[Item | LineChunk], processes: int | None = None) -
             else:
                 batch.append(item)
                 if len(batch) >= _ITEMS:
-                    ahead.append(prepare_items(batch))
+                    ahead.append(ready(prepare_items(batch)))
                     batch = []
-            while ahead and (len(ahead) > 2 * max(workers, 1) or isinstance(ahead[0], PreparedChunk)):
+            while ahead and (len(ahead) > 2 * max(workers, 1) or isinstance(ahead[0], ReadyChunk)):
                 yield settle(ahead.popleft())
         if batch:
-            ahead.append(prepare_items(batch))
+            ahead.append(ready(prepare_items(batch)))
         while ahead:
             yield settle(ahead.popleft())
     finally:

@@ -17,7 +17,7 @@ from test_store import REGISTRY, items, store
 
 import facts.bulk
 from facts.errors import FieldProblem, Location
-from facts.prepare import Prepared, ident_of
+from facts.prepare import Prepared, PreparedChunk, ReadyChunk, ident_of, ready
 from facts.store import FactStore, _Column, _Scan
 
 
@@ -25,6 +25,10 @@ def _record(i: int, type_name: str = "dues", key: str | None = None, content: st
     key = key if key is not None else f"m{i}|2017-01"
     digest = f"{(i * 2654435761) % (1 << 64):016x}" + "0" * 16
     return Prepared(file, i + 1, type_name, key, ident_of(type_name, key), digest, content, [], [], None)
+
+
+def _ready(records: list[Prepared]) -> ReadyChunk:
+    return ready(PreparedChunk(records, []))
 
 
 @pytest.fixture
@@ -39,7 +43,7 @@ def _scan_of(spill: tuple[IO[bytes], IO[bytes]], records: list[Prepared], chunk:
         f.truncate()
     scan = _Scan(*spill)
     for start in range(0, len(records), chunk):
-        scan.add_chunk(records[start : start + chunk], keep_content=False)
+        scan.add_chunk(_ready(records[start : start + chunk]), keep_content=False)
     return scan
 
 
@@ -86,8 +90,8 @@ def test_no_duplicates_and_no_objects(spill):
 def test_the_registry_is_read_back_from_disk_in_input_order_without_the_ones_skipped(spill):
     records = [_record(i, "member", key=f"m{i}", content=f'{{"id":"m{i}"}}') for i in range(10)]
     scan = _Scan(*spill)
-    scan.add_chunk(records[:4], keep_content=True)
-    scan.add_chunk(records[4:], keep_content=True)
+    scan.add_chunk(_ready(records[:4]), keep_content=True)
+    scan.add_chunk(_ready(records[4:]), keep_content=True)
     assert scan.registered == 10
     assert [r.key for r in scan.registry({3}, {0: None})] == [f"m{i}" for i in (1, 2, 4, 5, 6, 7, 8, 9)]
     first = next(scan.registry())
