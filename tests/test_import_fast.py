@@ -100,3 +100,23 @@ def test_bind_values_are_processed_once_per_distinct_value_and_type():
     out = _processed(rows, [(0, process), (1, process)])
     assert out == [(repr(a), repr(b), c) for a, b, c in rows]  # True and 1, utc and beijing kept apart
     assert len(calls) == 5  # True, 1, None; utc, beijing: once each
+
+
+def test_bind_values_of_one_kind_a_column_are_those_of_the_processor_value_by_value():
+    from datetime import date
+
+    from facts.projection import _processed
+
+    calls: list[object] = []
+
+    def process(value: object) -> str:
+        calls.append(value)
+        return f"{type(value).__name__}:{value!r}"
+
+    days = [date(2017, 1, 1 + i % 5) for i in range(40)]
+    rows = [(d if i % 7 else None, i % 3 == 0, i, "x") for i, d in enumerate(days)]
+    out = _processed(rows, [(0, process), (1, process), (2, process)])
+    assert out == [(process(a), process(b), process(c), d) for a, b, c, d in rows]
+    calls.clear()
+    _processed(rows, [(0, process), (1, process)])
+    assert len(calls) == 5 + 1 + 2  # five days and None; True and False
