@@ -329,6 +329,8 @@ def _processed(rows: list[Row], processors: Sequence[tuple[int, Callable[[Any], 
     Only values whose type is in :data:`_MEMO_TYPES` are remembered (``True == 1``: the type
     is part of the key).
     """
+    if not rows:
+        return []
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for i, process in processors:
         columns[i] = _processed_column(columns[i], process)

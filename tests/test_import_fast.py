@@ -120,3 +120,4 @@ def test_bind_values_of_one_kind_a_column_are_those_of_the_processor_value_by_va
     calls.clear()
     _processed(rows, [(0, process), (1, process)])
     assert len(calls) == 5 + 1 + 2  # five days and None; True and False
+    assert _processed([], [(0, process)]) == []
