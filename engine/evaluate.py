@@ -372,16 +372,17 @@ def evaluate(
     data-quality finding, whom it touches is not judged this run, and everyone else is judged as usual.
     """
     t0 = time.perf_counter()
-    screen = scan(conn)
     dq_period = str(rng.start.year)
     if processes >= 1 and "fork" in mp.get_all_start_methods():
+        screen, plan = screen_and_plan(conn, processes, partitions)
         result = evaluate_partitioned(
-            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen, partitions
+            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen, partitions, plan
         )
         result.seconds["sql"] += time.perf_counter() - t0 - result.seconds["wall"]
         result.seconds.pop("wall")
         result.add_screen(screen, dq_period)
         return result
+    screen = scan(conn)
     result = Evaluation(pack.hash, rng.text, as_of)
     work = collect_work(conn, pack, rng, as_of, grace_days, rule_ids, screen=screen)
     result.scope, result.subjects = work.scope, work.subjects
@@ -502,6 +503,41 @@ def plan_check(engine: sa.Engine, processes: int, partitions: int | str, screen:
         return with_orgs(plan_partitions(subtree_sizes(conn, registry), n), registry)
 
 
+def needs_plan(processes: int, partitions: int | str) -> bool:
+    """Whether a forked check must plan its partitions (:func:`plan_check`) rather than hash the top-level
+    orgs into ``processes`` shares."""
+    return partitions == "auto" or partition_count(0, processes, partitions) != processes
+
+
+def _scan_or_plan(engine: sa.Engine, job: str, processes: int, partitions: int | str) -> Any:
+    """One of the two forked jobs of :func:`screen_and_plan`."""
+    if job == "plan":
+        return plan_check(engine, processes, partitions, Screen())
+    engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
+    with engine.connect() as conn:
+        return scan(conn)
+
+
+def screen_and_plan(
+    conn: sa.Connection, processes: int, partitions: int | str
+) -> tuple[Screen, tuple[list[Any] | None] | None]:
+    """The screen (:func:`scan`) and, when one is needed, the plan of a forked check's partitions, as
+    ``(planned,)`` for :func:`evaluate_partitioned` (None: no plan needed, or it must be made again).
+
+    Both read the whole province (at scale 1: ~3 s and ~2 s) and neither needs the other's answer as long
+    as the screen sets no table aside (:func:`hidden` changes nothing then), so they run side by side in
+    two forked workers.  When the screen does set rows aside, that plan is dropped and the partitions are
+    planned again on the tree the workers will see (as before, one after the other)."""
+    if not needs_plan(processes, partitions):
+        return scan(conn), None
+    screen, planned = run_forked(
+        _scan_or_plan,
+        [(conn.engine, job, processes, partitions) for job in ("scan", "plan")],
+        "check preparation",
+    )
+    return screen, (None if screen.tables else (planned,))
+
+
 def _partition_worker(
     engine: sa.Engine,
     pack: Pack,
@@ -543,6 +579,7 @@ def evaluate_partitioned(
     heartbeat: Callable[[], None] | None = None,
     screen: Screen | None = None,
     partitions: int | str = "auto",
+    plan: tuple[list[Any] | None] | None = None,
 ) -> Evaluation:
     """Evaluate in forked workers, ``processes`` at a time, one partition of the top-level orgs each;
     ``heartbeat`` is called every 30 s while they work.
@@ -561,12 +598,14 @@ def evaluate_partitioned(
     time: the larger of the slowest partition's and the partitions' sum over ``processes`` (the work
     spread over the workers).  With ``processes`` partitions or fewer, side by side, that is the slowest
     partition's, as before.  ``seconds["wall"]`` is the wall time (the caller adds the screen's scan to the
-    SQL time)."""
+    SQL time).  ``plan``: ``(planned,)`` when :func:`screen_and_plan` has planned them already."""
     t0 = time.perf_counter()
     result = Evaluation(pack.hash, rng.text, as_of)
     screen = screen or Screen()
     planned = None
-    if partitions == "auto" or partition_count(0, processes, partitions) != processes:
+    if plan is not None:  # planned already, beside the screen (:func:`screen_and_plan`)
+        (planned,) = plan
+    elif needs_plan(processes, partitions):
         (planned,) = run_forked(plan_check, [(engine, processes, partitions, screen)], "partition planner")
     parts: list[Any] = [(k, processes) for k in range(processes)] if planned is None else planned
     jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, part, screen) for part in parts]

@@ -148,3 +148,37 @@ def test_a_subject_durable_rules_refuses_becomes_a_finding_not_a_failure(sqlite_
     assert {f.key for f in after.findings if f.rule != RULE} == {
         f.key for f in before.findings if f.subject_id != "m001|2017-03"
     }
+
+
+def test_the_partitions_are_planned_again_on_the_tree_the_workers_see_when_rows_are_set_aside(
+    sqlite_engine, monkeypatch
+):
+    """The screen and the plan of a forked check are made side by side; a screen that sets rows aside
+    makes the plan again behind it (the planner must see the tree without them), and the check finds the
+    same as when planned that way alone."""
+    import engine.evaluate
+    from engine.evaluate import evaluate
+    from engine.periods import parse_range
+
+    app = _app(sqlite_engine, processes=2)
+    app.init()
+    assert app.facts.import_items((Location("s", i), f) for i, f in enumerate(sample_facts())).rejected == 0
+    with sqlite_engine.begin() as conn:
+        _corrupt(conn, "sqlite")
+    runs: list[tuple[str, int]] = []
+    real = engine.evaluate.run_forked
+
+    def counted(target, jobs, what, heartbeat=None, heartbeat_seconds=30.0, workers=None):
+        runs.append((what, len(jobs)))
+        return real(target, jobs, what, heartbeat, heartbeat_seconds, workers)
+
+    monkeypatch.setattr(engine.evaluate, "run_forked", counted)
+    monkeypatch.setattr(engine.evaluate, "FACTS_PER_PARTITION", 100)  # over the budget: planned partitions
+    rng = parse_range("2017")
+    with sqlite_engine.connect() as conn:
+        planned = evaluate(conn, app.pack(), rng, AS_OF, processes=2)
+        one = evaluate(conn, app.pack(), rng, AS_OF, processes=0)
+    assert [what for what, _ in runs] == ["check preparation", "partition planner", "evaluation worker"]
+    assert runs[-1][1] > 2  # the planned partitions
+    assert sorted(f.key for f in planned.findings) == sorted(f.key for f in one.findings)
+    assert any(f.rule == RULE for f in planned.findings)

@@ -63,13 +63,13 @@ def test_more_partitions_than_processes_find_the_same_as_one(tmp_path, monkeypat
         assert with_orgs(plan_partitions(subtree_sizes(conn, tree), 3), tree) == with_orgs(
             plan_partitions(subtree_sizes(conn, whole), 3), whole
         )
-    assert runs == [
+    assert runs == [  # the screen and the plan side by side (nothing screened here: the plan is kept)
         ("evaluation worker", 1, 1),
-        ("partition planner", 1, None),
+        ("check preparation", 2, None),
         ("evaluation worker", 4, 2),
-        ("partition planner", 1, None),
+        ("check preparation", 2, None),
         ("evaluation worker", 2, 2),
-        ("partition planner", 1, None),
+        ("check preparation", 2, None),
         ("evaluation worker", 3, 2),
     ]
     assert len(one.findings) > 100
