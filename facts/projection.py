@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -324,28 +325,45 @@ def _processed(rows: list[Row], processors: Sequence[tuple[int, Callable[[Any], 
     """``rows`` with each processed column's values through its bind processor, once per distinct value.
 
     A batch repeats few values in those columns (booleans, dates, the import's timestamp);
-    SQLAlchemy's processors are a chain of Python calls a value.  The rows are turned into
-    columns and back (in C), and each processed column is mapped through its distinct values.
-    Only values whose type is in :data:`_MEMO_TYPES` are remembered (``True == 1``: the type
-    is part of the key).
+    SQLAlchemy's processors are a chain of Python calls a value.  Each processed column is
+    taken out (in C) and mapped through its distinct values; the rows are rebuilt only when
+    a column changed (see :func:`_processed_column`).  Only values whose type is in
+    :data:`_MEMO_TYPES` are remembered (``True == 1``: the type is part of the key).
     """
-    if not rows:
-        return []
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    changed: dict[int, list[Any]] = {}
     for i, process in processors:
-        columns[i] = _processed_column(columns[i], process)
+        values = list(map(itemgetter(i), rows))
+        done = _processed_column(values, process)
+        if done is not values:
+            changed[i] = done
+    if not changed:
+        return rows
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, done in changed.items():
+        columns[i] = done
     return list(zip(*columns, strict=True))
 
 
 _PLAIN_MEMO = frozenset({bool, int, date, type(None)})  # kinds whose equal values a dict may share
 
 
-def _processed_column(values: Sequence[Any], process: Callable[[Any], Any]) -> list[Any]:
-    """One column's values through ``process``, once per distinct value (see :func:`_processed`)."""
+def _processed_column(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """One column's values through ``process``, once per distinct value (see :func:`_processed`).
+
+    ``values`` itself when the processor leaves each value as the driver binds it anyway:
+    unchanged, or a bool made the int it is (SQLite's Boolean processor; a bool *is* that
+    int to the drivers, which bind it so).
+    """
     kinds = set(map(type, values))
     if kinds <= _PLAIN_MEMO and len(kinds - {type(None)}) <= 1:  # one kind (and None): equal values are alike
         done = {value: process(value) for value in set(values)}
+        if all(out is value or (type(value) is bool and type(out) is int and out == value) for value, out in done.items()):
+            return values
         return list(map(done.__getitem__, values))
+    objects = dict(zip(map(id, values), values, strict=True))
+    if len(objects) == 1:  # one object throughout (the import's timestamp): processed once
+        (value,) = objects.values()
+        return [process(value)] * len(values)
     memo: dict[tuple[Any, ...], Any] = {}
     out: list[Any] = []
     for value in values:

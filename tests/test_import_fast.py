@@ -121,3 +121,22 @@ def test_bind_values_of_one_kind_a_column_are_those_of_the_processor_value_by_va
     _processed(rows, [(0, process), (1, process)])
     assert len(calls) == 5 + 1 + 2  # five days and None; True and False
     assert _processed([], [(0, process)]) == []
+
+
+def test_bools_a_processor_makes_their_ints_and_one_timestamp_throughout_are_kept_or_processed_once():
+    from datetime import UTC, datetime
+
+    from facts.projection import _processed
+
+    calls: list[object] = []
+
+    def to_int(value: object) -> object:
+        calls.append(value)
+        return None if value is None else int(value)  # type: ignore[call-overload]
+
+    rows = [("a", True), ("b", False), ("c", None)]
+    assert _processed(rows, [(1, to_int)]) is rows  # the driver binds a bool as that int anyway
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    calls.clear()
+    out = _processed([(now, 1), (now, 2)], [(0, lambda v: calls.append(v) or v.isoformat())])
+    assert out == [(now.isoformat(), 1), (now.isoformat(), 2)] and calls == [now]
