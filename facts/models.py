@@ -22,7 +22,6 @@ cannot be stored by PostgreSQL).
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -60,14 +59,26 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
+_SMALLEST_AMOUNT = 1e-300  # a positive number whose Decimal's exponent is within ±300 (see parse_amount)
+_LARGEST_AMOUNT = int(MAX_AMOUNT)
+
+
 def parse_iso_date(value: Any) -> date:
     """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string, nothing else."""
     parsed: date | None = None
-    if isinstance(value, date):
+    if type(value) is str:  # the usual case first
+        if _DATE_RE.match(value):
+            try:
+                parsed = date.fromisoformat(value)
+            except ValueError:  # 2017-02-30: the message below
+                parsed = None
+    elif isinstance(value, date):
         parsed = value
-    elif isinstance(value, str) and _DATE_RE.match(value):
-        with contextlib.suppress(ValueError):  # 2017-02-30: the message below
+    elif isinstance(value, str) and _DATE_RE.match(value):  # a str subclass
+        try:
             parsed = date.fromisoformat(value)
+        except ValueError:
+            parsed = None
     if parsed is None:
         raise PydanticCustomError(
             "iso_date", "{shown} is not a valid date (expected YYYY-MM-DD)", {"shown": _show(value)}
@@ -108,6 +119,9 @@ def parse_year(value: Any) -> int:
 
 
 def parse_amount(value: Any) -> Decimal:
+    kind = type(value)
+    if (kind is float or kind is int) and (value == 0 or _SMALLEST_AMOUNT <= value <= _LARGEST_AMOUNT):
+        return Decimal(str(value))  # the usual case: what the checks below let through as it is
     if isinstance(value, bool):
         raise PydanticCustomError("amount", "{shown} is not an amount", {"shown": _show(value)})
     if isinstance(value, Decimal):

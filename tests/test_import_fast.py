@@ -140,3 +140,94 @@ def test_bools_a_processor_makes_their_ints_and_one_timestamp_throughout_are_kep
     calls.clear()
     out = _processed([(now, 1), (now, 2)], [(0, lambda v: calls.append(v) or v.isoformat())])
     assert out == [(now.isoformat(), 1), (now.isoformat(), 2)] and calls == [now]
+
+
+def _reference_amount(value):
+    """parse_amount as it was before its fast path (c70014f)."""
+    from decimal import Decimal, InvalidOperation
+
+    from pydantic_core import PydanticCustomError
+
+    from facts.models import MAX_AMOUNT
+
+    if isinstance(value, bool):
+        raise PydanticCustomError("amount", "bool")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int | float | str):
+        try:
+            result = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise PydanticCustomError("amount", "not") from None
+    else:
+        raise PydanticCustomError("amount", "not")
+    if not result.is_finite() or abs(result.adjusted()) > 300 or result < 0 or result > MAX_AMOUNT:
+        raise PydanticCustomError("amount", "range")
+    return result
+
+
+def test_amounts_and_dates_are_parsed_as_before_their_fast_paths():
+    import math
+    from datetime import date, datetime
+
+    from pydantic_core import PydanticCustomError
+
+    from facts.models import parse_amount, parse_iso_date
+
+    rng = random.Random(7)
+    values: list[object] = [0, 0.0, -0.0, 1, -1, 96.0, 6400, 1e8, 100_000_000, 100_000_001, 1e8 + 0.01,
+                            math.nextafter(1e8, 2e8), 1e-300, math.nextafter(1e-300, 0), 1e-301, 5e-324,
+                            math.inf, -math.inf, math.nan, True, False, "96.0", " 96 ", "x", None, [1], 10**30]
+    values += [rng.choice([rng.uniform(0, 2e8), rng.randrange(-5, 10**9), round(rng.uniform(0, 500), 2)])
+               for _ in range(3000)]  # fmt: skip
+    for value in values:
+        try:
+            expected = ("ok", str(_reference_amount(value)))
+        except PydanticCustomError:
+            expected = ("refused", "")
+        try:
+            got = ("ok", str(parse_amount(value)))
+        except PydanticCustomError:
+            got = ("refused", "")
+        assert got == expected, value
+    for text in ["2017-01-21", "2017-02-30", "1899-12-31", "1921-01-01", "2100-12-31", "2101-01-01", "2017-1-1",
+                 "20170121", "2017-W01-1", "", "2017-01-21 ", "２０１７-01-21"]:  # fmt: skip
+        for value in (text, date(2017, 1, 21), date(1800, 1, 1), datetime(2017, 1, 21, 8), 20170121, None):
+            assert _outcome(parse_iso_date, value) == _outcome(_reference_date, value), value
+
+
+def _outcome(parse, value):
+    from pydantic_core import PydanticCustomError
+
+    try:
+        return "ok", repr(parse(value))
+    except PydanticCustomError as exc:
+        return "refused", str(exc)
+
+
+def _reference_date(value):
+    """parse_iso_date as it was before its fast path (c70014f)."""
+    import contextlib
+    import re
+    from datetime import date
+
+    from pydantic_core import PydanticCustomError
+
+    from facts.models import FIRST_YEAR, LAST_YEAR
+
+    parsed = None
+    if isinstance(value, date):
+        parsed = value
+    elif isinstance(value, str) and re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", value):
+        with contextlib.suppress(ValueError):
+            parsed = date.fromisoformat(value)
+    shown = f'"{value}"' if isinstance(value, str) else repr(value)
+    if parsed is None:
+        raise PydanticCustomError("iso_date", "{shown} is not a valid date (expected YYYY-MM-DD)", {"shown": shown})
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            "date_range",
+            "{shown} is out of range (dates lie between {first}-01-01 and {last}-12-31)",
+            {"shown": shown, "first": FIRST_YEAR, "last": LAST_YEAR},
+        )
+    return parsed
