@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from engine.subjects.registry import MemberInfo, Registry
 
 if TYPE_CHECKING:
+    from engine.subjects.dues import DuesTable
     from engine.subjects.single import Attendance, MeetingData
 
 
@@ -59,7 +60,9 @@ class Memo:
         default_factory=dict
     )
     own_orgs: dict[tuple[str, bool], frozenset[str]] = field(default_factory=dict)  # (org, with groups) -> orgs
-    dues: dict[tuple[date, date], dict[str, dict[str, date]]] = field(default_factory=dict)  # member -> month -> paid
+    # (start, end) -> dues month -> member -> the day paid (ISO), paid by the as-of date
+    dues: dict[tuple[date, date], dict[str, dict[str, str]]] = field(default_factory=dict)
+    dues_table: dict[tuple[str, str], DuesTable] = field(default_factory=dict)  # (first, last month) -> rows
     # meetings (engine.subjects.single)
     meetings: dict[Span, MeetingData] = field(default_factory=dict)
     # (party group, committee, statuses, org) -> the pool, the days it changes, who is eligible per stretch
@@ -76,7 +79,17 @@ class Memo:
     #: fields memoised per key (a span, a period…), each key an entry of its own; every other field is one
     #: entry (a per-member or per-org dict filled bit by bit is dropped whole)
     KEYED: ClassVar[frozenset[str]] = frozenset(
-        {"members", "held", "attended", "dues", "meetings", "meeting_fields", "meeting_attendance", "meeting_absent_parts"}
+        {
+            "members",
+            "held",
+            "attended",
+            "dues",
+            "dues_table",
+            "meetings",
+            "meeting_fields",
+            "meeting_attendance",
+            "meeting_absent_parts",
+        }
     )
 
     def entries(self) -> set[tuple[str, Any]]:

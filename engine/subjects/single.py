@@ -26,6 +26,7 @@ from engine.pack.params import MINUTES_PARTS, required_parts
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.columns import Chunk, SubjectColumns
+from engine.subjects.dues import DuesTable, dues_table, pick
 from engine.subjects.registry import MemberInfo
 from engine.subjects.similarity import MIN_SHARED_BANDS, Text, earlier_copies, keyed_pairs
 from facts import tables as t
@@ -47,7 +48,6 @@ MEETING_KIND_CN = {
 _M = t.MeetingRow.__table__  # type: ignore[attr-defined]
 _TOPIC = t.MeetingTopicRow.__table__  # type: ignore[attr-defined]
 _ATT = t.AttendanceRow.__table__  # type: ignore[attr-defined]
-_DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _PET = t.PetitionRow.__table__  # type: ignore[attr-defined]
 _SIG = t.MinutesSigRow.__table__  # type: ignore[attr-defined]
 _FEW = 50  # up to this many targets, copy candidates are looked up without counting the stored signatures
@@ -595,73 +595,65 @@ def dues_columns(
     spec = rule.subject
     assert isinstance(spec, DuesSubject)
     by_label = {m.label: m for m in months}
-    labels = list(by_label)
-    cols = (_DUES.c.member, _DUES.c.month, _DUES.c.amount, _DUES.c.base, _DUES.c.paid_on)
-    query = sa.select(*cols).where(_DUES.c.month.in_(labels), ctx.in_part(_DUES.c.member, "member"))
-    if spec.with_base:
-        query = query.where(_DUES.c.base.is_not(None))
-    reg = ctx.registry
-    params = rule.numeric_params()
-    standards: dict[tuple[float, str], tuple[float, str]] = {}  # many members share a base
-    # member -> its registry facts for the month: a member with dated changes is looked up again for each month
-    who: dict[str, _DuesPayer] = {}
+    labels = sorted(by_label)
+    wanted = None if only is None else sorted({k.split("|")[0] for k in only})
+    table = dues_table(ctx, labels[0], labels[-1], wanted)  # the span's rows, read once for the dues rules
+    rows = table.rows_of_months(labels, spec.with_base)
     if only is not None:
-        query = query.where(_DUES.c.member.in_(sorted({k.split("|")[0] for k in only})))
-    out = DuesColumns(by_label)
-    for member, month, amount, base, paid_on in ctx.conn.execute(query):
-        if only is not None and f"{member}|{month}" not in only:
-            continue
-        payer = who.get(member)
-        if payer is None or (payer.dated and payer.month != month):
-            mem = reg.members.get(member)
-            if mem is not None and mem.changes:  # the registry on the dues month's first day it belongs
-                mem = mem.at(_dues_day(mem, by_label[month]))
-            org = mem.org if mem else ""
-            payer = who[member] = _DuesPayer(
-                ctx.mine(reg.members[member].org if mem else None),
-                org,
-                reg.member_name(member),
-                reg.org_name(org or None),
-                mem.category if mem else "in_service",
-                bool(mem is not None and reg.members[member].changes),
-                month,
-            )
-        if not payer.mine:
-            continue
-        base = base if base is not None else 0.0
-        bracket = standards.get((base, payer.category))
-        if bracket is None:
-            standard, rate = dues_standard(base, payer.category, params)
-            bracket = standards[(base, payer.category)] = (float(standard), rate)
-        out.rows.append((member, month, paid_on, payer, bracket[1]))
-        out.amount.append(float(amount))
-        out.base.append(float(base))
-        out.standard.append(bracket[0])
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class _DuesPayer:
-    """A dues payer as the registry stood for a month's dues (a member with dated changes: per month)."""
-
-    mine: bool  # in this context's partition
-    org: str
-    name: str
-    org_name: str
-    category: str
-    dated: bool  # has dated changes: looked up again for another month
-    month: str
+        chosen = [j for j in rows.tolist() if f"{table.member[j]}|{table.month[j]}" in only]
+        rows = np.asarray(chosen, dtype=np.int64)
+    return DuesColumns(ctx, rule.numeric_params(), by_label, table, rows)
 
 
 class DuesColumns(SubjectColumns):
-    """Dues payments held as columns: the numbers a condition compares, and what a record needs."""
+    """Dues payments held as columns: the numbers a condition compares, and what a record needs.
 
-    def __init__(self, by_label: dict[str, Period]) -> None:
-        self.by_label = by_label
-        self.rows: list[tuple[str, str, date, _DuesPayer, str]] = []  # member, month, paid on, payer, rate
-        self.amount: list[float] = []
-        self.base: list[float] = []
-        self.standard: list[float] = []
+    The payer's category (for the standard) is looked up once a member, and once a month for a member with
+    dated changes (the registry on the month's first day they belong, :func:`_dues_day`); the standard is
+    computed once per (base, category) and spread over the rows with numpy."""
+
+    def __init__(
+        self,
+        ctx: BuildContext,
+        params: dict[str, Any],
+        by_label: dict[str, Period],
+        table: DuesTable,
+        rows: np.ndarray,
+    ) -> None:
+        self.ctx, self.params, self.by_label, self.table = ctx, params, by_label, table
+        reg = ctx.registry
+        members = pick(table.member, rows.tolist())
+        codes: dict[str, int] = {}
+        who = np.fromiter((codes.setdefault(m, len(codes)) for m in members), np.int64, len(members))
+        self.category_names: list[str] = []
+        named: dict[str, int] = {}
+        mine = np.zeros(len(codes), dtype=bool)
+        category = np.full(len(codes), -1, dtype=np.int64)  # -1: dated changes, looked up per month below
+        for member, k in codes.items():
+            mem = reg.members.get(member)
+            mine[k] = ctx.mine(mem.org if mem else None)  # the org the registry first gives the member
+            if mem is None or not mem.changes:
+                cat = mem.category if mem else "in_service"
+                category[k] = named.setdefault(cat, len(named))
+        cats = category[who]
+        for i in np.flatnonzero(cats < 0).tolist():
+            mem = reg.members[members[i]]
+            cat = mem.at(_dues_day(mem, by_label[table.month[int(rows[i])]])).category
+            cats[i] = named.setdefault(cat, len(named))
+        self.category_names = list(named)
+        keep = mine[who]
+        self.rows, self.cats = rows[keep], cats[keep]
+        base = np.nan_to_num(table.base[self.rows], nan=0.0)  # no base recorded: 0
+        standard = np.zeros(len(self.rows), dtype=np.float64)
+        for cat, k in named.items():
+            these = self.cats == k
+            bases, at = np.unique(base[these], return_inverse=True)
+            values = [float(dues_standard(float(b), cat, params)[0]) for b in bases.tolist()]
+            standard[these] = np.asarray(values, dtype=np.float64)[at.reshape(-1)]
+        self.amount: list[float] = table.amount[self.rows].tolist()
+        self.base: list[float] = base.tolist()
+        self.standard: list[float] = standard.tolist()
+        self.rates: dict[tuple[float, str], str] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -670,30 +662,40 @@ class DuesColumns(SubjectColumns):
         if name in ("amount", "base", "standard"):
             return getattr(self, name)  # type: ignore[no-any-return]
         if name == "category":
-            return [row[3].category for row in self.rows]
+            return [self.category_names[k] for k in self.cats.tolist()]
         return None
 
     def subject(self, i: int) -> Subject:
-        member, month, paid_on, payer, rate = self.rows[i]
+        j = int(self.rows[i])
+        table, reg = self.table, self.ctx.registry
+        member, month = table.member[j], table.month[j]
         key = f"{member}|{month}"
         p = self.by_label[month]
+        mem = reg.members.get(member)
+        if mem is not None and mem.changes:  # the registry on the dues month's first day it belongs
+            mem = mem.at(_dues_day(mem, p))
+        org = mem.org if mem else ""
+        category = self.category_names[int(self.cats[i])]
+        rate = self.rates.get((self.base[i], category))
+        if rate is None:
+            rate = self.rates[(self.base[i], category)] = dues_standard(self.base[i], category, self.params)[1]
         fields = {
             "dues": key,
             "member": member,
-            "member_name": payer.name,
-            "org": payer.org,
-            "org_name": payer.org_name,
+            "member_name": reg.member_name(member),
+            "org": org,
+            "org_name": reg.org_name(org or None),
             "month": month,
             "amount": self.amount[i],
             "base": self.base[i],
-            "category": payer.category,
+            "category": category,
             "standard": self.standard[i],
             "rate_pct": rate,
-            "paid_on": paid_on.isoformat(),
+            "paid_on": table.paid_on[j],
             "period": p.label,
             "period_label": p.label_cn,
         }
-        return Subject("dues", key, payer.org or None, member, p.label, fields, [f"dues:{key}"])
+        return Subject("dues", key, org or None, member, p.label, fields, [f"dues:{key}"])
 
 
 def _dues_day(mem: MemberInfo, month: Period) -> date:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from engine.pack.model import (
 )
 from engine.periods import Period, month_of, quarter_of
 from engine.subjects.base import BuildContext, month_col
+from engine.subjects.dues import dues_table
 from engine.subjects.registry import MemberInfo
 from engine.subjects.single import COMMITTEE_ROLES, MeetingData, memoised_meetings
 from facts import tables as t
@@ -216,12 +217,7 @@ def _with_wanderers(
     across top-level subtrees attended, before or after the transfer, meetings that another partition
     holds; without this, a partitioned check would see months without attendance that a single process
     does not (tests/test_partition.py)."""
-    if ctx.part is None and ctx.roots is None:
-        return out
-    wanderers = sorted(
-        m.id for m in ctx.registry.members.values()
-        if m.changes and ctx.mine(m.org) and any(c.org is not None and not ctx.mine(c.org) for c in m.changes)
-    )
+    wanderers = _wanderers(ctx)
     if not wanderers:
         return out
     for part in range(0, len(wanderers), 500):
@@ -233,6 +229,17 @@ def _with_wanderers(
             out.setdefault(member, defaultdict(dict))[org][mon] = int(n)
     return out
 
+
+
+def _wanderers(ctx: BuildContext) -> list[str]:
+    """This partition's members transferred to or from an org of another partition (none unpartitioned),
+    whose attendance the partition's own meetings do not all hold (:func:`_with_wanderers`)."""
+    if ctx.part is None and ctx.roots is None:
+        return []
+    return sorted(
+        m.id for m in ctx.registry.members.values()
+        if m.changes and ctx.mine(m.org) and any(c.org is not None and not ctx.mine(c.org) for c in m.changes)
+    )
 
 def _attended_from(
     data: MeetingData, kinds: set[str], start: date, end: date, with_leave: bool = False
@@ -390,39 +397,30 @@ def _committee_talks(ctx: BuildContext, spec: CommitteeTalks, start: date, end: 
     return value
 
 
-def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str, date]]:
-    """member -> dues month -> paid_on, for dues months in [start, end] paid by the as-of date."""
+def _dues_rows(ctx: BuildContext, start: date, end: date) -> dict[str, dict[str, str]]:
+    """dues month -> member -> the day paid (ISO), for dues months in [start, end] paid by the as-of date
+    (from the span's dues read once, :func:`engine.subjects.dues.dues_table`)."""
     key = (start, end)
     found = ctx.memo.dues.get(key)
     if found is None:
-        out: dict[str, dict[str, date]] = defaultdict(dict)
-        rows = ctx.conn.execute(
-            sa.select(_DUES.c.member, _DUES.c.month, _DUES.c.paid_on).where(
-                _DUES.c.month >= month_of(start).label,
-                _DUES.c.month <= month_of(end).label,
-                _DUES.c.paid_on <= ctx.as_of,
-                ctx.in_part(_DUES.c.member, "member"),
-            )
-        )
-        for member, mon, paid_on in rows:
-            out[member][mon] = paid_on
-        found = ctx.memo.dues[key] = out
+        first, last = month_of(start).label, month_of(end).label
+        found = ctx.memo.dues[key] = dues_table(ctx, first, last).paid_by(ctx.as_of, first, last)
     return found
 
 
 def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Source:
     data = _dues_rows(ctx, start, end)
     reg = ctx.registry
-    nothing: dict[str, date] = {}
+    nothing: dict[str, str] = {}
+    as_of = ctx.as_of
 
     def number(sid: str, period: Period, dates: list[str] | None = None) -> int:
         """Months of ``period`` paid (on time with ``on_time``); the dates paid appended to ``dates``."""
-        paid = data.get(sid, nothing)
         n = 0
         mem = reg.members.get(sid)
         quarterly = mem is not None and bool(mem.dues_quarterly or mem.changes)
         for m in period.month_periods:
-            day = paid.get(m.label)
+            day = data.get(m.label, nothing).get(sid)
             due = m.end
             if (
                 quarterly
@@ -432,10 +430,10 @@ def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Sou
                 due = quarter_of(m.start).end  # paid quarterly with the branch's approval: due by quarter end
             if day is not None:
                 if dates is not None:
-                    dates.append(day.isoformat())
-                if not spec.on_time or day <= due:
+                    dates.append(day)
+                if not spec.on_time or day <= due.isoformat():  # ISO days compare as the days
                     n += 1
-            elif due > m.end and ctx.as_of <= due:
+            elif due > m.end and as_of <= due:
                 n += 1  # a quarterly payer's month whose quarter has not yet ended is not yet due
         return n
 
@@ -449,7 +447,8 @@ def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Sou
         inline (most of a province's member-months): paid, and on time when asked, by the month's end."""
         if len(period.month_periods) != 1:
             return [number(sid, period) for sid in ids]
-        label, due = period.month_labels[0], period.month_periods[0].end
+        label, due = period.month_labels[0], period.month_periods[0].end.isoformat()
+        paid = data.get(label, nothing)
         on_time = spec.on_time
         members = reg.members
         out: list[float | int] = []
@@ -458,7 +457,7 @@ def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Sou
             if mem is not None and (mem.dues_quarterly or mem.changes):
                 out.append(number(sid, period))
                 continue
-            day = data.get(sid, nothing).get(label)
+            day = paid.get(sid)
             out.append(1 if day is not None and (not on_time or day <= due) else 0)
         return out
 
@@ -489,70 +488,131 @@ def _signoffs(ctx: BuildContext, spec: SignoffsMade, start: date, end: date) -> 
 
 
 def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: date) -> Source:
-    reg = ctx.registry
-    had: dict[str, set[str]] = defaultdict(set)
     # the streak walks back to the member's joining or to the store's first record of the thing,
     # so the data is read from that first record on: the count never depends on the range asked for
     if spec.of == "dues":
         horizon = ctx.conn.execute(sa.select(sa.func.min(_DUES.c.month))).scalar()
         if horizon:
-            for member, by_month in _dues_rows(ctx, date.fromisoformat(horizon + "-01"), end).items():
-                had[member].update(by_month)
+            first_day = date.fromisoformat(horizon + "-01")
+            paid_at = {_month_index(label): who for label, who in _dues_rows(ctx, first_day, end).items()}
+            return _streaks(ctx, first_day, paid_at)
     else:
         horizon_day = ctx.conn.execute(sa.select(sa.func.min(_M.c.date))).scalar()
-        horizon = str(horizon_day)[:7] if horizon_day else None
-        if horizon:
-            # a month with recorded leave (请假) is not a month of absence without good reason (党章第九条)
-            first_day = date.fromisoformat(horizon + "-01")
-            for member, by_org in _attended_by_org(ctx, [], first_day, end, with_leave=True).items():
-                info = reg.members.get(member)
-                if info is not None and info.changes:  # the orgs of each month, after a transfer
-                    for org, months in by_org.items():
-                        had[member].update(
-                            m for m in months if org in _own_orgs(ctx, member, True, _month(m))
-                        )
-                    continue
-                orgs = _own_orgs(ctx, member, True)
-                for org, months in by_org.items():
-                    if org in orgs:
-                        had[member].update(months)
-            # a month in which the branch excused the member (年老体弱、长期患病) is not a month of absence
-            for info in reg.members.values():
-                if info.excused or any(c.excused is not None for c in info.changes):
-                    had[info.id].update(_excused_months(info, first_day, end))
-
-    first = _month_index(horizon) if horizon else None
-    number: dict[str, int] = {}  # month label -> running month number (a few dozen labels, ~1M uses)
-    for labels in had.values():
-        for m in labels:
-            if m not in number:
-                number[m] = _month_index(m)
-    indexed = {member: {number[m] for m in labels} for member, labels in had.items()}
-    empty: set[int] = set()
-
-    joined_at = {m.id: _month_index(m.joined.isoformat()[:7]) for m in reg.members.values() if m.joined}
-
-    at: dict[str, int] = {}  # period label -> its running month number
+        if horizon_day:
+            return _attendance_streaks(ctx, date.fromisoformat(str(horizon_day)[:7] + "-01"), end)
     no_extra: dict[str, Any] = {}
     no_facts: list[str] = []
-    if first is None:
-        return Source(lambda sid, period: (0, no_extra, no_facts), lambda sid, period: 0)
+    return Source(lambda sid, period: (0, no_extra, no_facts), lambda sid, period: 0)
+
+
+def _streaks(ctx: BuildContext, first_day: date, active: Mapping[int, Container[str]]) -> Source:
+    """The months back from a month, down to the member's joining or ``first_day`` (the store's first
+    record), in which the member was not active: ``active[i]`` holds the members active in running month
+    ``i`` (:func:`_month_index`)."""
+    first = _month_index(first_day.isoformat()[:7])
+    joined_at = {m.id: _month_index(m.joined.isoformat()[:7]) for m in ctx.registry.members.values() if m.joined}
+    at: dict[str, int] = {}  # period label -> its running month number
+    empty: frozenset[str] = frozenset()
+    no_extra: dict[str, Any] = {}
+    no_facts: list[str] = []
 
     def streak(sid: str, period: Period) -> int:
         i = at.get(period.label)
         if i is None:
             i = at[period.label] = _month_index(period.label)
-        months = indexed.get(sid, empty)
-        if i in months:
-            return 0  # active in the month itself: most members, most months
         stop = max(first, joined_at.get(sid, first))  # the streak counts back to here at most
         run = 0
-        while i >= stop and i not in months:
+        while i >= stop and sid not in active.get(i, empty):
             run += 1
             i -= 1
         return run
 
-    return Source(lambda sid, period: (streak(sid, period), no_extra, no_facts), streak)
+    def numbers(ids: Sequence[str], period: Period) -> list[float | int]:
+        now = active.get(_month_index(period.label), empty)  # active in the month itself: most members
+        return [0 if sid in now else streak(sid, period) for sid in ids]
+
+    return Source(lambda sid, period: (streak(sid, period), no_extra, no_facts), streak, numbers)
+
+
+def _attendance_streaks(ctx: BuildContext, first_day: date, end: date) -> Source:
+    """``months_without`` of attendance: the months back from a month, down to the member's joining or the
+    store's first meeting (``first_day``), in which the member attended (present, or on recorded leave:
+    请假, 党章第九条) no meeting of their own org or its groups and was not excused (年老体弱、长期患病).
+
+    Counted set-wise (it was member by member, from member → org → month counts): who attended anything at
+    each (org, month) is one set (from the meetings the meeting rules memoised, else one SQL query); a
+    member without dated changes or excusals is active in a month when in one of those sets of their org
+    and its groups, found by intersecting each set with the org's members; members with dated changes
+    (their orgs by month), excusals, or attendance in another partition (transferred across top-level
+    orgs: read again in SQL) are looked up one by one.  A streak is then one set look-up a month."""
+    reg = ctx.registry
+    last = min(end, ctx.as_of)
+    first = _month_index(first_day.isoformat()[:7])
+    statuses = ["present", "leave"]
+    attended: dict[tuple[str, int], set[str]] = defaultdict(set)  # (org, month number) -> present or on leave
+    loaded = memoised_meetings(ctx, first_day, end)
+    if loaded is not None:  # the meeting rules hold every meeting of the span with who was there
+        present, on_leave = loaded.present, loaded.on_leave
+        for m in loaded.rows:
+            if not (first_day <= m.date <= last):
+                continue
+            here = present.get(m.id)
+            away = on_leave.get(m.id)
+            if here or away:
+                who = attended[(m.org, m.date.year * 12 + m.date.month - 1)]
+                if here:
+                    who.update(here)
+                if away:
+                    who.update(away)
+    else:
+        query = _attendance_counts([], first_day, last, statuses).where(ctx.in_part(_M.c.org, "org"))
+        for member, org, mon, _n in ctx.conn.execute(query):
+            attended[(org, _month_index(mon))].add(member)
+    elsewhere: dict[str, set[tuple[str, int]]] = defaultdict(set)  # a wanderer -> (org, month) attended
+    wanderers = _wanderers(ctx)
+    for part in range(0, len(wanderers), 500):
+        query = _attendance_counts([], first_day, last, statuses)
+        query = query.where(_ATT.c.member.in_(wanderers[part : part + 500]))
+        for member, org, mon, _n in ctx.conn.execute(query):
+            elsewhere[member].add((org, _month_index(mon)))
+    span = list(range(first, _month_index(last.isoformat()[:7]) + 1)) if last >= first_day else []
+
+    # who was active in each month: a member without dated changes or excusals when in the union of the
+    # sets of their org and its groups (intersected with the org's members, in C); the others one by one
+    active: dict[int, set[str]] = defaultdict(set)
+    wandering = set(wanderers)
+    home: dict[str, set[str]] = defaultdict(set)  # org -> its members without changes or excusals
+    for info in reg.members.values():
+        if not ctx.mine(info.org):
+            continue
+        if not (info.changes or info.excused):
+            home[info.org].add(info.id)
+            continue
+        seen = elsewhere.get(info.id, set()) if info.id in wandering else None
+        for i in span:
+            orgs = _own_orgs(ctx, info.id, True, _month(_month_label(i)) if info.changes else None)
+            if seen is not None:
+                hit = any((org, i) in seen for org in orgs)
+            else:
+                hit = any(info.id in attended.get((org, i), ()) for org in orgs)
+            if hit:
+                active[i].add(info.id)
+        if info.excused or any(c.excused is not None for c in info.changes):
+            for m in _excused_months(info, first_day, end):
+                active[_month_index(m)].add(info.id)
+    for org, people in home.items():
+        own = _own_orgs_of(ctx, org, True)
+        for i in span:
+            for o in own:
+                there = attended.get((o, i))
+                if there:
+                    active[i] |= people & there
+    return _streaks(ctx, first_day, active)
+
+
+def _month_label(index: int) -> str:
+    """A running month number (:func:`_month_index`) as ``YYYY-MM``."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _month(label: str) -> Period:
