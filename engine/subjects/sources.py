@@ -510,7 +510,7 @@ def _streaks(ctx: BuildContext, first_day: date, active: Mapping[int, Container[
     record), in which the member was not active: ``active[i]`` holds the members active in running month
     ``i`` (:func:`_month_index`)."""
     first = _month_index(first_day.isoformat()[:7])
-    joined_at = {m.id: _month_index(m.joined.isoformat()[:7]) for m in ctx.registry.members.values() if m.joined}
+    joined_at = {m.id: m.joined.year * 12 + m.joined.month - 1 for m in ctx.registry.members.values() if m.joined}
     at: dict[str, int] = {}  # period label -> its running month number
     empty: frozenset[str] = frozenset()
     no_extra: dict[str, Any] = {}
