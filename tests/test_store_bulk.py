@@ -128,10 +128,10 @@ def test_the_bulk_path_stores_what_the_per_row_path_stored(engines, monkeypatch)
     findings = province(600)
     every = full_scope()
 
-    def both(found: list[Finding], scope: Scope, run: int | None) -> None:
+    def both(found: list[Finding], scope: Scope, run: int | None, pack: str = "h1") -> None:
         reports = (
-            store_reference.record(stores[0], found, scope, "h1", run),
-            stores[1].record(found, scope, "h1", run),
+            store_reference.record(stores[0], found, scope, pack, run),
+            stores[1].record(found, scope, pack, run),
         )
         for made in reports:  # the resolutions in the order the database returned the scope's violations
             made.resolved.sort()
@@ -141,6 +141,8 @@ def test_the_bulk_path_stores_what_the_per_row_path_stored(engines, monkeypatch)
     both(findings, every, 1)  # a first check: every finding new
     assert len(_rows(new)["violation"]) == 600 and _rows(new)["alert_delivery"]
     both(findings, every, 2)  # the same again: seen, nothing new
+    both(findings[:400], every, 3, pack="h2")  # another pack version: every value written again
+    both(findings, every, 4)
     # corrections: every 5th no longer found (resolved), some found with other values
     changed = [
         finding(i, f.rule, f.period, message="已更正后仍缺 1 次。", evidence={"observed": {"count": 0}})
@@ -148,7 +150,7 @@ def test_the_bulk_path_stores_what_the_per_row_path_stored(engines, monkeypatch)
         else f
         for i, f in enumerate(findings)
     ]
-    both([f for i, f in enumerate(changed) if i % 5], every, 3)
+    both([f for i, f in enumerate(changed) if i % 5], every, 5)
     # by hand: one rectified, one data corrected, one waived (expired), one waived (not expired)
     keys = [f.key for f in findings]
     for engine in engines:
@@ -181,8 +183,8 @@ def test_the_bulk_path_stores_what_the_per_row_path_stored(engines, monkeypatch)
         subjects={(f.rule, f.subject_type, f.subject_id) for f in findings[:300]},
         held_members=frozenset({"m8", "m9"}),
     )
-    both(findings[20:250], narrowed, 5)
-    both([], every, 6)  # nothing found any more: every active one in scope resolved
+    both(findings[20:250], narrowed, 7)
+    both([], every, 8)  # nothing found any more: every active one in scope resolved
 
 
 def test_storing_sends_a_few_statements_whatever_the_number_of_findings(sqlite_engine):
