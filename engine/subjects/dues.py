@@ -37,9 +37,8 @@ class DuesTable:
     codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # a row's month, coded
 
     def __post_init__(self) -> None:
-        labels = self.labels
-        coded = (labels.setdefault(m, len(labels)) for m in self.month)
-        self.codes = np.fromiter(coded, np.int64, len(self.month))
+        self.labels = labels = {m: i for i, m in enumerate(sorted(set(self.month)))}
+        self.codes = np.fromiter(map(labels.__getitem__, self.month), np.int64, len(self.month))
 
     def __len__(self) -> int:
         return len(self.member)

@@ -413,6 +413,7 @@ def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Sou
     reg = ctx.registry
     nothing: dict[str, str] = {}
     as_of = ctx.as_of
+    special = {m.id for m in reg.members.values() if m.dues_quarterly or m.changes}  # counted month by month
 
     def number(sid: str, period: Period, dates: list[str] | None = None) -> int:
         """Months of ``period`` paid (on time with ``on_time``); the dates paid appended to ``dates``."""
@@ -449,17 +450,8 @@ def _dues_paid(ctx: BuildContext, spec: DuesPaid, start: date, end: date) -> Sou
             return [number(sid, period) for sid in ids]
         label, due = period.month_labels[0], period.month_periods[0].end.isoformat()
         paid = data.get(label, nothing)
-        on_time = spec.on_time
-        members = reg.members
-        out: list[float | int] = []
-        for sid in ids:
-            mem = members.get(sid)
-            if mem is not None and (mem.dues_quarterly or mem.changes):
-                out.append(number(sid, period))
-                continue
-            day = paid.get(sid)
-            out.append(1 if day is not None and (not on_time or day <= due) else 0)
-        return out
+        ok = {sid for sid, day in paid.items() if day <= due} if spec.on_time else paid.keys()
+        return [number(sid, period) if sid in special else (1 if sid in ok else 0) for sid in ids]
 
     return Source(value, number, numbers)
 
