@@ -7,8 +7,6 @@ judged; :mod:`engine.violations` stores them.  Timings are kept per stage
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import itertools
 import logging
 import multiprocessing as mp
@@ -35,6 +33,7 @@ from engine.subjects.schema import derived_fields
 from engine.subjects.screen import RULE as DATA_QUALITY_RULE
 from engine.subjects.screen import Screen, hidden, scan
 from engine.subjects.single import FACT_BUILDERS
+from facts import collector
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE_DAYS = 10
@@ -248,25 +247,6 @@ class Work:
     held: set[tuple[str, str, str]] = field(default_factory=set)  # (rule, subject type, id) left as stored
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a chunk is built.
-
-    Building allocates millions of long-lived containers (a meeting's attendance set, a row's tuple…) and
-    almost no cycles (what is dropped is freed by reference counting); with the collector on, the growing
-    heap is traversed again and again by full collections (~10% of building a province-year).  The
-    objects made meanwhile are still tracked: the collector sees them once it runs again.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def iter_work(
     ctx: BuildContext,
     pack: Pack,
@@ -297,7 +277,7 @@ def iter_work(
         chunks = iter_subjects(ctx, rule, periods)
         while True:
             try:
-                with _collector_paused():
+                with collector.paused():  # building makes millions of long-lived containers, no cycles
                     chunk = next(chunks, None)
                     if chunk is None:
                         break

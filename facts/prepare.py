@@ -10,7 +10,6 @@ can be spilled to a temporary file.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import pickle
@@ -19,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from facts import collector
 from facts.errors import FieldProblem, Location
 from facts.minhash import band_keys
 from facts.models import MODELS, Meeting, Org, OrgChange, canonical, natural_key, references
@@ -124,13 +124,8 @@ def unpickle_ready(data: bytes) -> ReadyChunk:
 
 
 def _unpickled(data: bytes) -> Any:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector.paused():
         return pickle.loads(data)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def unexpected_problem(location: Location, raw: Any, exc: BaseException) -> FieldProblem:

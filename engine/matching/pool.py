@@ -39,9 +39,9 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from engine import collector
 from engine.matching.errors import MatcherCrashed, MatcherError
 from engine.matching.lifeline import WATCHDOG_THREAD, Lifeline, set_parent_death_signal, start_watchdog
+from facts import collector
 
 _log = logging.getLogger(__name__)
 

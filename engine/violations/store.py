@@ -16,13 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from engine import collector
 from engine.alerts.config import AlertsConfig
 from engine.alerts.outbox import Alert, enqueue, enqueue_bulk
 from engine.finding import Finding, violation_key
 from engine.violations.bulk import insert_tuples, update_rows
 from engine.violations.runs import record_owner
 from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
+from facts import collector
 
 _V = Violation.__table__  # type: ignore[attr-defined]
 _E = ViolationEvent.__table__  # type: ignore[attr-defined]

@@ -1,4 +1,9 @@
-"""Python's cyclic garbage collector paused around bursts of allocation that make no cycles."""
+"""Python's cyclic garbage collector paused around bursts of allocation that make no cycles.
+
+Used by the importer (unpickling prepared chunks), the check's subject building, the forked runner
+(unpickling a partition's findings) and the violation store (storing them).  It lives in ``facts`` because
+``facts`` may not import ``engine``.
+"""
 
 from __future__ import annotations
 
