@@ -291,13 +291,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], 
     if not fast:
         conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
         return
-    processors = [
-        (i, p)
-        for i, name in enumerate(columns)
-        if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    if processors:
-        rows = _processed(rows, processors)
+    rows = bound_rows(dialect, table, columns, rows)
     quote = dialect.identifier_preparer
     target = f"{quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})"
     sqlite = dialect.name == "sqlite"
@@ -311,7 +305,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], 
         if sqlite:
             cursor.executemany(sql, rows)
         else:
-            cursor.copy_expert(sql, _copy_text(rows))
+            cursor.copy_expert(sql, copy_text(rows))
     except dialect.loaded_dbapi.Error as exc:  # the error SQLAlchemy would have raised (IntegrityError, ...)
         raise sa.exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
     finally:
@@ -319,6 +313,17 @@ def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], 
 
 
 _MEMO_TYPES = frozenset({bool, int, date, datetime, type(None)})  # immutable, hashable, few distinct values a batch
+
+
+def bound_rows(dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], rows: list[Row]) -> list[Row]:
+    """``rows`` (values in ``columns`` order) with each column's bind processor applied, as SQLAlchemy would
+    before handing them to the driver (the bulk paths hand them over themselves)."""
+    processors = [
+        (i, p)
+        for i, name in enumerate(columns)
+        if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    return _processed(rows, processors) if processors else rows
 
 
 def _processed(rows: list[Row], processors: Sequence[tuple[int, Callable[[Any], Any]]]) -> list[Row]:
@@ -379,7 +384,7 @@ def _processed_column(values: list[Any], process: Callable[[Any], Any]) -> list[
     return out
 
 
-def _copy_text(rows: list[Row]) -> io.StringIO:
+def copy_text(rows: list[Row]) -> io.StringIO:
     """Rows in PostgreSQL's COPY text format (tab-separated, ``\\N`` for NULL, backslash escapes)."""
     out = io.StringIO()
     write = out.write

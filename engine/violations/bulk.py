@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from facts.projection import _copy_text, _processed, insert_rows
+from facts.projection import bound_rows, copy_text, insert_rows
 
 
 def insert_tuples(
@@ -60,13 +60,7 @@ def update_rows(
         conn.execute(stmt, [{**dict(zip(names, row[:-1], strict=True)), "b_key": row[-1]} for row in rows])
         return
     named = (*columns, key)
-    processors = [
-        (i, p)
-        for i, name in enumerate(named)
-        if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    if processors:
-        rows = _processed(rows, processors)
+    rows = bound_rows(dialect, table, named, rows)
     quote = dialect.identifier_preparer
     target = quote.format_table(table)
     if sqlite:
@@ -90,7 +84,7 @@ def update_rows(
         else:
             for sql in statements:
                 if sql.startswith("COPY"):
-                    cursor.copy_expert(sql, _copy_text(rows))
+                    cursor.copy_expert(sql, copy_text(rows))
                 else:
                     cursor.execute(sql)
     except dialect.loaded_dbapi.Error as exc:  # the error SQLAlchemy would have raised (IntegrityError, ...)
