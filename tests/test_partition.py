@@ -299,3 +299,39 @@ def test_a_sources_column_equals_its_number_subject_by_subject(tmp_path):
                     if type(spec).__name__ == "MonthsWithout" and period.granularity != "month":
                         continue  # a streak is counted back from a month
                     assert source.column(ids, period) == [source.number(i, period) for i in ids], (spec, period)
+
+
+def test_a_partitions_interview_sources_read_only_the_talks_of_its_members(tmp_path):
+    """Both interview sources (heart-to-heart talks counted, committee pairs untalked) judge members; a
+    partition reads only the interviews one of its members took part in, and gets every member's value as
+    the whole province does."""
+    from engine.periods import year_of
+    from engine.subjects.base import BuildContext
+    from engine.subjects.registry import Registry
+    from engine.subjects.sources import _interview_rows, value_function
+
+    _generate()(0.02, 5, tmp_path)
+    app = build_app(str(tmp_path / "p.db"))
+    app.init()
+    assert app.facts.import_items(read_file(tmp_path / "facts.jsonl")).rejected == 0
+    start, end, as_of = dt.date(2017, 1, 1), dt.date(2017, 12, 31), dt.date(2018, 3, 1)
+    year = year_of(start)
+    specs = [
+        d for r in app.pack().rules for d in r.rule.derive.values() if type(d).__name__ in ("Interviews", "CommitteeTalks")
+    ]
+    assert {type(d).__name__ for d in specs} == {"Interviews", "CommitteeTalks"}
+    with app.db.connect() as conn:
+        registry = Registry.load(conn)
+        whole = BuildContext(conn, registry, as_of)
+        kinds = sorted({k for d in specs for k in d.kinds})
+        every = conn.execute(_interview_rows(whole, kinds, start, end)).all()
+        for part in ((0, 2), (1, 2)):
+            ctx = BuildContext(conn, registry, as_of, part=part)
+            mine = {m.id for m in registry.members.values() if ctx.mine(m.org)}
+            read = conn.execute(_interview_rows(ctx, kinds, start, end)).all()
+            assert sorted(read) == sorted(r for r in every if r[0] in mine or r[1] in mine)
+            assert 0 < len(read) < len(every)
+            for spec in specs:
+                ours, theirs = value_function(ctx, spec, start, end), value_function(whole, spec, start, end)
+                ids = sorted(mine)
+                assert [ours.number(i, year) for i in ids] == [theirs.number(i, year) for i in ids], spec
