@@ -14,15 +14,13 @@ import random
 from collections import defaultdict
 
 import pytest
-from bench_loader import load_bench
+from bench_loader import bench_app
 
-from engine.app import build_app
 from engine.pack.model import MonthsWithout
 from engine.periods import month_of
 from engine.subjects import single, sources
 from engine.subjects.base import BuildContext
 from engine.subjects.registry import Registry
-from facts.readers import read_file
 
 START, END = dt.date(2017, 1, 1), dt.date(2017, 12, 31)
 
@@ -54,13 +52,7 @@ def _with_changes(path, seed: int) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):  # type: ignore[no-untyped-def]
-    where = tmp_path_factory.mktemp("absence")
-    load_bench("generate", "bench_generate_for_absence").generate(0.02, 5, where)
-    _with_changes(where / "facts.jsonl", 5)
-    app = build_app(str(where / "a.db"))
-    app.init()
-    assert app.facts.import_items(read_file(where / "facts.jsonl")).rejected == 0
-    return app
+    return bench_app(tmp_path_factory.mktemp("absence"), 0.02, 5, _with_changes)
 
 
 def _member_by_member(ctx: BuildContext, first_day: dt.date, end: dt.date):  # type: ignore[no-untyped-def]

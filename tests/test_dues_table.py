@@ -15,15 +15,13 @@ from collections import defaultdict
 
 import pytest
 import sqlalchemy as sa
-from bench_loader import load_bench
+from bench_loader import bench_app
 
-from engine.app import build_app
 from engine.periods import month_of, quarter_of, year_of
 from engine.subjects import single, sources
 from engine.subjects.base import BuildContext
 from engine.subjects.registry import Registry
 from facts import tables as t
-from facts.readers import read_file
 
 AS_OF = dt.date(2017, 11, 10)  # inside the span: some payments are after it
 MONTHS = [month_of(dt.date(2017, i, 1)) for i in range(1, 13)]
@@ -60,13 +58,7 @@ def _with_changes(path, seed: int) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):  # type: ignore[no-untyped-def]
-    where = tmp_path_factory.mktemp("dues")
-    load_bench("generate", "bench_generate_for_dues").generate(0.02, 7, where)
-    _with_changes(where / "facts.jsonl", 7)
-    app = build_app(str(where / "d.db"))
-    app.init()
-    assert app.facts.import_items(read_file(where / "facts.jsonl")).rejected == 0
-    return app
+    return bench_app(tmp_path_factory.mktemp("dues"), 0.02, 7, _with_changes)
 
 
 def _subjects_before(ctx, rule, months, only=None):  # type: ignore[no-untyped-def]
