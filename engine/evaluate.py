@@ -506,14 +506,16 @@ def screen_and_plan(
 
     Both read the whole province (at scale 1: ~3 s and ~2 s) and neither needs the other's answer as long
     as the screen sets no table aside (:func:`hidden` changes nothing then), so they run side by side in
-    two forked workers.  When the screen does set rows aside, that plan is dropped and the partitions are
-    planned again on the tree the workers will see (as before, one after the other)."""
+    two forked workers (one after the other with ``processes = 1``: a one-process check uses one core).
+    When the screen does set rows aside, that plan is dropped and the partitions are planned again on the
+    tree the workers will see (as before, one after the other)."""
     if not needs_plan(processes, partitions):
         return scan(conn), None
     screen, planned = run_forked(
         _scan_or_plan,
         [(conn.engine, job, processes, partitions) for job in ("scan", "plan")],
         "check preparation",
+        workers=min(processes, 2),
     )
     return screen, (None if screen.tables else (planned,))
 

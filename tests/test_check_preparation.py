@@ -1,0 +1,55 @@
+"""A forked check's preparation: the screen's scan and the partition planner, side by side with two
+processes, one after the other with one (a one-process check never takes the second core)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import sqlalchemy as sa
+
+import engine.evaluate as evaluate_module
+from engine.evaluate import screen_and_plan
+from engine.subjects.screen import scan
+
+
+def _timed_jobs(monkeypatch, log) -> None:
+    """Wrap the two forked jobs so each appends (job, start, end) to ``log`` (inherited by the fork)."""
+    real = evaluate_module._scan_or_plan
+
+    def timed(engine, job, processes, partitions):
+        start = time.monotonic()
+        if job == "scan":
+            time.sleep(0.5)  # long enough that two jobs run side by side would overlap
+        answer = real(engine, job, processes, partitions)
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(json.dumps([job, start, time.monotonic()]) + "\n")
+        return answer
+
+    monkeypatch.setattr(evaluate_module, "_scan_or_plan", timed)
+
+
+def _spans(log) -> dict[str, tuple[float, float]]:
+    return {job: (a, b) for job, a, b in map(json.loads, log.read_text(encoding="utf-8").splitlines())}
+
+
+@pytest.mark.parametrize("processes, overlap", [(1, False), (2, True)])
+def test_scan_and_plan_run_side_by_side_only_with_two_processes(
+    monkeypatch, tmp_path, sample_db, processes, overlap
+):
+    engine = sa.create_engine(f"sqlite:///{sample_db}")
+    log = tmp_path / "jobs.jsonl"
+    _timed_jobs(monkeypatch, log)
+    try:
+        with engine.connect() as conn:
+            screen, plan = screen_and_plan(conn, processes, "auto")
+            expected = scan(conn)
+    finally:
+        engine.dispose()
+    spans = _spans(log)
+    assert set(spans) == {"scan", "plan"}
+    (s0, s1), (p0, p1) = spans["scan"], spans["plan"]
+    assert (s0 < p1 and p0 < s1) is overlap
+    assert screen.tables == expected.tables  # the same screen whichever way the jobs ran
+    assert plan == (None,)  # the sample is small: hash shares, as always
