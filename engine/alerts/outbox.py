@@ -25,7 +25,7 @@ from sqlmodel import Field as SQLField
 
 from engine.alerts.config import AlertKind, AlertsConfig, Severity
 from engine.alerts.routing import route_alert
-from engine.violations.bulk import insert_tuples
+from engine.bulk_rows import insert_tuples
 
 _JSON_CHECK = (
     orjson.OPT_NON_STR_KEYS

@@ -18,8 +18,8 @@ from sqlmodel import Session
 
 from engine.alerts.config import AlertsConfig
 from engine.alerts.outbox import Alert, enqueue, enqueue_bulk
+from engine.bulk_rows import insert_tuples, update_rows
 from engine.finding import Finding, violation_key
-from engine.violations.bulk import insert_tuples, update_rows
 from engine.violations.runs import record_owner
 from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
 from facts import collector
@@ -222,7 +222,7 @@ class ViolationStore:
         summary per channel instead of one alert per violation).
 
         One read of the scope's stored violations, then every row written in batches of tuples through
-        the driver (:mod:`engine.violations.bulk`): no ORM object, no parameter dict a row.
+        the driver (:mod:`engine.bulk_rows`): no ORM object, no parameter dict a row.
         """
         now = utcnow()
         today = now.date()

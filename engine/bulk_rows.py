@@ -1,4 +1,6 @@
-"""Writing many violation rows in one batch through the DBAPI cursor, without SQLAlchemy's per-row work.
+"""Writing many rows (violations, outbox alerts) in one batch through the DBAPI cursor.
+
+Without SQLAlchemy's per-row work.  Used by :mod:`engine.violations.store` and :mod:`engine.alerts.outbox`.
 
 :func:`facts.projection.insert_rows` does it for inserts; :func:`update_rows` here for updates by key.
 SQLAlchemy's ``executemany`` of an UPDATE builds and processes a parameter dict a row (~35 µs a row when
