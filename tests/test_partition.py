@@ -65,11 +65,11 @@ def test_more_partitions_than_processes_find_the_same_as_one(tmp_path, monkeypat
         )
     assert runs == [  # the screen and the plan side by side (nothing screened here: the plan is kept)
         ("evaluation worker", 1, 1),
-        ("check preparation", 2, None),
+        ("check preparation", 2, 2),
         ("evaluation worker", 4, 2),
-        ("check preparation", 2, None),
+        ("check preparation", 2, 2),
         ("evaluation worker", 2, 2),
-        ("check preparation", 2, None),
+        ("check preparation", 2, 2),
         ("evaluation worker", 3, 2),
     ]
     assert len(one.findings) > 100
