@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sqlalchemy as sa
 
-from engine.subjects.registry import MemberInfo, Registry
+from engine.subjects.registry import MemberInfo, OrgInfo, Registry
 
 if TYPE_CHECKING:
     from engine.subjects.dues import DuesTable
@@ -46,6 +46,13 @@ class Memo:
     part_tables: dict[str, sa.Table] | None = None  # "org" / "member" -> temporary table of the ids
     # subjects over periods (engine.subjects.periodic)
     orgs_with_elections: set[str] | None = None
+    # the partition's orgs with their place in the registry: without dated changes by kind, and with
+    my_orgs: tuple[dict[str, list[tuple[int, OrgInfo]]], list[tuple[int, OrgInfo]]] | None = None
+    org_bases: dict[str, dict[str, Any]] = field(default_factory=dict)  # org -> base fields
+    # (kinds, with a term, period start, end) -> the orgs a rule judges, with their base fields
+    orgs: dict[tuple[tuple[str, ...], bool, date, date], list[tuple[str, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
     my_members: list[MemberInfo] | None = None
     member_bases: dict[str, dict[str, Any]] = field(default_factory=dict)  # member -> base fields
     # (statuses, roles, period label) -> the members a rule judges, with their base fields
@@ -80,6 +87,7 @@ class Memo:
     #: entry (a per-member or per-org dict filled bit by bit is dropped whole)
     KEYED: ClassVar[frozenset[str]] = frozenset(
         {
+            "orgs",
             "members",
             "held",
             "attended",

@@ -9,13 +9,23 @@ from engine.pack.model import MemberSubject, OrgSubject, Rule
 from engine.periods import Period
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.columns import SubjectColumns
+from engine.subjects.registry import OrgInfo
 from engine.subjects.schema import derived_fields, subject_fields
 from engine.subjects.sources import Source, value_function
 from facts import tables as t
 
 
-def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple[str, dict[str, Any]]]:
-    kinds = set(spec.org_kinds)
+def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> list[tuple[str, dict[str, Any]]]:
+    """The orgs a rule judges in ``period`` with their base fields, in the registry's order (shared by the
+    rules that ask the same: a branch-month is asked for by every monthly branch rule).
+
+    Each rule-period used to walk every org of the registry (a scale-1 partition: 57,000 walks, 2 M
+    partition look-ups, 14 % of its building); now the partition's orgs are sorted once by kind, and an
+    org with no dated change is only looked at by the rules of its kind."""
+    key = (tuple(sorted(set(spec.org_kinds))), spec.with_term, period.start, period.end)
+    found = ctx.memo.orgs.get(key)
+    if found is not None:
+        return found
     with_term: set[str] = set()
     if spec.with_term:
         if ctx.memo.orgs_with_elections is None:
@@ -24,16 +34,50 @@ def _orgs(ctx: BuildContext, spec: OrgSubject, period: Period) -> Iterator[tuple
                 ctx.conn.execute(table.select().with_only_columns(table.c.org)).scalars()
             )
         with_term = ctx.memo.orgs_with_elections
-    for org in ctx.registry.orgs.values():
-        if not org.exists_during(period.start, period.end) or not ctx.mine(org.id):
-            continue
-        if org.changes:  # as it stood on the period's last day it existed
-            org = org.at(min(period.end, org.dissolved) if org.dissolved else period.end)
-        if org.kind not in kinds:
+    mine = ctx.memo.my_orgs
+    if mine is None:
+        mine = ctx.memo.my_orgs = _my_orgs(ctx)
+    steady, changing = mine
+    picked = [
+        (i, org, False)
+        for kind in key[0]
+        for i, org in steady.get(kind, ())
+        if org.exists_during(period.start, period.end)
+    ]
+    for i, org in changing:  # as it stood on the period's last day it existed
+        if org.exists_during(period.start, period.end):
+            picked.append((i, org.at(min(period.end, org.dissolved) if org.dissolved else period.end), True))
+    picked.sort(key=lambda entry: entry[0])
+    bases = ctx.memo.org_bases
+    found = []
+    for _, org, dated in picked:
+        if org.kind not in spec.org_kinds:
             continue
         if spec.with_term and not org.term_years and org.id not in with_term:
             continue
-        yield org.id, {"org": org.id, "org_name": org.name, "org_kind": org.kind}
+        base = None if dated else bases.get(org.id)  # a dated org's name and kind depend on the period
+        if base is None:
+            base = {"org": org.id, "org_name": org.name, "org_kind": org.kind}
+            if not dated:
+                bases[org.id] = base
+        found.append((org.id, base))
+    ctx.memo.orgs[key] = found
+    return found
+
+
+def _my_orgs(ctx: BuildContext) -> tuple[dict[str, list[tuple[int, OrgInfo]]], list[tuple[int, OrgInfo]]]:
+    """The partition's orgs with their place in the registry: those without dated changes by kind, and
+    those with (their kind may change), each org once."""
+    steady: dict[str, list[tuple[int, OrgInfo]]] = {}
+    changing: list[tuple[int, OrgInfo]] = []
+    for i, org in enumerate(ctx.registry.orgs.values()):
+        if not ctx.mine(org.id):
+            continue
+        if org.changes:
+            changing.append((i, org))
+        else:
+            steady.setdefault(org.kind, []).append((i, org))
+    return steady, changing
 
 
 def _members(ctx: BuildContext, spec: MemberSubject, period: Period) -> list[tuple[str, dict[str, Any]]]:
@@ -96,7 +140,7 @@ def iter_period_subjects(ctx: BuildContext, rule: Rule, periods: list[Period]) -
     field_of: dict[tuple[str, str], str] = {}  # (derive name, companion key) -> subject field
     for period in periods:
         candidates = (
-            list(_orgs(ctx, rule.subject, period))
+            _orgs(ctx, rule.subject, period)
             if isinstance(rule.subject, OrgSubject)
             else _members(ctx, rule.subject, period)  # type: ignore[arg-type]
         )
