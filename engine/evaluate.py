@@ -7,6 +7,7 @@ judged; :mod:`engine.violations` stores them.  Timings are kept per stage
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import multiprocessing as mp
@@ -531,7 +532,13 @@ def _partition_worker(
     screen: Screen,
 ) -> Part:
     """One partition: ``part`` is ``(k, n)`` (a hash share of the top-level orgs) or a planned
-    :class:`engine.cluster.plan.Partition` (its subtrees; only their part of the registry is loaded)."""
+    :class:`engine.cluster.plan.Partition` (its subtrees; only their part of the registry is loaded).
+
+    The worker is forked for this one partition and exits after it, so the cyclic garbage collector is off
+    for its whole life: building and matching make millions of objects and next to no cycles, and each
+    collection walked the registry and the memo again (one scale-1 share: 0.80x the wall time, matching
+    0.36x, for 2.5 % more peak memory; the few cycles are freed when the worker exits)."""
+    gc.disable()
     engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
     with engine.connect() as conn:
         if isinstance(part, tuple):

@@ -1,5 +1,6 @@
 """A forked check's preparation: the screen's scan and the partition planner, side by side with two
-processes, one after the other with one (a one-process check never takes the second core)."""
+processes, one after the other with one (a one-process check never takes the second core); and the partition
+workers, which run without the cyclic garbage collector."""
 
 from __future__ import annotations
 
@@ -53,3 +54,33 @@ def test_scan_and_plan_run_side_by_side_only_with_two_processes(
     assert (s0 < p1 and p0 < s1) is overlap
     assert screen.tables == expected.tables  # the same screen whichever way the jobs ran
     assert plan == (None,)  # the sample is small: hash shares, as always
+
+
+def test_partition_workers_run_without_the_cyclic_collector(monkeypatch, tmp_path, sample_db):
+    """Each forked partition worker lives for one partition: the collector is off in it (it walked the
+    registry and the memo again at every collection), and stays on in the parent."""
+    import gc
+
+    import engine.evaluate as ev
+    from engine.app import build_app
+    from engine.periods import parse_range
+
+    real = ev.judge_part
+    log = tmp_path / "gc.txt"
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"{gc.isenabled()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "judge_part", recorded)
+    app = build_app(f"sqlite:///{sample_db}")
+    with app.db.connect() as conn:
+        forked = ev.evaluate(conn, app.pack(), parse_range("2017"), ev.date(2018, 3, 1), processes=2)
+    assert log.read_text(encoding="utf-8").split() == ["False", "False"]
+    assert gc.isenabled()
+    monkeypatch.setattr(ev, "judge_part", real)
+    with app.db.connect() as conn:
+        alone = ev.evaluate(conn, app.pack(), parse_range("2017"), ev.date(2018, 3, 1), processes=0)
+    key = lambda f: (f.rule, f.subject_type, f.subject_id, f.period, f.message)  # noqa: E731
+    assert sorted(map(key, forked.findings)) == sorted(map(key, alone.findings)) and forked.findings
