@@ -14,7 +14,7 @@ import multiprocessing as mp
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -34,6 +34,7 @@ from engine.subjects.schema import derived_fields
 from engine.subjects.screen import RULE as DATA_QUALITY_RULE
 from engine.subjects.screen import Screen, hidden, scan
 from engine.subjects.single import FACT_BUILDERS
+from engine.subjects.sources import store_firsts
 from facts import collector
 
 log = logging.getLogger(__name__)
@@ -481,7 +482,9 @@ def plan_check(engine: sa.Engine, processes: int, partitions: int | str, screen:
         if n == processes:
             return None
         registry = Registry.load_orgs(conn)  # the tree alone: the workers load their own parts
-        return with_orgs(plan_partitions(subtree_sizes(conn, registry), n), registry)
+        firsts = store_firsts(conn)  # once, not in each partition (a scan of the dues table)
+        parts = with_orgs(plan_partitions(subtree_sizes(conn, registry), n), registry)
+        return [replace(p, firsts=firsts) for p in parts]
 
 
 def needs_plan(processes: int, partitions: int | str) -> bool:
@@ -554,6 +557,7 @@ def _partition_worker(
             registry_orgs=part.orgs or None,
             roots=frozenset(part.roots),
             orphans=part.orphans,
+            firsts=part.firsts,
         )
 
 

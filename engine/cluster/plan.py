@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
+from engine.subjects.base import StoreFirsts
 from engine.subjects.registry import Registry
 from facts import tables as t
 
@@ -27,6 +28,9 @@ class Partition:
     # every org of its subtrees under today's parents: a task loads the registry of these only (with their
     # members, and the members transferred into or out of them), not the whole registry
     orgs: tuple[str, ...] = ()
+    # the store's first records, found once for every partition (a forked check's plan); None: each
+    # partition finds them itself
+    firsts: StoreFirsts | None = None
 
 
 def root_of(registry: Registry, org_id: str) -> str:

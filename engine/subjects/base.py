@@ -125,6 +125,16 @@ class Memo:
             setattr(self, name, f.default_factory() if f.default_factory is not MISSING else f.default)
 
 
+@dataclass(frozen=True)
+class StoreFirsts:
+    """The store's first records that a partition's subjects depend on: the first dues month (a dues
+    streak counts back to it, :func:`engine.subjects.sources._months_without`).  Found once for a planned
+    check's partitions (:func:`engine.evaluate.plan_check`): ``min(dues.month)`` has no index and read the
+    whole dues table in each of them (at scale 1, ~0.6 s a partition, 57 times)."""
+
+    dues_month: str | None
+
+
 @dataclass
 class BuildContext:
     conn: sa.Connection
@@ -137,6 +147,12 @@ class BuildContext:
     # the subjects that have no org; used instead of ``part``
     roots: frozenset[str] | None = None
     orphans: bool = False
+    firsts: StoreFirsts | None = None  # the store's first records, when found once for every partition
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether this context builds one partition's subjects (a hash share or planned subtrees)."""
+        return self.part is not None or self.roots is not None
 
     def mine(self, org_id: str | None) -> bool:
         """Whether a subject of ``org_id`` belongs to this context's partition (by its top-level org)."""

@@ -31,7 +31,7 @@ from engine.pack.model import (
     TermOverdue,
 )
 from engine.periods import Period, month_of, quarter_of
-from engine.subjects.base import BuildContext, month_col
+from engine.subjects.base import BuildContext, StoreFirsts, month_col
 from engine.subjects.dues import dues_table
 from engine.subjects.registry import MemberInfo
 from engine.subjects.single import COMMITTEE_ROLES, MeetingData, memoised_meetings
@@ -153,15 +153,19 @@ def _held_with_topics(ctx: BuildContext, spec: MeetingsHeld, start: date, end: d
         .where(ctx.in_part(_M.c.org, "org"))
         .group_by(_M.c.org, month)
     )
-    if ctx.only_orgs is None:
-        # from the topic index to the meetings (a meeting once, however many of the topics it has): ~2x
-        # faster on SQLite than checking every meeting of the span for a topic
+    if ctx.only_orgs is None and not ctx.partitioned:
+        # the whole province: from the topic index to the meetings (a meeting once, however many of the
+        # topics it has): ~2x faster on SQLite than checking every meeting of the span for a topic
         query = query.where(_M.c.id.in_(sa.select(_TOPIC.c.meeting).where(_TOPIC.c.topic.in_(spec.topics_any))))
     else:
-        # a few orgs (a submitted fact's): their meetings' own topics, not the list of every meeting with
-        # the topic, which a submission read three times (13 ms at scale 0.1, growing with the province)
+        # a partition's or a few orgs' (a submitted fact's) meetings, through the (org, kind, date) index,
+        # each checked for its own topics: the topic index lists the whole province's meetings with the
+        # topic, which each of a scale-10 check's 57 partitions read (5.7 s of its 47), and a submission
+        # three times
         has_topic = sa.exists().where(_TOPIC.c.meeting == _M.c.id, _TOPIC.c.topic.in_(spec.topics_any))
-        query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)), has_topic)
+        query = query.where(has_topic)
+        if ctx.only_orgs is not None:
+            query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
     return {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
 
 
@@ -470,7 +474,10 @@ def _signoffs(ctx: BuildContext, spec: SignoffsMade, start: date, end: date) -> 
     first: dict[tuple[str, int], date] = {}
     for unit, doc, day in ctx.conn.execute(
         sa.select(_SIGN.c.unit, _SIGN.c.document, _SIGN.c.date).where(
-            _SIGN.c.document.in_(list(docs)), _SIGN.c.unit.is_not(None), _SIGN.c.date <= ctx.as_of
+            _SIGN.c.document.in_(list(docs)),
+            _SIGN.c.unit.is_not(None),
+            _SIGN.c.date <= ctx.as_of,
+            ctx.in_part(_SIGN.c.unit, "org"),  # the units this partition judges, not the province's
         )
     ):
         k = (unit, docs[doc])
@@ -491,7 +498,7 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
     # the streak walks back to the member's joining or to the store's first record of the thing,
     # so the data is read from that first record on: the count never depends on the range asked for
     if spec.of == "dues":
-        horizon = ctx.conn.execute(sa.select(sa.func.min(_DUES.c.month))).scalar()
+        horizon = (ctx.firsts or store_firsts(ctx.conn)).dues_month
         if horizon:
             first_day = date.fromisoformat(horizon + "-01")
             paid_at = {_month_index(label): who for label, who in _dues_rows(ctx, first_day, end).items()}
@@ -503,6 +510,11 @@ def _months_without(ctx: BuildContext, spec: MonthsWithout, start: date, end: da
     no_extra: dict[str, Any] = {}
     no_facts: list[str] = []
     return Source(lambda sid, period: (0, no_extra, no_facts), lambda sid, period: 0)
+
+
+def store_firsts(conn: sa.Connection) -> StoreFirsts:
+    """The store's first records (:class:`~engine.subjects.base.StoreFirsts`): a scan of the dues table."""
+    return StoreFirsts(conn.execute(sa.select(sa.func.min(_DUES.c.month))).scalar())
 
 
 def _streaks(ctx: BuildContext, first_day: date, active: Mapping[int, Container[str]]) -> Source:
@@ -637,7 +649,8 @@ def _month_index(label: str) -> int:
 
 def _term_overdue(ctx: BuildContext, _spec: TermOverdue, start: date, end: date) -> ValueFn:
     elections: dict[str, list[tuple[date, int | None]]] = defaultdict(list)
-    for org, day, term in ctx.conn.execute(sa.select(_ELEC.c.org, _ELEC.c.date, _ELEC.c.term_years)):
+    query = sa.select(_ELEC.c.org, _ELEC.c.date, _ELEC.c.term_years).where(ctx.in_part(_ELEC.c.org, "org"))
+    for org, day, term in ctx.conn.execute(query):
         elections[org].append((day, term))
 
     def value(sid: str, period: Period) -> Value:
