@@ -599,6 +599,35 @@ def references(fact: FactBase) -> list[tuple[str, str, str]]:
     return refs
 
 
+def referenced_ids(fact: FactBase) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The org ids and the member ids a fact refers to: the ids of :func:`references`, without their paths.
+
+    The importer checks an event's references with these (a subset test in C) and words the
+    problems, in the rare case of an unknown id, from :func:`references` again.  Events
+    are written out here (a meeting names dozens of members: no path string per name);
+    other types take :func:`references`.
+    """
+    match fact:
+        case Meeting():
+            members = [fact.host, fact.lecturer, *fact.attendees, *(lv.member for lv in fact.on_leave), *fact.absent]
+            if fact.minutes is not None:
+                members.append(fact.minutes.recorder)
+            return (fact.org,), tuple(m for m in members if m)
+        case Dues() | FieldVisit() | Declaration() | Promotion():
+            return (), (fact.member,)
+        case Interview():
+            return (), (fact.interviewer, fact.interviewee)
+        case Election():
+            return (fact.org,), ()
+        case Petition():
+            return (), ()
+    refs = references(fact)
+    return (
+        tuple(ref for _path, target, ref in refs if target == "org"),
+        tuple(ref for _path, target, ref in refs if target == "member"),
+    )
+
+
 def canonical(fact: FactBase) -> dict[str, Any]:
     """The interchange form of a fact: defaults and empty values left out, ``type`` first."""
     body = fact.model_dump(mode="json", exclude_defaults=True, exclude={"type"})

@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 
 from facts import collector
 from facts.errors import FieldProblem, Location
 from facts.minhash import band_keys
-from facts.models import MODELS, Meeting, Org, OrgChange, canonical, natural_key, references
+from facts.models import MODELS, Meeting, Org, OrgChange, canonical, natural_key, referenced_ids, references
 from facts.projection import MINUTES_SIG, rows_for
 from facts.readers import Item, parse_line
 from facts.validate import canonical_bytes, surrogate_problem, validate_object
@@ -43,8 +44,18 @@ class Prepared(NamedTuple):
     hash: str  # content hash (stored in fact_version.hash)
     content: str  # canonical JSON text
     rows: list[tuple[str, tuple[Any, ...]]]  # projection rows (table name, values); a meeting's seq is 0 here
-    refs: list[tuple[str, str, str]]  # (field path, target type, id) as facts.models.references gives them
+    # a registry object's references: (field path, target type, id) as facts.models.references gives them;
+    # an event's are in ``wants`` only (its paths are made again from ``content`` if one is unknown: full_refs)
+    refs: list[tuple[str, str, str]]
     edge: tuple[str, str | None] | None  # an org's (id, parent) or an org_change's (org, new parent)
+    wants: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # the org ids and member ids it refers to
+
+    @property
+    def full_refs(self) -> list[tuple[str, str, str]]:
+        """Every reference with its path: ``refs``, or for an event, :func:`facts.models.references` of ``content``."""
+        if self.type in REGISTRY:
+            return self.refs
+        return references(MODELS[self.type].model_validate(orjson.loads(self.content)))
 
     @property
     def location(self) -> Location:
@@ -102,20 +113,25 @@ def chunk_keys(records: list[Prepared]) -> ChunkKeys:
 
 
 def ready(chunk: PreparedChunk) -> ReadyChunk:
-    """``chunk`` with its keys taken out and its records pickled."""
-    return ReadyChunk(
-        chunk_keys(chunk.records), chunk.problems, pickle.dumps(chunk.records, protocol=pickle.HIGHEST_PROTOCOL)
-    )
+    """``chunk`` with its keys taken out and its records pickled (as plain tuples: see :func:`pickle_records`)."""
+    return ReadyChunk(chunk_keys(chunk.records), chunk.problems, pickle_records(chunk.records))
+
+
+def pickle_records(records: list[Prepared]) -> bytes:
+    """``records`` pickled as plain tuples: pickle writes a named tuple through a Python call each
+    (``__getnewargs__``), a plain tuple in C (half the time a record)."""
+    return pickle.dumps([tuple(r) for r in records], protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def unpickle_records(data: bytes) -> list[Prepared]:
-    """The records of :attr:`ReadyChunk.records`, unpickled with the cyclic garbage collector paused.
+    """The records of :attr:`ReadyChunk.records` (:func:`pickle_records`), unpickled with the cyclic garbage
+    collector paused.
 
     Their objects (tuples, strings, dates) hold no cycles, and unpickling a chunk makes
     ~100,000 of them: a collection set off in the middle rescans everything the
     import holds, which made unpickling ~4× slower.
     """
-    return _unpickled(data)  # type: ignore[no-any-return]
+    return list(map(Prepared._make, _unpickled(data)))
 
 
 def unpickle_ready(data: bytes) -> ReadyChunk:
@@ -174,7 +190,8 @@ def prepare_items(items: Iterable[Item]) -> PreparedChunk:
             records.append(
                 Prepared(
                     location.file, location.line, type_name, key, ident_of(type_name, key),
-                    hashlib.sha256(data).hexdigest()[:32], data.decode("utf-8"), rows, references(fact), edge,
+                    hashlib.sha256(data).hexdigest()[:32], data.decode("utf-8"), rows,
+                    references(fact) if type_name in REGISTRY else [], edge, referenced_ids(fact),
                 )
             )  # fmt: skip
             if isinstance(fact, Meeting):

@@ -268,8 +268,9 @@ class _Scan:
             self.registered += len(registered)
         if start < _FEW_REFERENCES:
             for r in unpickle_records(chunk.records)[: _FEW_REFERENCES - start]:
-                for _path, target, ref in r.refs:
-                    self.asked[target].add(ref)
+                orgs, members = r.wants
+                self.asked["org"].update(orgs)
+                self.asked["member"].update(members)
         self.idents.extend(keys.idents)
         self.hashes.extend(keys.hashes)
         self.places.extend(places)
@@ -639,7 +640,7 @@ class FactStore:
     ) -> Iterator[list[Prepared]]:
         """Pass 2: the prepared objects in chunks of :data:`CHUNK`, without those refused."""
         out: list[Prepared] = []
-        ids = known.ids
+        orgs, members = known.ids["org"], known.ids["member"]
         while True:
             try:
                 start, data = pickle.load(spill)
@@ -665,8 +666,8 @@ class FactStore:
                     continue
                 elif refused_here and (r.file, r.line) in refused_here:
                     continue
-                elif r.refs and not all(ref in ids[target] for _path, target, ref in r.refs):
-                    later.late_references.extend(known.problems(r.location, r.type, r.refs))
+                elif not (orgs.issuperset(r.wants[0]) and members.issuperset(r.wants[1])):
+                    later.late_references.extend(known.problems(r.location, r.type, r.full_refs))
                     continue
                 out.append(r)
             while len(out) >= CHUNK:
