@@ -153,6 +153,9 @@ def test_indexes_are_built_with_a_small_sort_cache_and_the_cache_comes_back(sqli
     built = next(i for i, s in enumerate(statements) if s.startswith("CREATE INDEX"))
     assert statements[pragmas[0]] == f"PRAGMA cache_size=-{facts.bulk.SORT_CACHE_KB}" and pragmas[0] < built < pragmas[1]
     assert statements[pragmas[1]] == "PRAGMA cache_size=-131072"
+    threads = [i for i, s in enumerate(statements) if s.startswith("PRAGMA threads=")]  # helpers for the sort
+    assert statements[threads[0]] == f"PRAGMA threads={facts.bulk.SORT_THREADS}" and threads[0] < built < threads[1]
+    assert statements[threads[1]] == "PRAGMA threads=0"
 
 
 def test_the_audit_detail_of_an_import_is_hashed_as_a_stream(sqlite_engine):
