@@ -94,6 +94,7 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
         "minutes_agenda",
         "minutes_content",
         "minutes_outcome",
+        "minutes_parts",
     ),
     MEETING_TOPIC: ("meeting", "topic"),
     ATTENDANCE: ("meeting", "member", "status", "opinion_given", "reason"),
@@ -153,10 +154,11 @@ def _meeting_rows(fact: Meeting, seq: int) -> Rows:
         (
             MEETING,
             (fact.id, seq, fact.org, fact.kind, fact.date, fact.host, fact.lecturer, True,
-             mins.time, mins.place, mins.recorder, mins.agenda, mins.content, mins.outcome)
+             mins.time, mins.place, mins.recorder, mins.agenda, mins.content, mins.outcome,
+             t.minutes_parts((mins.time, mins.place, mins.agenda, mins.content, mins.outcome, mins.recorder)))
             if mins is not None
             else (fact.id, seq, fact.org, fact.kind, fact.date, fact.host, fact.lecturer, False,
-                  None, None, None, None, None, None),
+                  None, None, None, None, None, None, 0),
         )
     ]  # fmt: skip
     meeting = fact.id

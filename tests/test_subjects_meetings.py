@@ -82,9 +82,3 @@ def test_a_submitted_copy_is_found_against_the_stored_minutes(db_engine):
     assert [(f.subject_id, f.evidence["observed"]["copied_from"]) for f in found] == [("b2-olm", "b1-olm")]
     assert found[0].evidence["observed"]["copy_similarity"] >= 0.9
 
-
-def test_the_white_space_sql_trims_is_exactly_what_str_strip_removes():
-    from engine.subjects.single import _WHITESPACE
-
-    stripped_by_python = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-    assert stripped_by_python == _WHITESPACE

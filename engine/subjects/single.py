@@ -133,24 +133,9 @@ def _counts(m: MemberInfo, org: str, party_group: bool, committee: bool, statuse
 COMMITTEE_ROLES = frozenset({"branch_secretary", "committee_member"})
 
 
-#: what Python's ``str.strip()`` removes (every ``c.isspace()``; a test keeps it so): a part of the minutes is
-#: missing when nothing else is left
-_WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-
-
-def _has_text(column: Any) -> Any:
-    """``column`` holds something besides white space (as ``bool(text.strip())``), labelled as the column."""
-    left = sa.func.ltrim(sa.func.coalesce(column, ""), sa.literal(_WHITESPACE))
-    return (sa.func.length(left) > 0).label(column.name)
-
-
-#: the parts of the minutes that are columns: a meeting row holds whether each has text, in this order,
-#: from its column :data:`_FIRST_PART` on
-_TEXT_PARTS = [col for col, _label in MINUTES_PARTS.values() if col]
-_FIRST_PART = 4
+#: each part of the minutes that is a column, with its bit in ``meeting.minutes_parts`` (set when the part
+#: holds something besides white space; filled wherever a meeting is written, :func:`facts.tables.minutes_parts`)
+_PART_BITS = {col: 1 << t.MINUTES_TEXT_COLUMNS.index(col) for col, _label in MINUTES_PARTS.values() if col}
 
 
 @dataclass
@@ -181,18 +166,15 @@ def _meeting_data(ctx: BuildContext, start: date, end: date, only: set[str] | No
     known = ctx.memo.meetings.get(key)
     if known is not None:
         return known
-    # whether each part of the minutes has text, not the text itself (a province's minutes are hundreds of MB)
-    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, *(_has_text(_M.c[c]) for c in _TEXT_PARTS)]
+    # whether each part of the minutes has text as bits filled on writing, not the text itself (a province's
+    # minutes are hundreds of MB): read from a covering index, as are the ids the topics and attendance follow
+    cols = [_M.c.id, _M.c.org, _M.c.kind, _M.c.date, _M.c.minutes_parts]
     in_span = sa.and_(_M.c.date >= start, _M.c.date <= end, ctx.in_part(_M.c.org, "org"))
     if only is not None:
         in_span = sa.and_(in_span, _M.c.id.in_(sorted(only)))
     data = MeetingData(list(ctx.conn.execute(sa.select(*cols).where(in_span)).all()), defaultdict(list),
                         defaultdict(set), defaultdict(set), defaultdict(set))
-    # the topics and the attendance of these meetings, joined to a temporary table of their ids: the joins
-    # to ``meeting`` read each (wide) meeting row again through the date index, ~2x slower on SQLite
-    ids = _id_table(ctx.conn, [m.id for m in data.rows])
-    _topics_and_attendance(ctx, data, ids)
-    ids.drop(ctx.conn)  # (left to the connection's end when reading failed: a failed transaction drops nothing)
+    _topics_and_attendance(ctx, data, sa.select(_M.c.id).where(in_span))
     ctx.memo.meetings[key] = data
     return data
 
@@ -213,24 +195,26 @@ def _id_table(conn: sa.Connection, ids: list[str]) -> sa.Table:
     return table
 
 
-def _topics_and_attendance(ctx: BuildContext, data: MeetingData, ids: sa.Table) -> None:
-    # ``IN (SELECT id FROM ids)``, not a join: SQLite has no statistics on the temporary table and planned
-    # the join as a scan of all attendance (the GROUP BY's order) probing the ids, so judging one submitted
-    # meeting read every attendance row of the province (160 ms at scale 0.1); the IN is planned as
-    # probes of the (meeting, ...) key for each id, and is as fast for a whole province's ids
-    wanted = sa.select(ids.c.id)
+def _topics_and_attendance(ctx: BuildContext, data: MeetingData, wanted: sa.Select[Any]) -> None:
+    # ``IN (SELECT id FROM meeting WHERE …)``: planned as probes of the (meeting, ...) keys for each id read
+    # from the covering index ``ix_meeting_date_parts`` (never a scan of all attendance: judging one submitted
+    # meeting must not read the province's), and as fast for a whole province's ids
     topics = sa.select(_TOPIC.c.meeting, _TOPIC.c.topic).where(_TOPIC.c.meeting.in_(wanted))
     for meeting, topic in ctx.conn.execute(topics).all():
         data.topics[meeting].append(topic)
     # attendance as one row per (meeting, status, opinion) with the members joined in SQL: a province's
-    # ~4 million attendance rows reach Python as ~400,000 strings, split in C
+    # ~4 million attendance rows reach Python as ~400,000 strings, split in C.  Every status is read (the
+    # absent are ~0.3 % of the rows, and left here): the groups then come in the order of the covering index
+    # ``ix_attendance_meeting_status``, one probe a meeting, with no sort
     members = _joined_ids(ctx.conn, _ATT.c.member)
     att = (
         sa.select(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given, members, sa.func.count())
-        .where(_ATT.c.meeting.in_(wanted), _ATT.c.status.in_(["present", "leave"]))
+        .where(_ATT.c.meeting.in_(wanted))
         .group_by(_ATT.c.meeting, _ATT.c.status, _ATT.c.opinion_given)
     )
     for meeting, status, opinion, joined_ids, count in ctx.conn.execute(att):
+        if status != "present" and status != "leave":
+            continue
         found = joined_ids.split(_SEP)
         if len(found) != count:  # an id holding the separator itself: read this meeting's rows one by one
             rows = ctx.conn.execute(
@@ -376,19 +360,20 @@ class MeetingColumns(SubjectColumns):
         return Subject("meeting", m.id, m.org, None, fields["period"], fields, facts)
 
 
-_ABSENT: dict[tuple[Any, ...], frozenset[str]] = {}  # (present, each part has text…) -> the parts left empty
+_ABSENT: dict[tuple[bool, int], frozenset[str]] = {}  # (anyone present, parts with text) -> the parts left empty
 
 
 def _absent_parts(data: MeetingData, m: Any) -> frozenset[str]:
     """The parts of a meeting's minutes left empty (attendees: nobody recorded as present); shared per
     combination of parts with text (a few dozen combinations over a province's meetings)."""
-    key = (bool(data.present.get(m.id)), *m[_FIRST_PART:])  # the row holds the parts' flags last
+    key = (bool(data.present.get(m.id)), m.minutes_parts)
     found = _ABSENT.get(key)
     if found is None:
+        present, parts = key
         found = _ABSENT[key] = frozenset(
             name
             for name, (col, _label) in MINUTES_PARTS.items()
-            if (not key[0] if col is None else not getattr(m, col))
+            if (not present if col is None else not parts & _PART_BITS[col])
         )
     return found
 
