@@ -202,7 +202,10 @@ def _draw_people(dept: Department, rng: random.Random, r: LapseRates, plan: Laps
             elif roll < r.dues_late + r.dues_short:
                 plan.dues[(person.id, month)] = "short"
             elif roll < r.dues_late + r.dues_short + r.dues_missing:
-                plan.dues[(person.id, month)] = "missing"
+                # paid, late, until the arrears begin: a month missed before them could start the six-month
+                # streak in January, whose length depends on the year before (not generated)
+                before_arrears = month < plan.arrears_from.get(person.id, 13)
+                plan.dues[(person.id, month)] = "late" if before_arrears else "missing"
         if plain and person.status == "full" and rng.random() < r.no_heart_to_heart:
             plan.no_heart_to_heart.add(person.id)
         if plain and person.category == "in_service" and rng.random() < r.promotion:
