@@ -28,6 +28,7 @@ from engine.pack.model import TermOverdue
 from engine.periods import Granularity, Period, PeriodRange, period_of, shift
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.columns import Chunk, SubjectColumns
+from engine.subjects.copy_pairs import CopyPairs, every_pair, worth_once
 from engine.subjects.periodic import iter_period_subjects
 from engine.subjects.registry import Registry
 from engine.subjects.schema import derived_fields
@@ -356,9 +357,10 @@ def evaluate(
     t0 = time.perf_counter()
     dq_period = str(rng.start.year)
     if processes >= 1 and "fork" in mp.get_all_start_methods():
-        screen, plan = screen_and_plan(conn, processes, partitions)
+        screen, plan, pairs = screen_and_plan(conn, processes, partitions, _copy_span(pack, rule_ids, rng))
         result = evaluate_partitioned(
-            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen, partitions, plan
+            conn.engine, pack, rng, as_of, grace_days, rule_ids, processes, heartbeat, screen, partitions, plan,
+            pairs,
         )
         result.seconds["sql"] += time.perf_counter() - t0 - result.seconds["wall"]
         result.seconds.pop("wall")
@@ -493,35 +495,58 @@ def needs_plan(processes: int, partitions: int | str) -> bool:
     return partitions == "auto" or partition_count(0, processes, partitions) != processes
 
 
-def _scan_or_plan(engine: sa.Engine, job: str, processes: int, partitions: int | str) -> Any:
-    """One of the two forked jobs of :func:`screen_and_plan`."""
+def _copy_span(pack: Pack, rule_ids: Sequence[str] | None, rng: PeriodRange) -> tuple[date, date] | None:
+    """The span whose meetings a check judges for copies (``copy_similarity`` in a checked rule), if any."""
+    copies = any(
+        "copy_similarity" in r.rule.when for r in pack.rules if rule_ids is None or r.id in rule_ids
+    )
+    return (rng.start, rng.end) if copies else None
+
+
+def _prepare(engine: sa.Engine, job: str, processes: int, partitions: int | str) -> Any:
+    """One of the forked jobs of :func:`screen_and_plan`."""
     if job == "plan":
         return plan_check(engine, processes, partitions, Screen())
     engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
     with engine.connect() as conn:
-        return scan(conn)
+        return every_pair(conn) if job == "pairs" else scan(conn)
 
 
 def screen_and_plan(
-    conn: sa.Connection, processes: int, partitions: int | str
-) -> tuple[Screen, tuple[list[Any] | None] | None]:
-    """The screen (:func:`scan`) and, when one is needed, the plan of a forked check's partitions, as
-    ``(planned,)`` for :func:`evaluate_partitioned` (None: no plan needed, or it must be made again).
+    conn: sa.Connection, processes: int, partitions: int | str, copy_span: tuple[date, date] | None = None
+) -> tuple[Screen, tuple[list[Any] | None] | None, CopyPairs | None]:
+    """The screen (:func:`scan`), when one is needed the plan of a forked check's partitions, as
+    ``(planned,)`` for :func:`evaluate_partitioned` (None: no plan needed, or it must be made again), and
+    when worth it the copy check's candidate pairs found once for every partition (None: each partition
+    looks up its own).
 
-    Both read the whole province (at scale 1: ~3 s and ~2 s) and neither needs the other's answer as long
-    as the screen sets no table aside (:func:`hidden` changes nothing then), so they run side by side in
-    two forked workers (one after the other with ``processes = 1``: a one-process check uses one core).
-    When the screen does set rows aside, that plan is dropped and the partitions are planned again on the
-    tree the workers will see (as before, one after the other)."""
+    The screen and the plan read the whole province (at scale 1: ~2 s each) and neither needs the other's
+    answer as long as the screen sets no table aside (:func:`hidden` changes nothing then), so they run
+    side by side in two forked workers (one after the other with ``processes = 1``: a one-process check
+    uses one core).  When the screen does set rows aside, that plan and those pairs are dropped: the
+    partitions are planned again on the tree the workers will see (as before, one after the other), and
+    each partition looks up the pairs of what it sees.
+
+    ``copy_span``: the dates of the meetings the check judges for copies.  When they are more than
+    1/:data:`~engine.subjects.copy_pairs.JOIN_SHARE` of the stored signatures, every pair is found once
+    (:func:`~engine.subjects.copy_pairs.every_pair`, ~3.5 s at scale 1), first, beside the other two,
+    instead of ~2 s of look-ups in each of the 6 partitions."""
     if not needs_plan(processes, partitions):
-        return scan(conn), None
-    screen, planned = run_forked(
-        _scan_or_plan,
-        [(conn.engine, job, processes, partitions) for job in ("scan", "plan")],
+        return scan(conn), None, None
+    jobs = ["scan", "plan"]
+    if copy_span is not None and worth_once(conn, *copy_span):
+        jobs.insert(0, "pairs")  # the longest first: with two workers, it runs beside the other two
+    answers = run_forked(
+        _prepare,
+        [(conn.engine, job, processes, partitions) for job in jobs],
         "check preparation",
         workers=min(processes, 2),
     )
-    return screen, (None if screen.tables else (planned,))
+    found = dict(zip(jobs, answers, strict=True))
+    screen = found["scan"]
+    if screen.tables:
+        return screen, None, None
+    return screen, (found["plan"],), found.get("pairs")
 
 
 def _partition_worker(
@@ -533,6 +558,7 @@ def _partition_worker(
     rule_ids: Sequence[str] | None,
     part: Any,
     screen: Screen,
+    pairs: CopyPairs | None = None,
 ) -> Part:
     """One partition: ``part`` is ``(k, n)`` (a hash share of the top-level orgs) or a planned
     :class:`engine.cluster.plan.Partition` (its subtrees; only their part of the registry is loaded).
@@ -545,7 +571,7 @@ def _partition_worker(
     engine.dispose(close=False)  # new connections for this process; the parent's stay the parent's
     with engine.connect() as conn:
         if isinstance(part, tuple):
-            return judge_part(conn, pack, rng, as_of, grace_days, rule_ids, screen, part=part)
+            return judge_part(conn, pack, rng, as_of, grace_days, rule_ids, screen, part=part, copy_pairs=pairs)
         return judge_part(
             conn,
             pack,
@@ -558,6 +584,7 @@ def _partition_worker(
             roots=frozenset(part.roots),
             orphans=part.orphans,
             firsts=part.firsts,
+            copy_pairs=pairs,
         )
 
 
@@ -573,6 +600,7 @@ def evaluate_partitioned(
     screen: Screen | None = None,
     partitions: int | str = "auto",
     plan: tuple[list[Any] | None] | None = None,
+    pairs: CopyPairs | None = None,
 ) -> Evaluation:
     """Evaluate in forked workers, ``processes`` at a time, one partition of the top-level orgs each;
     ``heartbeat`` is called every 30 s while they work.
@@ -591,7 +619,8 @@ def evaluate_partitioned(
     time: the larger of the slowest partition's and the partitions' sum over ``processes`` (the work
     spread over the workers).  With ``processes`` partitions or fewer, side by side, that is the slowest
     partition's, as before.  ``seconds["wall"]`` is the wall time (the caller adds the screen's scan to the
-    SQL time).  ``plan``: ``(planned,)`` when :func:`screen_and_plan` has planned them already."""
+    SQL time).  ``plan``: ``(planned,)`` when :func:`screen_and_plan` has planned them already; ``pairs``:
+    the copy check's candidate pairs when it has found them (every worker picks its targets' pairs)."""
     t0 = time.perf_counter()
     result = Evaluation(pack.hash, rng.text, as_of)
     screen = screen or Screen()
@@ -601,7 +630,7 @@ def evaluate_partitioned(
     elif needs_plan(processes, partitions):
         (planned,) = run_forked(plan_check, [(engine, processes, partitions, screen)], "partition planner")
     parts: list[Any] = [(k, processes) for k in range(processes)] if planned is None else planned
-    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, part, screen) for part in parts]
+    jobs = [(engine, pack, rng, as_of, grace_days, rule_ids, part, screen, pairs) for part in parts]
     done = run_forked(_partition_worker, jobs, "evaluation worker", heartbeat=heartbeat, workers=processes)
     for part in done:
         result.findings.extend(part.findings)

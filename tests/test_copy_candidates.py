@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from engine.app import STANDARD_PACK
 from engine.pack.load import load_pack
 from engine.subjects.base import BuildContext
+from engine.subjects.copy_pairs import every_pair
 from engine.subjects.registry import Registry
 from engine.subjects.similarity import candidate_pairs
-from engine.subjects.single import _copies, _every_pair, _joined_pairs, copy_candidates
+from engine.subjects.single import _copies, _joined_pairs, copy_candidates
 from facts import tables as t
 from facts.errors import Location
 from facts.minhash import BANDS
@@ -72,12 +73,14 @@ def test_the_targets_pairs_are_exactly_those_of_every_signature_read(db_engine):
     ]
     with db_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(SIG)).scalar() == 240
+        everyone = every_pair(conn)  # found once for a whole check, each partition picking its targets'
         for targets in target_sets:
             expected = _all_rows_pairs(conn, targets)
-            # the look-up from the targets' band keys, the blocked read of all, and the choice between them
+            # the look-up from the targets' band keys, every pair found once, and the choice between them
             assert _joined_pairs(conn, targets) == expected
-            assert _every_pair(conn, targets) == expected
+            assert everyone.of(targets) == expected
             assert copy_candidates(conn, targets) == expected
+        assert len(everyone) == len(_all_rows_pairs(conn, set(ids)))
         assert len(_all_rows_pairs(conn, set(ids))) > 50  # the near-copies are there to be found
 
 
@@ -98,7 +101,7 @@ def test_a_pair_needs_two_bands_shared_band_by_band(db_engine):
         assert copy_candidates(conn, {"a", "x"}) == {("a", "c"), ("a", "x"), ("c", "x")}
         assert copy_candidates(conn, {"b", "d"}) == set()
         for targets in ({"a"}, {"a", "x"}, {"b", "d"}, set(rows)):
-            assert _joined_pairs(conn, targets) == _every_pair(conn, targets) == _all_rows_pairs(conn, targets)
+            assert _joined_pairs(conn, targets) == every_pair(conn).of(targets) == _all_rows_pairs(conn, targets)
 
 
 def _vm_steps(engine: sa.Engine, targets: set[str]) -> int:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from engine.subjects.registry import MemberInfo, OrgInfo, Registry
 
 if TYPE_CHECKING:
+    from engine.subjects.copy_pairs import CopyPairs
     from engine.subjects.dues import DuesTable
     from engine.subjects.single import Attendance, MeetingData
 
@@ -148,6 +149,7 @@ class BuildContext:
     roots: frozenset[str] | None = None
     orphans: bool = False
     firsts: StoreFirsts | None = None  # the store's first records, when found once for every partition
+    copy_pairs: CopyPairs | None = None  # the copy check's candidate pairs, when found once for the check
 
     @property
     def partitioned(self) -> bool:

@@ -26,9 +26,10 @@ from engine.pack.params import MINUTES_PARTS, required_parts
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.columns import Chunk, SubjectColumns
+from engine.subjects.copy_pairs import JOIN_SHARE, every_pair
 from engine.subjects.dues import DuesTable, dues_table, pick
 from engine.subjects.registry import MemberInfo
-from engine.subjects.similarity import MIN_SHARED_BANDS, Text, earlier_copies, keyed_pairs
+from engine.subjects.similarity import MIN_SHARED_BANDS, Text, earlier_copies
 from facts import tables as t
 from facts.minhash import BANDS
 
@@ -51,8 +52,6 @@ _ATT = t.AttendanceRow.__table__  # type: ignore[attr-defined]
 _PET = t.PetitionRow.__table__  # type: ignore[attr-defined]
 _SIG = t.MinutesSigRow.__table__  # type: ignore[attr-defined]
 _FEW = 50  # up to this many targets, copy candidates are looked up without counting the stored signatures
-_JOIN_SHARE = 4  # targets more than this share of the stored signatures: read every signature instead
-_BLOCK = 50_000  # signatures read at a time when reading them all
 _PROMO = t.PromotionRow.__table__  # type: ignore[attr-defined]
 _DECL = t.DeclarationRow.__table__  # type: ignore[attr-defined]
 _MEMBER = t.MemberRow.__table__  # type: ignore[attr-defined]
@@ -431,7 +430,8 @@ def _meeting_fields(ctx: BuildContext, data: MeetingData, m: Any, counts: Attend
 
 def _copies(ctx: BuildContext, spec: MeetingSubject, end: date, targets: set[str]) -> dict[str, tuple[float, str]]:
     """Best earlier near-copy from another org for each target meeting, via the stored band keys."""
-    pairs = copy_candidates(ctx.conn, targets)
+    # found once for the whole check (engine.subjects.copy_pairs), or looked up for these targets
+    pairs = ctx.copy_pairs.of(targets) if ctx.copy_pairs is not None else copy_candidates(ctx.conn, targets)
     involved = sorted({m for pair in pairs for m in pair})
     texts: list[Text] = []
     for part in range(0, len(involved), 500):
@@ -457,31 +457,16 @@ def copy_candidates(conn: sa.Connection, targets: Collection[str]) -> set[tuple[
     Every stored signature is a candidate partner whatever its date: a meeting after the judged span is
     never the earlier text of a pair with a target, so it cannot change the answer.  A few targets, or a
     partition's, are looked up from their band keys (:func:`_joined_pairs`: time and memory grow with
-    the targets); when the targets are more than 1/:data:`_JOIN_SHARE` of the stored signatures (a
+    the targets); when the targets are more than 1/:data:`JOIN_SHARE` of the stored signatures (a
     whole-province check, a partition of two) reading every signature once is faster than 16 index
-    look-ups a target, and is read in blocks into one array (:func:`_every_pair`)."""
+    look-ups a target (:func:`engine.subjects.copy_pairs.every_pair`)."""
     if not targets:
         return set()
     if len(targets) > _FEW:
         stored = conn.execute(sa.select(sa.func.count()).select_from(_SIG)).scalar_one()
-        if len(targets) * _JOIN_SHARE > stored:
-            return _every_pair(conn, set(targets))
+        if len(targets) * JOIN_SHARE > stored:
+            return every_pair(conn).of(targets)
     return _joined_pairs(conn, targets)
-
-
-def _every_pair(conn: sa.Connection, targets: set[str]) -> set[tuple[str, str]]:
-    """The candidate pairs of ``targets`` from every stored signature, read in blocks into one int64 array
-    (16 Python ints a row, held as rows, took ~1 KB a meeting: 330–490 MB a scale-1 province)."""
-    ids: list[str] = []
-    blocks: list[np.ndarray] = []
-    bands = [_SIG.c[f"b{i}"] for i in range(BANDS)]
-    result = conn.execute(sa.select(_SIG.c.meeting, *bands).execution_options(yield_per=_BLOCK))
-    for rows in result.partitions():
-        ids.extend(r[0] for r in rows)
-        blocks.append(np.array([r[1:] for r in rows], dtype=np.int64))
-    if not blocks:
-        return set()
-    return keyed_pairs(ids, np.concatenate(blocks), targets)
 
 
 def _joined_pairs(conn: sa.Connection, targets: Collection[str]) -> set[tuple[str, str]]:
