@@ -9,6 +9,7 @@ changes is its own state on every day (the fast path: almost every member of a p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -164,43 +165,36 @@ class Registry:
         members of those orgs or attached to them through ``extra_orgs``, and the given members.
         """
         o = t.OrgRow.__table__  # type: ignore[attr-defined]
-        m = t.MemberRow.__table__  # type: ignore[attr-defined]
         r = t.MemberRoleRow.__table__  # type: ignore[attr-defined]
         x = t.MemberExtraOrgRow.__table__  # type: ignore[attr-defined]
-        member_cols = [m.c.id, m.c.name, m.c.org, m.c.status, m.c.category, m.c.joined, m.c.left]
         if orgs is None and members is None:
             org_rows = list(conn.execute(sa.select(*o.c)).all())
-            member_rows = conn.execute(sa.select(*member_cols)).all()
+            member_rows = conn.execute(sa.select(*_member_columns())).all()
             role_rows = conn.execute(sa.select(r.c.member, r.c.role)).all()
             extra_rows = conn.execute(sa.select(x.c.member, x.c.org)).all()
-        else:
-            wanted_members = set(members or ())
-            member_rows = list(conn.execute(sa.select(*member_cols).where(m.c.id.in_(sorted(wanted_members)))).all())
+        else:  # prebuilt statements (expanding parameters): SQLAlchemy builds and compiles each once
+            q = _partial_queries()
+            wanted_members = sorted(set(members or ()))
+            member_rows = list(conn.execute(q.members, {"ids": wanted_members}).all())
             wanted_orgs = set(orgs or ()) | {row.org for row in member_rows}
-            mc = t.MemberChangeRow.__table__  # type: ignore[attr-defined]
-            moved = sa.select(mc.c.member, mc.c.org).where(
-                sa.or_(mc.c.member.in_(sorted(wanted_members)), mc.c.org.in_(sorted(wanted_orgs)))
-            )
-            transfers = conn.execute(moved).all()  # a member transferred into or out of a wanted org
-            wanted_orgs |= {org for member, org in transfers if org and member in wanted_members}
-            attached = conn.execute(sa.select(x.c.member).where(x.c.org.in_(sorted(wanted_orgs)))).scalars().all()
-            attached = [*attached, *(member for member, org in transfers if org in wanted_orgs)]
-            member_rows += conn.execute(
-                sa.select(*member_cols).where(
-                    sa.or_(m.c.org.in_(sorted(wanted_orgs)), m.c.id.in_(sorted(set(attached))))
-                )
-            ).all()
-            org_rows = _orgs_with_family(conn, o, wanted_orgs)
+            # a member transferred into or out of a wanted org
+            transfers = conn.execute(q.moved, {"members": wanted_members, "orgs": sorted(wanted_orgs)}).all()
+            wanted_members_set = set(wanted_members)
+            wanted_orgs |= {org for member, org in transfers if org and member in wanted_members_set}
+            moved_in = sorted({member for member, org in transfers if org in wanted_orgs})
+            # the members of the wanted orgs, those attached to them (extra_orgs) and those moved in or out
+            member_rows += conn.execute(q.members_of, {"orgs": sorted(wanted_orgs), "ids": moved_in}).all()
+            org_rows = _orgs_with_family(conn, wanted_orgs)
             ids = sorted({row.id for row in member_rows})
-            role_rows = conn.execute(sa.select(r.c.member, r.c.role).where(r.c.member.in_(ids))).all()
-            extra_rows = conn.execute(sa.select(x.c.member, x.c.org).where(x.c.member.in_(ids))).all()
+            role_rows = _rows_for(conn, q.roles, ids)
+            extra_rows = _rows_for(conn, q.extra, ids)
         changes = _member_changes(conn, [row.id for row in member_rows], orgs is None and members is None)
         if orgs is not None or members is not None:  # the orgs its members moved to or belong to besides
             have = {row.id for row in org_rows}
             elsewhere = {c.org for found in changes.values() for c in found if c.org}
             elsewhere |= {org for _, org in extra_rows}
             if elsewhere - have:
-                org_rows += [row for row in _orgs_with_family(conn, o, elsewhere - have) if row.id not in have]
+                org_rows += [row for row in _orgs_with_family(conn, elsewhere - have) if row.id not in have]
         flags = _member_flags(conn, [row.id for row in member_rows], orgs is None and members is None)
         roles: dict[str, set[str]] = defaultdict(set)
         for member, role in role_rows:
@@ -272,8 +266,7 @@ class Registry:
         """Load orgs a partial registry lacks (e.g. the org of a meeting that was copied)."""
         missing = sorted(set(ids) - set(self.orgs))
         if missing:
-            table = t.OrgRow.__table__  # type: ignore[attr-defined]
-            rows = conn.execute(sa.select(*table.c).where(table.c.id.in_(missing))).all()
+            rows = _rows_for(conn, _partial_queries().orgs, missing)
             found = _org_changes(conn, [row.id for row in rows], False)
             for row in rows:
                 self.orgs[row.id] = _org_info(row, found.get(row.id, []))
@@ -304,34 +297,87 @@ class Registry:
         return list(reversed(out))
 
 
-def _orgs_with_family(conn: sa.Connection, table: sa.Table, ids: set[str]) -> list[Any]:
-    """Rows of ``ids``, their ancestors up to the root, and their direct children."""
+def _orgs_with_family(conn: sa.Connection, ids: set[str]) -> list[Any]:
+    """Rows of ``ids``, their ancestors up to the root, and their direct children: one statement (a
+    recursive walk up the tree, however deep), where walking level by level took one a level."""
+    if not ids:
+        return []
+    wanted = sorted(ids)
     found: dict[str, Any] = {}
-    todo = set(ids)
-    while todo:
-        rows = conn.execute(sa.select(*table.c).where(table.c.id.in_(sorted(todo)))).all()
-        for row in rows:
-            found[row.id] = row
-        todo = {row.parent for row in rows if row.parent and row.parent not in found}
-    for row in conn.execute(sa.select(*table.c).where(table.c.parent.in_(sorted(ids)))).all():
-        found.setdefault(row.id, row)
+    for part in range(0, len(wanted), _SLICE):
+        for row in conn.execute(_partial_queries().family, {"ids": wanted[part : part + _SLICE]}):
+            found.setdefault(row.id, row)
     return list(found.values())
 
 
-def _rows_for(conn: sa.Connection, query: Any, column: Any, ids: list[str], everyone: bool) -> list[Any]:
-    """The rows of ``query`` for every id (``everyone``) or for ``ids``, asked in slices of 500."""
-    if everyone:
-        return list(conn.execute(query).all())
+_SLICE = 500  # ids bound to one statement at most (SQLite's limit on parameters is 32,766, or 999 before 3.32)
+
+
+class _PartialQueries:
+    """The statements of a partial :meth:`Registry.load`, built once: each binds its ids as an expanding
+    parameter, so SQLAlchemy compiles each once and only expands the ids at each execution (a new
+    ``.in_(list)`` statement is coerced, keyed and compiled anew every time: most of a submission's
+    registry load went there, not to SQLite)."""
+
+    def __init__(self) -> None:
+        o = t.OrgRow.__table__  # type: ignore[attr-defined]
+        m = t.MemberRow.__table__  # type: ignore[attr-defined]
+        r = t.MemberRoleRow.__table__  # type: ignore[attr-defined]
+        x = t.MemberExtraOrgRow.__table__  # type: ignore[attr-defined]
+        mc = t.MemberChangeRow.__table__  # type: ignore[attr-defined]
+        f = t.MemberFlagRow.__table__  # type: ignore[attr-defined]
+        oc = t.OrgChangeRow.__table__  # type: ignore[attr-defined]
+        ids: Any = sa.bindparam("ids", expanding=True)
+        wanted_orgs: Any = sa.bindparam("orgs", expanding=True)
+        self.members = sa.select(*_member_columns()).where(m.c.id.in_(ids))
+        self.moved = sa.select(mc.c.member, mc.c.org).where(
+            sa.or_(mc.c.member.in_(sa.bindparam("members", expanding=True)), mc.c.org.in_(wanted_orgs))
+        )
+        attached = sa.select(x.c.member).where(x.c.org.in_(wanted_orgs))
+        self.members_of = sa.select(*_member_columns()).where(
+            sa.or_(m.c.org.in_(wanted_orgs), m.c.id.in_(attached), m.c.id.in_(ids))
+        )
+        self.roles = sa.select(r.c.member, r.c.role).where(r.c.member.in_(ids))
+        self.extra = sa.select(x.c.member, x.c.org).where(x.c.member.in_(ids))
+        self.member_changes = sa.select(mc).where(mc.c.member.in_(ids)).order_by(mc.c.member, mc.c.date)
+        self.flags = sa.select(f.c.member, f.c.excused, f.c.dues_quarterly).where(f.c.member.in_(ids))
+        self.org_changes = sa.select(oc).where(oc.c.org.in_(ids)).order_by(oc.c.org, oc.c.date)
+        self.orgs = sa.select(*o.c).where(o.c.id.in_(ids))
+        # the orgs, their ancestors (walked up recursively: UNION, not UNION ALL, so a cycle ends) and
+        # their children
+        up = sa.select(o.c.id, o.c.parent).where(o.c.id.in_(ids)).cte("up", recursive=True)
+        up = up.union(sa.select(o.c.id, o.c.parent).join(up, o.c.id == up.c.parent))
+        self.family = sa.union_all(
+            sa.select(*o.c).where(o.c.id.in_(sa.select(up.c.id))),
+            sa.select(*o.c).where(o.c.parent.in_(ids)),
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _partial_queries() -> _PartialQueries:
+    return _PartialQueries()
+
+
+def _member_columns() -> list[Any]:
+    m = t.MemberRow.__table__  # type: ignore[attr-defined]
+    return [m.c.id, m.c.name, m.c.org, m.c.status, m.c.category, m.c.joined, m.c.left]
+
+
+def _rows_for(conn: sa.Connection, query: Any, ids: list[str], everyone: Any = None) -> list[Any]:
+    """The rows of ``everyone`` (a statement for every id) when given, else of ``query`` (prebuilt, its ids an
+    expanding parameter ``ids``) for ``ids``, asked in slices of :data:`_SLICE`."""
+    if everyone is not None:
+        return list(conn.execute(everyone).all())
     rows: list[Any] = []
-    for start in range(0, len(ids), 500):
-        rows += conn.execute(query.where(column.in_(ids[start : start + 500]))).all()
+    for start in range(0, len(ids), _SLICE):
+        rows += conn.execute(query, {"ids": ids[start : start + _SLICE]}).all()
     return rows
 
 
 def _member_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, list[MemberChangeInfo]]:
     table = t.MemberChangeRow.__table__  # type: ignore[attr-defined]
-    query = sa.select(table).order_by(table.c.member, table.c.date)
-    rows = _rows_for(conn, query, table.c.member, ids, everyone)
+    query = sa.select(table).order_by(table.c.member, table.c.date) if everyone else None
+    rows = _rows_for(conn, _partial_queries().member_changes, ids, query)
     out: dict[str, list[MemberChangeInfo]] = defaultdict(list)
     for r in rows:
         out[r.member].append(
@@ -354,15 +400,15 @@ def _member_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict
 
 def _member_flags(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, tuple[bool, bool]]:
     table = t.MemberFlagRow.__table__  # type: ignore[attr-defined]
-    query = sa.select(table.c.member, table.c.excused, table.c.dues_quarterly)
-    rows = _rows_for(conn, query, table.c.member, ids, everyone)
+    query = sa.select(table.c.member, table.c.excused, table.c.dues_quarterly) if everyone else None
+    rows = _rows_for(conn, _partial_queries().flags, ids, query)
     return {r.member: (bool(r.excused), bool(r.dues_quarterly)) for r in rows}
 
 
 def _org_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, list[Any]]:
     table = t.OrgChangeRow.__table__  # type: ignore[attr-defined]
-    query = sa.select(table).order_by(table.c.org, table.c.date)
-    rows = _rows_for(conn, query, table.c.org, ids, everyone)
+    query = sa.select(table).order_by(table.c.org, table.c.date) if everyone else None
+    rows = _rows_for(conn, _partial_queries().org_changes, ids, query)
     out: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         out[r.org].append(r)
