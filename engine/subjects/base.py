@@ -63,6 +63,10 @@ class Memo:
     # derived values (engine.subjects.sources)
     # (start, end) -> meeting kind -> (org, month) -> meetings held
     held: dict[tuple[date, date], dict[str, dict[tuple[str, str], int]]] = field(default_factory=dict)
+    # (kinds, first, last day) -> (org, day, topics) of the meetings of a few orgs (only_orgs) with topics
+    held_topics: dict[tuple[tuple[str, ...], date, date], list[tuple[str, date, frozenset[str]]]] = field(
+        default_factory=dict
+    )
     # (kinds, start, end, with leave) -> member -> org -> month -> meetings attended
     attended: dict[tuple[tuple[str, ...], date, date, bool], dict[str, dict[str, dict[str, int]]]] = field(
         default_factory=dict
@@ -91,6 +95,7 @@ class Memo:
             "orgs",
             "members",
             "held",
+            "held_topics",
             "attended",
             "dues",
             "dues_table",

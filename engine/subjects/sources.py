@@ -8,6 +8,7 @@ row has done nothing, and that is what most rules catch.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Container, Mapping, Sequence
@@ -146,6 +147,8 @@ def _held_by_kind(ctx: BuildContext, start: date, end: date) -> dict[str, dict[t
 
 def _held_with_topics(ctx: BuildContext, spec: MeetingsHeld, start: date, end: date) -> dict[tuple[str, str], int]:
     """(org, month) -> meetings of the spec's kinds with one of its topics (a few meetings: one query a rule)."""
+    if ctx.only_orgs is not None and not ctx.partitioned:
+        return _few_orgs_held_with_topics(ctx, spec, start, end)
     month = month_col(_M.c.date)
     query = (
         sa.select(_M.c.org, month, sa.func.count())
@@ -167,6 +170,53 @@ def _held_with_topics(ctx: BuildContext, spec: MeetingsHeld, start: date, end: d
         if ctx.only_orgs is not None:
             query = query.where(_M.c.org.in_(sorted(ctx.only_orgs)))
     return {(org, mon): int(n) for org, mon, n in ctx.conn.execute(query)}
+
+
+def _few_orgs_held_with_topics(
+    ctx: BuildContext, spec: MeetingsHeld, start: date, end: date
+) -> dict[tuple[str, str], int]:
+    """:func:`_held_with_topics` for a few orgs (a submitted fact's, an org's standing): their meetings of the
+    spec's kinds in the calendar years of the span, with all their topics, read once and counted here for
+    each rule.  A submitted Party-group meeting's month, quarter and year study rules (each of its own
+    topic) asked a statement each; they now share one."""
+    assert ctx.only_orgs is not None
+    first, last = date(start.year, 1, 1), min(date(end.year, 12, 31), ctx.as_of)
+    kinds = tuple(sorted(set(spec.kinds)))
+    key = (kinds, first, last)
+    meetings = ctx.memo.held_topics.get(key)
+    if meetings is None:
+        found: dict[str, tuple[str, date, set[str]]] = {}
+        if first <= last:
+            params = {"kinds": list(kinds), "first": first, "last": last, "orgs": sorted(ctx.only_orgs)}
+            for meeting, org, day, topic in ctx.conn.execute(_meeting_topics_query(), params):
+                held = found.get(meeting)
+                if held is None:
+                    held = found[meeting] = (org, day, set())
+                held[2].add(topic)
+        meetings = ctx.memo.held_topics[key] = [(org, day, frozenset(topics)) for org, day, topics in found.values()]
+    wanted = frozenset(spec.topics_any)
+    until = min(end, ctx.as_of)
+    counts: Counter[tuple[str, str]] = Counter()
+    for org, day, topics in meetings:
+        if start <= day <= until and not wanted.isdisjoint(topics):
+            counts[(org, day.isoformat()[:7])] += 1  # the month as month_col gives it
+    return dict(counts)
+
+
+@functools.lru_cache(maxsize=1)
+def _meeting_topics_query() -> sa.Select[Any]:
+    """(meeting, org, date, topic) of the meetings of ``kinds`` held by ``orgs`` in [``first``, ``last``] that
+    have a topic; prebuilt, the lists expanding parameters (compiled once)."""
+    return (
+        sa.select(_M.c.id, _M.c.org, _M.c.date, _TOPIC.c.topic)
+        .select_from(_M.join(_TOPIC, _TOPIC.c.meeting == _M.c.id))
+        .where(
+            _M.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+            _M.c.org.in_(sa.bindparam("orgs", expanding=True)),
+            _M.c.date >= sa.bindparam("first"),
+            _M.c.date <= sa.bindparam("last"),
+        )
+    )
 
 
 def _attended_by_org(
