@@ -12,10 +12,10 @@ import dataclasses
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -167,6 +167,8 @@ class Registry:
         o = t.OrgRow.__table__  # type: ignore[attr-defined]
         r = t.MemberRoleRow.__table__  # type: ignore[attr-defined]
         x = t.MemberExtraOrgRow.__table__  # type: ignore[attr-defined]
+        role_rows: Sequence[Any]
+        extra_rows: Sequence[Any]
         if orgs is None and members is None:
             org_rows = list(conn.execute(sa.select(*o.c)).all())
             member_rows = conn.execute(sa.select(*_member_columns())).all()
@@ -184,18 +186,22 @@ class Registry:
             moved_in = sorted({member for member, org in transfers if org in wanted_orgs})
             # the members of the wanted orgs, those attached to them (extra_orgs) and those moved in or out
             member_rows += conn.execute(q.members_of, {"orgs": sorted(wanted_orgs), "ids": moved_in}).all()
-            org_rows = _orgs_with_family(conn, wanted_orgs)
+            family = _orgs_with_family(conn, wanted_orgs)
             ids = sorted({row.id for row in member_rows})
-            role_rows = _rows_for(conn, q.roles, ids)
-            extra_rows = _rows_for(conn, q.extra, ids)
+            tagged = _rows_for(conn, q.roles_and_extra, ids)
+            role_rows = [(member, value) for what, member, value in tagged if what == "role"]
+            extra_rows = [(member, value) for what, member, value in tagged if what != "role"]
         changes = _member_changes(conn, [row.id for row in member_rows], orgs is None and members is None)
         if orgs is not None or members is not None:  # the orgs its members moved to or belong to besides
-            have = {row.id for row in org_rows}
             elsewhere = {c.org for found in changes.values() for c in found if c.org}
             elsewhere |= {org for _, org in extra_rows}
-            if elsewhere - have:
-                org_rows += [row for row in _orgs_with_family(conn, elsewhere - have) if row.id not in have]
-        flags = _member_flags(conn, [row.id for row in member_rows], orgs is None and members is None)
+            if elsewhere - set(family):
+                for org_id, entry in _orgs_with_family(conn, elsewhere - set(family)).items():
+                    family.setdefault(org_id, entry)
+            # the flags came with the member rows (NULL without a flag row: neither)
+            flags = {row.id: (bool(row.excused), bool(row.dues_quarterly)) for row in member_rows}
+        else:
+            flags = _member_flags(conn, [row.id for row in member_rows], True)
         roles: dict[str, set[str]] = defaultdict(set)
         for member, role in role_rows:
             roles[member].add(role)
@@ -219,8 +225,11 @@ class Registry:
             )
             for row in member_rows
         }
-        org_changes = _org_changes(conn, [row.id for row in org_rows], orgs is None and members is None)
-        reg = cls({row.id: _org_info(row, org_changes.get(row.id, [])) for row in org_rows}, people)
+        if orgs is None and members is None:
+            org_changes = _org_changes(conn, [row.id for row in org_rows], True)
+            reg = cls({row.id: _org_info(row, org_changes.get(row.id, [])) for row in org_rows}, people)
+        else:  # read with their changes
+            reg = cls({org_id: _org_info(row, found) for org_id, (row, found) in family.items()}, people)
         reg.partial = orgs is not None or members is not None
         reg._index()
         return reg
@@ -266,10 +275,9 @@ class Registry:
         """Load orgs a partial registry lacks (e.g. the org of a meeting that was copied)."""
         missing = sorted(set(ids) - set(self.orgs))
         if missing:
-            rows = _rows_for(conn, _partial_queries().orgs, missing)
-            found = _org_changes(conn, [row.id for row in rows], False)
-            for row in rows:
-                self.orgs[row.id] = _org_info(row, found.get(row.id, []))
+            found = _with_changes(_rows_for(conn, _partial_queries().orgs, missing))
+            for org_id, (row, changes) in found.items():
+                self.orgs[org_id] = _org_info(row, changes)
 
     def org_name(self, org_id: str | None) -> str:
         if org_id is None:
@@ -297,17 +305,41 @@ class Registry:
         return list(reversed(out))
 
 
-def _orgs_with_family(conn: sa.Connection, ids: set[str]) -> list[Any]:
-    """Rows of ``ids``, their ancestors up to the root, and their direct children: one statement (a
-    recursive walk up the tree, however deep), where walking level by level took one a level."""
-    if not ids:
-        return []
+def _orgs_with_family(conn: sa.Connection, ids: set[str]) -> dict[str, tuple[Any, list[Any]]]:
+    """Rows of ``ids``, their ancestors up to the root, and their direct children, each with its dated
+    changes: one statement (a recursive walk up the tree, however deep), where walking level by level
+    took one a level, and the changes one more."""
     wanted = sorted(ids)
-    found: dict[str, Any] = {}
+    found: dict[str, tuple[Any, list[Any]]] = {}
     for part in range(0, len(wanted), _SLICE):
-        for row in conn.execute(_partial_queries().family, {"ids": wanted[part : part + _SLICE]}):
-            found.setdefault(row.id, row)
-    return list(found.values())
+        rows = conn.execute(_partial_queries().family, {"ids": wanted[part : part + _SLICE]}).all()
+        for org_id, entry in _with_changes(rows).items():
+            found.setdefault(org_id, entry)
+    return found
+
+
+def _with_changes(rows: Iterable[Any]) -> dict[str, tuple[Any, list[Any]]]:
+    """Org rows joined to their changes (``c_`` columns; NULL without any): id -> (the org, its changes),
+    each change once (an org reached twice, as an ancestor and as a child, comes twice)."""
+    out: dict[str, tuple[Any, list[Any]]] = {}
+    seen: set[str] = set()
+    for row in rows:
+        entry = out.get(row.id)
+        if entry is None:
+            entry = out[row.id] = (row, [])
+        if row.c_key is not None and row.c_key not in seen:
+            seen.add(row.c_key)
+            entry[1].append(_OrgChangeRow(row.c_date, row.c_name, row.c_kind, row.c_parent, row.c_term_years, row.c_dissolved))
+    return out
+
+
+class _OrgChangeRow(NamedTuple):
+    date: date
+    name: str | None
+    kind: str | None
+    parent: str | None
+    term_years: int | None
+    dissolved: bool
 
 
 _SLICE = 500  # ids bound to one statement at most (SQLite's limit on parameters is 32,766, or 999 before 3.32)
@@ -329,28 +361,47 @@ class _PartialQueries:
         oc = t.OrgChangeRow.__table__  # type: ignore[attr-defined]
         ids: Any = sa.bindparam("ids", expanding=True)
         wanted_orgs: Any = sa.bindparam("orgs", expanding=True)
-        self.members = sa.select(*_member_columns()).where(m.c.id.in_(ids))
+        # a member's flags come with it (a LEFT JOIN: most members have no flag row)
+        with_flags = m.outerjoin(f, f.c.member == m.c.id)
+        member_columns = [*_member_columns(), f.c.excused, f.c.dues_quarterly]
+        self.members = sa.select(*member_columns).select_from(with_flags).where(m.c.id.in_(ids))
         self.moved = sa.select(mc.c.member, mc.c.org).where(
             sa.or_(mc.c.member.in_(sa.bindparam("members", expanding=True)), mc.c.org.in_(wanted_orgs))
         )
         attached = sa.select(x.c.member).where(x.c.org.in_(wanted_orgs))
-        self.members_of = sa.select(*_member_columns()).where(
+        self.members_of = sa.select(*member_columns).select_from(with_flags).where(
             sa.or_(m.c.org.in_(wanted_orgs), m.c.id.in_(attached), m.c.id.in_(ids))
         )
-        self.roles = sa.select(r.c.member, r.c.role).where(r.c.member.in_(ids))
-        self.extra = sa.select(x.c.member, x.c.org).where(x.c.member.in_(ids))
+        # the roles and the extra orgs of the members, told apart by the first column
+        self.roles_and_extra = sa.union_all(
+            sa.select(sa.literal_column("'role'"), r.c.member, r.c.role).where(r.c.member.in_(ids)),
+            sa.select(sa.literal_column("'extra'"), x.c.member, x.c.org).where(x.c.member.in_(ids)),
+        )
         self.member_changes = sa.select(mc).where(mc.c.member.in_(ids)).order_by(mc.c.member, mc.c.date)
         self.flags = sa.select(f.c.member, f.c.excused, f.c.dues_quarterly).where(f.c.member.in_(ids))
         self.org_changes = sa.select(oc).where(oc.c.org.in_(ids)).order_by(oc.c.org, oc.c.date)
-        self.orgs = sa.select(*o.c).where(o.c.id.in_(ids))
+        changes = [
+            oc.c.key.label("c_key"),
+            oc.c.date.label("c_date"),
+            oc.c.name.label("c_name"),
+            oc.c.kind.label("c_kind"),
+            oc.c.parent.label("c_parent"),
+            oc.c.term_years.label("c_term_years"),
+            oc.c.dissolved.label("c_dissolved"),
+        ]
+        # orgs by id, each with its changes (a LEFT JOIN: most orgs have none)
+        self.orgs = (
+            sa.select(*o.c, *changes).select_from(o.outerjoin(oc, oc.c.org == o.c.id)).where(o.c.id.in_(ids))
+        )
         # the orgs, their ancestors (walked up recursively: UNION, not UNION ALL, so a cycle ends) and
-        # their children
+        # their children, each with its changes
         up = sa.select(o.c.id, o.c.parent).where(o.c.id.in_(ids)).cte("up", recursive=True)
         up = up.union(sa.select(o.c.id, o.c.parent).join(up, o.c.id == up.c.parent))
-        self.family = sa.union_all(
+        family = sa.union_all(
             sa.select(*o.c).where(o.c.id.in_(sa.select(up.c.id))),
             sa.select(*o.c).where(o.c.parent.in_(ids)),
-        )
+        ).subquery("family")
+        self.family = sa.select(*family.c, *changes).select_from(family.outerjoin(oc, oc.c.org == family.c.id))
 
 
 @functools.lru_cache(maxsize=1)
