@@ -42,6 +42,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FV = t.FactVersion.__table__  # type: ignore[attr-defined]
+
+# The store's look-ups, prebuilt with bound parameters (the key lists expanding): SQLAlchemy compiles each
+# once, where a statement built anew for each chunk was coerced, keyed and looked up in its cache each
+# time (most of what storing one submitted fact cost, more than SQLite running it).
+_VERSIONS = sa.select(_FV.c.key, _FV.c.hash, _FV.c.version, _FV.c.current).where(
+    _FV.c.type == sa.bindparam("type"), _FV.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+_ANY_OF_TYPE = sa.select(_FV.c.seq).where(_FV.c.type == sa.bindparam("type")).limit(1)
+_MAX_SEQ = sa.select(sa.func.max(_FV.c.seq))
+_NEW_SEQS = sa.select(_FV.c.key, _FV.c.seq).where(
+    _FV.c.seq > sa.bindparam("before"), _FV.c.import_id == sa.bindparam("run"), _FV.c.type == sa.bindparam("type")
+)
 _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _FV_COLUMNS = ("type", "key", "version", "hash", "content", "current", "recorded_at", "import_id")
 _TABLES = {table.name: table for table in COLUMNS}
@@ -343,7 +355,7 @@ def _store_group(conn: sa.Connection, type_name: str, group: list[Prepared], run
     before = 0
     # the projection needs each meeting's seq: remember where this insert starts
     if type_name == "meeting":
-        before = conn.execute(sa.select(sa.func.max(_FV.c.seq))).scalar() or 0
+        before = conn.execute(_MAX_SEQ).scalar() or 0
     versions = [(type_name, p.key, v, p.hash, p.content, True, run.now, run.id) for p, v in new_versions]
     insert_rows(conn, _FV, _FV_COLUMNS, versions)
     seqs = _new_seqs(conn, type_name, run.id, before) if type_name == "meeting" else {}
@@ -375,33 +387,27 @@ def _new_seqs(conn: sa.Connection, type_name: str, run_id: int, before: int) -> 
     New seqs are above every seq handed out before, concurrent imports' included, and
     earlier chunks of this import are at or below ``before``: a range scan of the primary key.
     """
-    rows = conn.execute(
-        sa.select(_FV.c.key, _FV.c.seq).where(_FV.c.seq > before, _FV.c.import_id == run_id, _FV.c.type == type_name)
-    )
+    rows = conn.execute(_NEW_SEQS, {"before": before, "run": run_id, "type": type_name})
     return {k: int(v) for k, v in rows}
 
 
 def current_versions(conn: sa.Connection, type_name: str, keys: list[str]) -> dict[str, tuple[str, int]]:
-    """(hash, version) of the current version of each key; a retracted key (no current version) as ("", -last)."""
+    """(hash, version) of the current version of each key; a retracted key (no current version) as ("", -last).
+
+    Every version of the keys in one statement (a key has few): the current one's, else the last number
+    (it was two statements, the second for every new key, which has none)."""
     out: dict[str, tuple[str, int]] = {}
+    last: dict[str, int] = {}
     for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
-        rows = conn.execute(
-            sa.select(_FV.c.key, _FV.c.hash, _FV.c.version).where(
-                _FV.c.type == type_name, _FV.c.current.is_(True), _FV.c.key.in_(part)
-            )
-        )
-        for key, digest, version in rows:
-            out[key] = (digest, version)
-        missing = [k for k in part if k not in out]
-        if missing:  # keys with history but no current version were retracted
-            gone = conn.execute(
-                sa.select(_FV.c.key, sa.func.max(_FV.c.version))
-                .where(_FV.c.type == type_name, _FV.c.key.in_(missing))
-                .group_by(_FV.c.key)
-            )
-            for key, version in gone:
-                out[key] = ("", -int(version))
+        rows = conn.execute(_VERSIONS, {"type": type_name, "keys": keys[start : start + 500]})
+        for key, digest, version, current in rows:
+            if current:
+                out[key] = (digest, version)
+            elif version > last.get(key, 0):
+                last[key] = version
+    for key, version in last.items():  # keys with history but no current version were retracted
+        if key not in out:
+            out[key] = ("", -int(version))
     return out
 
 
@@ -430,7 +436,7 @@ def types_present(conn: sa.Connection, types: set[str]) -> set[str]:
     return {
         name
         for name in types
-        if conn.execute(sa.select(_FV.c.seq).where(_FV.c.type == name).limit(1)).first() is not None
+        if conn.execute(_ANY_OF_TYPE, {"type": name}).first() is not None
     }
 
 

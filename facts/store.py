@@ -8,7 +8,6 @@ file, line and field, and nothing valid around it is lost.
 
 from __future__ import annotations
 
-import functools
 import gc
 import hashlib
 import json
@@ -50,8 +49,9 @@ _DUES = t.DuesRow.__table__  # type: ignore[attr-defined]
 _FEW_REFERENCES = 1000  # imports up to this many objects look their references up one by one
 _ANALYZE_AFTER = 10_000  # PostgreSQL: refresh planner statistics after an import this big
 _GC_THRESHOLD = 100_000  # allocations between young-generation collections during an import
-_BULK_TUNING_FROM = 1000  # valid objects from which an import tunes SQLite for bulk (bulk_cache): a
-# submission of a few facts gains nothing from a 128 MB page cache and paid 6 PRAGMA statements for it
+_BULK_TUNING_FROM = 1000  # valid objects from which an import tunes SQLite for bulk (bulk_cache) and asks
+# which types are new (types_present): a submission of a few facts gains nothing from a 128 MB page cache
+# and paid 6 PRAGMA statements for it
 _SPOOL_BYTES = 1 << 20  # the import's spill files stay in memory up to this size each (then go to disk)
 
 
@@ -478,7 +478,7 @@ class FactStore:
         resumed = _last_failed_run(self.engine, files)
         with self.engine.begin() as conn:
             inserted = conn.execute(
-                sa.insert(_RUNS).values(started_at=now, files=files[:2000], status="running")
+                _RUN_STARTED, {"started_at": now, "files": files[:2000], "status": "running"}
             ).inserted_primary_key
             run_id = int(inserted[0]) if inserted else 0
         report.import_id = run_id
@@ -486,11 +486,14 @@ class FactStore:
         report.problems = []
         failed: str | None = None
         try:
-            tuning = bulk_cache if len(scan) >= _BULK_TUNING_FROM else _untuned
-            with self.engine.connect() as conn, tuning(conn):  # one connection: its page cache stays warm
+            small = len(scan) < _BULK_TUNING_FROM
+            with self.engine.connect() as conn, (_untuned if small else bulk_cache)(conn):  # its page cache stays warm
                 restore_indexes(conn, _index_tables())  # an earlier import that died may have left some out
-                with conn.begin():
-                    present = types_present(conn, scan.types)
+                if small:  # each key is looked up: asking first whether its type has any version costs as much
+                    present = set(scan.types)
+                else:
+                    with conn.begin():
+                        present = types_present(conn, scan.types)
                 limit = None if isinstance(keep_stored, bool) else keep_stored
                 run = Run(run_id, now, present, keep_stored is not False, keep_limit=limit)
                 spill.seek(0)
@@ -524,17 +527,17 @@ class FactStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(
-                    sa.update(_RUNS)
-                    .where(_RUNS.c.id == run_id)
-                    .values(
-                        finished_at=datetime.now(UTC),
-                        added=report.added,
-                        unchanged=report.unchanged,
-                        corrected=report.corrected,
-                        rejected=report.rejected,
-                        status="failed" if failed else "ok",
-                        error=failed,
-                    )
+                    _RUN_FINISHED,
+                    {
+                        "run_id": run_id,
+                        "finished_at": datetime.now(UTC),
+                        "added": report.added,
+                        "unchanged": report.unchanged,
+                        "corrected": report.corrected,
+                        "rejected": report.rejected,
+                        "status": "failed" if failed else "ok",
+                        "error": failed,
+                    },
                 )
         except Exception:  # the database is gone: the run stays "running"; the next import of the same files resumes
             log.exception("import run %s could not be closed", run_id)
@@ -602,18 +605,25 @@ class FactStore:
                 parent[org] = new_parent
         later.rejected.update(refused)
 
-    def _registry_ids(self, target: str, among: set[str] | None = None) -> set[str]:
-        """Stored org or member ids (only those in ``among`` when given: a small import asks for few)."""
+    def _registry_ids(self, target: str) -> set[str]:
+        """Every stored org or member id."""
         column = (t.OrgRow if target == "org" else t.MemberRow).__table__.c.id  # type: ignore[union-attr]
         with self.engine.connect() as conn:
-            if among is None:
-                return set(conn.execute(sa.select(column)).scalars())
-            wanted = sorted(among)
-            found: set[str] = set()
-            query = _ids_among(target)
-            for start in range(0, len(wanted), 500):
-                found.update(conn.execute(query, {"ids": wanted[start : start + 500]}).scalars())
+            return set(conn.execute(sa.select(column)).scalars())
+
+    def _registry_ids_among(self, asked: dict[str, set[str]]) -> dict[str, set[str]]:
+        """Of the org and member ids ``asked`` (a few: a small import's references), those stored."""
+        wanted = {target: sorted(ids) for target, ids in asked.items()}
+        found: dict[str, set[str]] = {target: set() for target in asked}
+        longest = max((len(ids) for ids in wanted.values()), default=0)
+        if not longest:
             return found
+        with self.engine.connect() as conn:
+            for start in range(0, longest, 500):
+                params = {f"{target}s": wanted.get(target, [])[start : start + 500] for target in ("org", "member")}
+                for target, key in conn.execute(_IDS_AMONG, params):
+                    found.setdefault(target, set()).add(key)
+        return found
 
     def _resolve_registry(self, scan: _Scan, later: _Decisions) -> _Known:
         """Resolve the references of the registry objects (orgs, members and their changes) to a fixed point.
@@ -623,7 +633,10 @@ class FactStore:
         round reads the spilled registry again; the objects refused are in ``later.rejected``.
         """
         few = len(scan) <= _FEW_REFERENCES  # a submission: look up its references, not the registry
-        known = _Known(self, {target: self._registry_ids(target, ids if few else None) for target, ids in scan.asked.items()})
+        if few:  # a submission: its references looked up, the orgs and members in one statement
+            known = _Known(self, self._registry_ids_among(scan.asked))
+        else:
+            known = _Known(self, {target: self._registry_ids(target) for target in scan.asked})
         for r in scan.registry(later.duplicates, later.rejected):
             if r.type in known.ids:
                 known.ids[r.type].add(r.key)
@@ -843,11 +856,21 @@ _LAST_RUN = (
 )
 
 
-@functools.lru_cache(maxsize=2)
-def _ids_among(target: str) -> sa.Select[Any]:
-    """The stored org or member ids among the expanding parameter ``ids``."""
-    column = (t.OrgRow if target == "org" else t.MemberRow).__table__.c.id  # type: ignore[union-attr]
-    return sa.select(column).where(column.in_(sa.bindparam("ids", expanding=True)))
+_RUN_STARTED = sa.insert(_RUNS)  # the columns given at execution
+_RUN_FINISHED = sa.update(_RUNS).where(_RUNS.c.id == sa.bindparam("run_id"))  # the columns given at execution
+
+
+def _ids_among() -> sa.CompoundSelect:
+    """("org", id) and ("member", id) of the stored orgs among ``orgs`` and members among ``members``."""
+    orgs = t.OrgRow.__table__.c.id  # type: ignore[attr-defined]
+    members = t.MemberRow.__table__.c.id  # type: ignore[attr-defined]
+    return sa.union_all(
+        sa.select(sa.literal_column("'org'"), orgs).where(orgs.in_(sa.bindparam("orgs", expanding=True))),
+        sa.select(sa.literal_column("'member'"), members).where(members.in_(sa.bindparam("members", expanding=True))),
+    )
+
+
+_IDS_AMONG = _ids_among()
 
 
 def _untuned(_conn: sa.Connection) -> AbstractContextManager[None]:
