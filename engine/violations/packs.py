@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,10 +14,20 @@ from engine.violations.tables import PackVersion
 _PV = PackVersion.__table__  # type: ignore[attr-defined]
 
 
+# engine -> the pack hashes this process has seen stored there: a service judging submissions asked the
+# database on every one (a transaction and a statement) for the same pack
+_REMEMBERED: weakref.WeakKeyDictionary[sa.Engine, set[str]] = weakref.WeakKeyDictionary()
+_STORED = sa.select(_PV.c.hash).where(_PV.c.hash == sa.bindparam("hash"))
+
+
 def remember_pack(db: sa.Engine, pack: Pack) -> None:
-    """Store the pack's rule texts under its hash, once."""
+    """Store the pack's rule texts under its hash, once (asked of the database once a process and engine)."""
+    known = _REMEMBERED.setdefault(db, set())
+    if pack.hash in known:
+        return
     with db.begin() as conn:
-        if conn.execute(sa.select(_PV.c.hash).where(_PV.c.hash == pack.hash)).first():
+        if conn.execute(_STORED, {"hash": pack.hash}).first():
+            known.add(pack.hash)
             return
         rules = {r.key: r.rule.model_dump(mode="json", by_alias=True, exclude={"tests"}) for r in pack.rules}
         conn.execute(
@@ -24,6 +35,7 @@ def remember_pack(db: sa.Engine, pack: Pack) -> None:
                 hash=pack.hash, root=pack.root, first_used=dt.datetime.now(dt.UTC), rules=rules
             )
         )
+    known.add(pack.hash)  # committed
 
 
 def pack_history(db: sa.Engine) -> list[dict[str, Any]]:

@@ -25,6 +25,21 @@ from engine.violations.tables import ACTIVE, CheckRun, Violation, ViolationEvent
 from facts import collector
 
 _V = Violation.__table__  # type: ignore[attr-defined]
+# what deciding new / seen / reopened / resolved reads of a stored violation
+_SCOPE_COLUMNS = [
+    _V.c.key,
+    _V.c.rule,
+    _V.c.period,
+    _V.c.status,
+    _V.c.subject_type,
+    _V.c.subject_id,
+    _V.c.waiver_expires,
+    _V.c.member,
+    _V.c.org,
+    _V.c.resolution,
+]
+# a submission's violations by key, prebuilt (compiled once; the keys an expanding parameter)
+_BY_KEYS = sa.select(*_SCOPE_COLUMNS).where(_V.c.key.in_(sa.bindparam("keys", expanding=True)))
 _E = ViolationEvent.__table__  # type: ignore[attr-defined]
 _RUN = CheckRun.__table__  # type: ignore[attr-defined]
 SYSTEM = "partyrules"
@@ -285,27 +300,14 @@ class ViolationStore:
         periods = sorted({p for _, p in scope.pairs} | {f.period for f in found.values()})
         if not rules:
             return []
-        cols = [
-            _V.c.key,
-            _V.c.rule,
-            _V.c.period,
-            _V.c.status,
-            _V.c.subject_type,
-            _V.c.subject_id,
-            _V.c.waiver_expires,
-            _V.c.member,
-            _V.c.org,
-            _V.c.resolution,
-        ]
+        cols = _SCOPE_COLUMNS
         out: list[Any] = []
         if scope.subjects is not None and len(scope.subjects) <= 500:  # a few submitted facts: ask by key
             keys = sorted(
                 set(found) | {violation_key(r, t, s, p) for r, t, s in scope.subjects for p in periods}
             )
             for start in range(0, len(keys), 500):
-                out.extend(
-                    session.execute(sa.select(*cols).where(_V.c.key.in_(keys[start : start + 500]))).all()
-                )
+                out.extend(session.execute(_BY_KEYS, {"keys": keys[start : start + 500]}).all())
             return [r for r in out if r.key in found or scope.covers(r)]
         for start in range(0, len(rules), 200):
             query = sa.select(*cols).where(
