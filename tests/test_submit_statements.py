@@ -188,3 +188,30 @@ def test_a_few_orgs_topic_counts_equal_the_provinces(db_engine) -> None:
                 assert sources._held_with_topics(few, spec, start, end) == expected, (spec, as_of)
             # one read a (kinds, calendar years): 2 lists of kinds x (2017, 2018, 2016-2017), not one a rule and period
             assert len(few.memo.held_topics) == 2 * 3
+
+
+def test_a_small_import_tunes_nothing_and_the_packs_text_is_checked_once(tmp_path, monkeypatch) -> None:
+    import facts.store
+    from engine.violations.packs import pack_history, remember_pack
+
+    app = build_app(f"sqlite:///{tmp_path / 's.db'}")
+    app.init()
+    statements: list[str] = []
+    sa.event.listen(app.db, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    report = app.facts.import_items([(Location("r", i), o) for i, o in enumerate(_tree(), 1)])
+    assert report.added == len(_tree())
+    assert not [s for s in statements if s.startswith("PRAGMA")]  # no bulk cache for a few facts
+    monkeypatch.setattr(facts.store, "_BULK_TUNING_FROM", 1)  # as a big import: tuned, and as it was after
+    statements.clear()
+    app.facts.import_items([(Location("r", 1), {**_tree()[0], "name": "省委（更名）"})])
+    assert "PRAGMA cache_size=-131072" in statements and "PRAGMA cache_size=-2000" in statements
+
+    pack = app.pack()
+    statements.clear()
+    remember_pack(app.db, pack)
+    remember_pack(app.db, pack)
+    assert sum("pack_version" in s for s in statements) == 2  # asked (not there), stored; then known
+    assert [p["hash"] for p in pack_history(app.db)] == [pack.hash]
+    other = build_app(f"sqlite:///{tmp_path / 's.db'}")  # another engine asks again, and finds it
+    remember_pack(other.db, pack)
+    assert [p["hash"] for p in pack_history(other.db)] == [pack.hash]

@@ -12,6 +12,7 @@ PostgreSQL, UTC text on SQLite).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -257,6 +258,20 @@ def enqueue_many(session: Session, alerts: Sequence[Alert], config: AlertsConfig
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _stored_dedups() -> sa.Select[Any]:
+    """The outbox's dedup keys among ``keys`` (prebuilt: compiled once, the keys an expanding parameter)."""
+    table = AlertOutbox.__table__  # type: ignore[attr-defined]
+    return sa.select(table.c.dedup).where(table.c.dedup.in_(sa.bindparam("keys", expanding=True)))
+
+
+@functools.lru_cache(maxsize=1)
+def _ids_of_dedups() -> sa.Select[Any]:
+    """(dedup, id) of the outbox rows among ``keys`` (prebuilt)."""
+    table = AlertOutbox.__table__  # type: ignore[attr-defined]
+    return sa.select(table.c.dedup, table.c.id).where(table.c.dedup.in_(sa.bindparam("keys", expanding=True)))
+
+
 def enqueue_bulk(session: Session, alerts: Sequence[Alert], config: AlertsConfig) -> int:
     """:func:`enqueue_many` without the ids, through the bulk path (``executemany`` / ``COPY``): storing a
     check's violations.  Returns how many alerts were added.
@@ -274,9 +289,9 @@ def enqueue_bulk(session: Session, alerts: Sequence[Alert], config: AlertsConfig
     for alert in alerts:
         fresh.setdefault(alert.dedup, alert)  # the first of repeats, as ON CONFLICT DO NOTHING keeps it
     keys = list(fresh)
+    stored = _stored_dedups()
     for start in range(0, len(keys), 500):
-        stored = sa.select(table.c.dedup).where(table.c.dedup.in_(keys[start : start + 500]))
-        for dedup in conn.execute(stored).scalars():
+        for dedup in conn.execute(stored, {"keys": keys[start : start + 500]}).scalars():
             del fresh[dedup]
     if not fresh:
         return 0
@@ -287,9 +302,9 @@ def enqueue_bulk(session: Session, alerts: Sequence[Alert], config: AlertsConfig
     if routed:
         keys = list(routed)
         ids: dict[str, int] = {}
+        query = _ids_of_dedups()
         for start in range(0, len(keys), 500):
-            query = sa.select(table.c.dedup, table.c.id).where(table.c.dedup.in_(keys[start : start + 500]))
-            ids.update((dedup, int(i)) for dedup, i in conn.execute(query))
+            ids.update((dedup, int(i)) for dedup, i in conn.execute(query, {"keys": keys[start : start + 500]}))
         deliveries = [
             (ids[dedup], name, as_utc(fresh[dedup].created_at))
             for dedup, channels in routed.items()
