@@ -112,3 +112,34 @@ def test_two_shared_bands_remove_the_chance_candidates_of_boilerplate_minutes():
     one_small, one_large = candidates(400, 1), candidates(1600, 1)
     assert one_large > 10 * one_small  # one shared band: chance pairs grow with the square of the texts
     assert candidates(1600, 2) * 50 < one_large  # two: almost none are left to verify
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.lists(st.integers(0, 3), min_size=BANDS, max_size=BANDS), min_size=0, max_size=40),
+    per_round=st.integers(1, 200),
+    with_targets=st.booleans(),
+    min_shared=st.integers(1, 3),
+)
+def test_pairs_counted_in_rounds_are_those_counted_at_once(keys, per_round, with_targets, min_shared):
+    """Band keys from a tiny alphabet make big buckets (boilerplate): however few candidate codes a round may
+    hold, the pairs are exactly those counted in one round, with and without targets."""
+    import numpy as np
+
+    from engine.subjects.similarity import keyed_pairs
+
+    ids = [f"t{i:02d}" for i in range(len(keys))]
+    array = np.array(keys, dtype=np.int64).reshape(len(keys), BANDS)
+    targets = set(ids[::3]) if with_targets else None
+    once = keyed_pairs(ids, array, targets, min_shared, per_round=10**9)
+    assert keyed_pairs(ids, array, targets, min_shared, per_round=per_round) == once
+    # and both are what a pair-by-pair count says
+    expected = {
+        (a, b)
+        for i, a in enumerate(ids)
+        for j, b in enumerate(ids)
+        if i < j
+        and (targets is None or a in targets or b in targets)
+        and sum(x == y for x, y in zip(keys[i], keys[j], strict=True)) >= min_shared
+    }
+    assert once == expected

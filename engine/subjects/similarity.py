@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -85,38 +86,63 @@ def candidate_pairs(
     return keyed_pairs(ids, np.array(rows, dtype=np.int64), targets, min_shared)
 
 
+#: candidate codes (8 bytes each) held at once by :func:`keyed_pairs`: past it, the pairs are counted in rounds
+PAIRS_PER_ROUND = 32_000_000
+
+
 def keyed_pairs(
-    ids: Sequence[str], keys: np.ndarray, targets: set[str] | None = None, min_shared: int = MIN_SHARED_BANDS
-) -> set[tuple[str, str]]:
-    """:func:`candidate_pairs` of texts given as their ids and an array of their band keys, a row a text."""
-    if len(ids) < 2:
-        return set()
-    wanted = (
-        np.fromiter((i in targets for i in ids), dtype=bool, count=len(ids)) if targets is not None else None
-    )
+    ids: Sequence[Any],
+    keys: np.ndarray,
+    targets: set[Any] | None = None,
+    min_shared: int = MIN_SHARED_BANDS,
+    per_round: int = PAIRS_PER_ROUND,
+) -> set[tuple[Any, Any]]:
+    """:func:`candidate_pairs` of texts given as their ids and an array of their band keys, a row a text.
+
+    Every pair sharing a band is a code ``i * n + j`` (i < j); the codes of every band are counted and those
+    seen in ``min_shared`` bands kept.  Pairs sharing one band by chance grow with the square of the texts
+    (3.2 million at scale 1, far more at scale 10, most from a few big buckets of boilerplate), so their
+    codes are made in rounds of at most ~``per_round``: round r keeps the pairs whose first text is ``r``
+    modulo the rounds.  A pair's bands all fall in one round, so every round's counts are exact; the buckets
+    are found once, and only the pairing is repeated each round."""
     n = len(ids)
-    found: list[np.ndarray] = []  # a pair (i, j), i < j, as the one number i * n + j
+    if n < 2:
+        return set()
+    wanted = np.fromiter((i in targets for i in ids), dtype=bool, count=n) if targets is not None else None
+    buckets: list[np.ndarray] = []  # per band and bucket size: the buckets' members, one row a bucket
+    total = 0
     for band in range(keys.shape[1]):
         order = np.argsort(keys[:, band], kind="stable")
         sorted_keys = keys[order, band]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         sizes = np.diff(np.r_[starts, len(order)])
         for size in np.unique(sizes[sizes > 1]).tolist():  # buckets of one size at a time (most hold 2)
-            members = order[starts[sizes == size][:, None] + np.arange(size)]  # one row per bucket
-            left, right = np.triu_indices(size, 1)
+            members = order[starts[sizes == size][:, None] + np.arange(size)]
+            buckets.append(members)
+            total += len(members) * size * (size - 1) // 2
+    rounds = max(1, -(-total // per_round))
+    out: set[tuple[Any, Any]] = set()
+    for r in range(rounds):
+        found: list[np.ndarray] = []
+        for members in buckets:
+            left, right = np.triu_indices(members.shape[1], 1)
             a, b = members[:, left].ravel(), members[:, right].ravel()
+            first, second = np.minimum(a, b), np.maximum(a, b)
+            keep = None if rounds == 1 else first % rounds == r
             if wanted is not None:
-                keep = wanted[a] | wanted[b]
-                a, b = a[keep], b[keep]
-            found.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
-    if not found:
-        return set()
-    codes, shared = np.unique(np.concatenate(found), return_counts=True)
-    first, second = np.divmod(codes[shared >= min_shared], n)
-    out: set[tuple[str, str]] = set()
-    for i, j in zip(first.tolist(), second.tolist(), strict=True):
-        a, b = ids[i], ids[j]
-        out.add((a, b) if a < b else (b, a))
+                near = wanted[a] | wanted[b]
+                keep = near if keep is None else keep & near
+            if keep is not None:
+                first, second = first[keep], second[keep]
+            found.append(first.astype(np.int64) * n + second)
+        if not found:
+            continue
+        codes, shared = np.unique(np.concatenate(found), return_counts=True)
+        del found
+        i_s, j_s = np.divmod(codes[shared >= min_shared], n)
+        for i, j in zip(i_s.tolist(), j_s.tolist(), strict=True):
+            a_id, b_id = ids[i], ids[j]
+            out.add((a_id, b_id) if a_id < b_id else (b_id, a_id))
     return out
 
 
