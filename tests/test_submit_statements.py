@@ -12,9 +12,11 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from engine.app import build_app
+from engine.app import App, build_app
+from engine.config import Config
 from engine.subjects.registry import Registry
 from engine.submit import judge_facts
+from engine.violations.store import ViolationStore
 from facts.errors import Location
 from facts.store import FactStore
 
@@ -96,9 +98,9 @@ def test_a_partial_registry_of_unknown_ids_is_empty(db_engine) -> None:
     assert not none.orgs and not none.members and none.partial
 
 
-def test_one_submitted_meeting_costs_a_bounded_number_of_statements(tmp_path) -> None:
+def test_one_submitted_meeting_costs_a_bounded_number_of_statements(db_engine) -> None:
     leaf = f"a{DEPTH - 1}"
-    app = build_app(f"sqlite:///{tmp_path / 's.db'}")
+    app = App(Config(), db_engine, FactStore(db_engine), ViolationStore(db_engine))
     app.init()
     registry = [
         *_tree(),
@@ -113,11 +115,14 @@ def test_one_submitted_meeting_costs_a_bounded_number_of_statements(tmp_path) ->
     pack = app.pack()
     statements: list[str] = []
     sa.event.listen(app.db, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    counts = []
+    counts: list[int] = []
+    findings: list[list[tuple[str, str]]] = []
+    standing: list[list[str]] = []
+    topics = [["party_building"], ["party_building", "integrity"], ["integrity", "ideology"]]
     for i, month in enumerate((3, 6, 9)):
         meeting = {
             "type": "meeting", "id": f"sub-{i}", "org": "pg", "kind": "party_group_meeting",
-            "date": f"2017-{month:02d}-15", "attendees": [f"g{k}" for k in range(4)], "topics": ["party_building"],
+            "date": f"2017-{month:02d}-15", "attendees": [f"g{k}" for k in range(4)], "topics": topics[i],
             "minutes": {"time": "9:00-11:00", "recorder": "g0", "content": f"研究部署党建工作{i}", "outcome": "形成决议"},
         }
         statements.clear()
@@ -125,7 +130,20 @@ def test_one_submitted_meeting_costs_a_bounded_number_of_statements(tmp_path) ->
         judgement = judge_facts(app, [s.fact for s in report.stored], pack=pack, as_of=dt.date(2018, 3, 1))
         assert not judgement.errors, judgement.errors
         assert judgement.findings  # 4 of the group's 5 members attended: the rules still find it
+        assert judgement.standing  # where the group stands in the month, quarter and year
+        standing.append(judgement.standing)
+        findings.append(sorted((f.rule, f.message) for f in judgement.findings))
         counts.append(len(statements))
+    assert [sorted(rule for rule, _ in found) for found in findings] == [
+        ["party_group.meeting.leave", "party_group.meeting.quorum"]
+    ] * 3
+    assert findings[2][1][1] == "党组2017-09-15党组会议到会4人/应到5人（80.0%），低于90%的要求"
+    assert standing[2] == [  # the month, and the year of each study rule, counted from one read
+        "2017年9月党组每月至少专题研究党建工作1次：已召开0次（要求至少1次）",
+        "2017年度党组每年至少2次专题研究党风廉政建设：已召开2次（要求至少2次）",
+        "2017年度党组每年至少2次专题研究意识形态工作：已召开1次（要求至少2次）",
+    ]
+    assert standing[1][0] == "2017年6月党组每月至少专题研究党建工作1次：已召开1次（要求至少1次）"
     # 45-46 statements a submission before, 21-23 after (42 -> 23 on the bench province)
     assert max(counts) <= 26, (counts, statements)
 
