@@ -10,6 +10,7 @@ a finding resolves its violation.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -113,12 +114,29 @@ def _judge(app: App, pack: Pack, facts: list[FactBase], as_of: date, result: Jud
         built_periods: dict[tuple[str, str], dict[str, Subject]] = {}  # (rule, period) → subjects by org
         for f in by_type.get("meeting", {}).values():
             result.standing.extend(_standing(ctx, pack, f, built_periods))  # type: ignore[arg-type]
-    matcher = Matcher({r.key: r.durable for r, _ in work})
-    result.findings = [make_finding(r, s, registry) for r, s in work if matcher.matches(r.key, s.fields)]
+    matcher = _fact_matcher(pack)
+    try:
+        result.findings = [make_finding(r, s, registry) for r, s in work if matcher.matches(r.key, s.fields)]
+    except Exception:  # a matcher that raised is not used again (Matcher's contract)
+        _MATCHERS.__dict__.pop("found", None)
+        raise
     remember_pack(app.db, pack)
     result.stored = app.violations.record(
         result.findings, Scope(pairs, subjects), pack.hash, None, actor="submit"
     )
+
+
+_MATCHERS = threading.local()  # this thread's matcher of the pack's single-fact rules: (pack hash, matcher)
+
+
+def _fact_matcher(pack: Pack) -> Matcher:
+    """A matcher of every single-fact rule of ``pack``, built once a thread and pack (not thread-safe: one a
+    thread): registering the rules with durable_rules took ~0.5 ms a submission."""
+    found: tuple[str, Matcher] | None = getattr(_MATCHERS, "found", None)
+    if found is None or found[0] != pack.hash:
+        rules = {r.key: r.durable for r in pack.rules if r.rule.period == "fact" and r.rule.subject.type in FACT_BUILDERS}
+        found = _MATCHERS.found = (pack.hash, Matcher(rules))
+    return found[1]
 
 
 def _involved(facts: list[FactBase]) -> tuple[set[str], set[str]]:

@@ -233,3 +233,34 @@ def test_a_small_import_tunes_nothing_and_the_packs_text_is_checked_once(tmp_pat
     other = build_app(f"sqlite:///{tmp_path / 's.db'}")  # another engine asks again, and finds it
     remember_pack(other.db, pack)
     assert [p["hash"] for p in pack_history(other.db)] == [pack.hash]
+
+
+def test_the_single_fact_matcher_is_built_once_a_thread_and_dropped_after_an_error(tmp_path, monkeypatch) -> None:
+    import threading
+
+    import engine.submit
+    from engine.matcher import MatcherError
+
+    app = build_app(f"sqlite:///{tmp_path / 's.db'}")
+    app.init()
+    pack = app.pack()
+    first = engine.submit._fact_matcher(pack)
+    assert engine.submit._fact_matcher(pack) is first
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(engine.submit._fact_matcher(pack)))
+    thread.start()
+    thread.join()
+    assert other[0] is not first  # not shared between threads (a Matcher is not thread-safe)
+    app.facts.import_items([(Location("r", i), o) for i, o in enumerate(_tree(), 1)])
+    meeting = {"type": "meeting", "id": "x", "org": "c1", "kind": "group_meeting", "date": "2017-03-15",
+               "attendees": ["p2"]}
+    report = app.facts.import_items([(Location("s", 1), meeting)])
+
+    def broken(self, rule_key, subject):
+        raise MatcherError("broken", rule_key)
+
+    monkeypatch.setattr(type(first), "matches", broken)
+    judgement = judge_facts(app, [s.fact for s in report.stored], pack=pack, as_of=dt.date(2018, 3, 1))
+    assert judgement.errors and "broken" in judgement.errors[0]  # told, the fact kept
+    monkeypatch.undo()
+    assert engine.submit._fact_matcher(pack) is not first
