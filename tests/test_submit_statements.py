@@ -51,7 +51,9 @@ def _tree() -> list[dict]:
     ]
 
 
-def test_a_partial_registry_holds_every_ancestor_child_and_member_it_did(db_engine) -> None:
+def test_a_partial_registry_holds_every_ancestor_child_and_member_it_did(db_engine, monkeypatch) -> None:
+    import engine.subjects.registry as registry_module
+
     store = FactStore(db_engine)
     store.create_schema()
     report = store.import_items([(Location("t", i), o) for i, o in enumerate(_tree(), 1)])
@@ -80,6 +82,15 @@ def test_a_partial_registry_holds_every_ancestor_child_and_member_it_did(db_engi
     assert {m.id for m in part.members_of[leaf]} == {"p1", "p4"}
     assert part.path(leaf) == [f"a{i}" for i in range(DEPTH)]
     assert part.orgs["c2"].at(dt.date(2017, 6, 1)).name == "第二小组（更名）"
+    # asked a few ids a statement (a cluster partition's thousands of orgs): the same registry
+    monkeypatch.setattr(registry_module, "_SLICE", 1)
+    with db_engine.connect() as conn:
+        sliced = Registry.load(conn, orgs=[leaf, "c1", "side"], members=["p6", "p1"])
+    monkeypatch.undo()
+    with db_engine.connect() as conn:
+        whole = Registry.load(conn, orgs=[leaf, "c1", "side"], members=["p6", "p1"])
+    assert sliced.orgs == whole.orgs and sliced.members == whole.members
+    assert {k: sorted(v) for k, v in sliced.children.items()} == {k: sorted(v) for k, v in whole.children.items()}
     assert part.members["p6"].at(dt.date(2017, 3, 1)).excused
     # however deep the tree: one statement reads the orgs with their family and changes, not one a level
     # (6 here: members asked, transfers, members of the orgs, the family, roles and extra orgs, changes;

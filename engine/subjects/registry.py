@@ -177,15 +177,17 @@ class Registry:
         else:  # prebuilt statements (expanding parameters): SQLAlchemy builds and compiles each once
             q = _partial_queries()
             wanted_members = sorted(set(members or ()))
-            member_rows = list(conn.execute(q.members, {"ids": wanted_members}).all())
+            member_rows = _rows_for(conn, q.members, wanted_members)
             wanted_orgs = set(orgs or ()) | {row.org for row in member_rows}
             # a member transferred into or out of a wanted org
-            transfers = conn.execute(q.moved, {"members": wanted_members, "orgs": sorted(wanted_orgs)}).all()
+            transfers = _in_slices(conn, q.moved, members=wanted_members, orgs=sorted(wanted_orgs))
             wanted_members_set = set(wanted_members)
             wanted_orgs |= {org for member, org in transfers if org and member in wanted_members_set}
             moved_in = sorted({member for member, org in transfers if org in wanted_orgs})
             # the members of the wanted orgs, those attached to them (extra_orgs) and those moved in or out
-            member_rows += conn.execute(q.members_of, {"orgs": sorted(wanted_orgs), "ids": moved_in}).all()
+            member_rows += _in_slices(conn, q.members_of, orgs=sorted(wanted_orgs), ids=moved_in)
+            # each member once (asked by id and found in its org; or found by two slices)
+            member_rows = list({row[0]: row for row in member_rows}.values())
             family = _orgs_with_family(conn, wanted_orgs)
             ids = sorted({row.id for row in member_rows})
             tagged = _rows_for(conn, q.roles_and_extra, ids)
@@ -408,6 +410,18 @@ class _PartialQueries:
 @functools.lru_cache(maxsize=1)
 def _partial_queries() -> _PartialQueries:
     return _PartialQueries()
+
+
+def _in_slices(conn: sa.Connection, query: Any, **lists: list[str]) -> list[Any]:
+    """The rows of ``query`` (prebuilt, each list an expanding parameter of an OR) for ``lists``, asked
+    :data:`_SLICE` of each at a time: one statement for a submission, several for a cluster partition's
+    thousands of orgs (bound twice in the members' statement: SQLite takes 32,766 parameters at most)."""
+    longest = max((len(ids) for ids in lists.values()), default=0)
+    rows: list[Any] = []
+    for start in range(0, max(longest, 1), _SLICE):
+        params = {name: ids[start : start + _SLICE] for name, ids in lists.items()}
+        rows += conn.execute(query, params).all()
+    return rows
 
 
 def _member_columns() -> list[Any]:
