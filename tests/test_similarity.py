@@ -118,12 +118,14 @@ def test_two_shared_bands_remove_the_chance_candidates_of_boilerplate_minutes():
 @given(
     keys=st.lists(st.lists(st.integers(0, 3), min_size=BANDS, max_size=BANDS), min_size=0, max_size=40),
     per_round=st.integers(1, 200),
+    big=st.integers(2, 12),
     with_targets=st.booleans(),
     min_shared=st.integers(1, 3),
 )
-def test_pairs_counted_in_rounds_are_those_counted_at_once(keys, per_round, with_targets, min_shared):
+def test_pairs_counted_in_rounds_are_those_counted_at_once(keys, per_round, big, with_targets, min_shared):
     """Band keys from a tiny alphabet make big buckets (boilerplate): however few candidate codes a round may
-    hold, the pairs are exactly those counted in one round, with and without targets."""
+    hold, and whichever buckets count as big (their pairs made a round at a time), the pairs are exactly
+    those counted in one round, with and without targets."""
     import numpy as np
 
     from engine.subjects.similarity import keyed_pairs
@@ -132,7 +134,7 @@ def test_pairs_counted_in_rounds_are_those_counted_at_once(keys, per_round, with
     array = np.array(keys, dtype=np.int64).reshape(len(keys), BANDS)
     targets = set(ids[::3]) if with_targets else None
     once = keyed_pairs(ids, array, targets, min_shared, per_round=10**9)
-    assert keyed_pairs(ids, array, targets, min_shared, per_round=per_round) == once
+    assert keyed_pairs(ids, array, targets, min_shared, per_round=per_round, big=big) == once
     # and both are what a pair-by-pair count says
     expected = {
         (a, b)

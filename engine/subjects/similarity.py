@@ -88,6 +88,8 @@ def candidate_pairs(
 
 #: candidate codes (8 bytes each) held at once by :func:`keyed_pairs`: past it, the pairs are counted in rounds
 PAIRS_PER_ROUND = 32_000_000
+#: buckets of at least this many texts make only each round's pairs (see :func:`keyed_pairs`)
+BIG_BUCKET = 64
 
 
 def keyed_pairs(
@@ -96,6 +98,7 @@ def keyed_pairs(
     targets: set[Any] | None = None,
     min_shared: int = MIN_SHARED_BANDS,
     per_round: int = PAIRS_PER_ROUND,
+    big: int = BIG_BUCKET,
 ) -> set[tuple[Any, Any]]:
     """:func:`candidate_pairs` of texts given as their ids and an array of their band keys, a row a text.
 
@@ -104,7 +107,8 @@ def keyed_pairs(
     (3.2 million at scale 1, far more at scale 10, most from a few big buckets of boilerplate), so their
     codes are made in rounds of at most ~``per_round``: round r keeps the pairs whose first text is ``r``
     modulo the rounds.  A pair's bands all fall in one round, so every round's counts are exact; the buckets
-    are found once, and only the pairing is repeated each round."""
+    are found once.  A bucket of ``big`` texts or more makes only the round's pairs (most of the pairs are
+    there); the many small buckets are paired each round and masked."""
     n = len(ids)
     if n < 2:
         return set()
@@ -125,12 +129,15 @@ def keyed_pairs(
     for r in range(rounds):
         found: list[np.ndarray] = []
         for members in buckets:
+            if rounds > 1 and members.shape[1] >= big:
+                found.extend(_round_of_big_buckets(members, rounds, r, wanted, n))
+                continue
+            # a bucket's members are in ascending order (a stable sort of the keys): left < right in each pair
             left, right = np.triu_indices(members.shape[1], 1)
-            a, b = members[:, left].ravel(), members[:, right].ravel()
-            first, second = np.minimum(a, b), np.maximum(a, b)
+            first, second = members[:, left].ravel(), members[:, right].ravel()
             keep = None if rounds == 1 else first % rounds == r
             if wanted is not None:
-                near = wanted[a] | wanted[b]
+                near = wanted[first] | wanted[second]
                 keep = near if keep is None else keep & near
             if keep is not None:
                 first, second = first[keep], second[keep]
@@ -143,6 +150,28 @@ def keyed_pairs(
         for i, j in zip(i_s.tolist(), j_s.tolist(), strict=True):
             a_id, b_id = ids[i], ids[j]
             out.add((a_id, b_id) if a_id < b_id else (b_id, a_id))
+    return out
+
+
+def _round_of_big_buckets(
+    members: np.ndarray, rounds: int, r: int, wanted: np.ndarray | None, n: int
+) -> list[np.ndarray]:
+    """The codes of round ``r`` from buckets of one (big) size, a row a bucket in ascending order: the pairs
+    whose first text is ``r`` modulo ``rounds``, made directly rather than made all and masked."""
+    size = members.shape[1]
+    out: list[np.ndarray] = []
+    for row in members:
+        at = np.flatnonzero(row[: size - 1] % rounds == r)  # the first texts' places in the bucket
+        if not len(at):
+            continue
+        lengths = size - 1 - at  # each pairs with every later text of the bucket
+        starts = np.cumsum(lengths) - lengths
+        later = np.arange(int(lengths.sum())) - np.repeat(starts, lengths) + np.repeat(at + 1, lengths)
+        first, second = np.repeat(row[at], lengths), row[later]
+        if wanted is not None:
+            keep = wanted[first] | wanted[second]
+            first, second = first[keep], second[keep]
+        out.append(first.astype(np.int64) * n + second)
     return out
 
 
