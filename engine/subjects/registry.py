@@ -203,7 +203,7 @@ class Registry:
             # the flags came with the member rows (their last two columns; NULL without a flag row: neither)
             flags = {row[0]: (bool(row[7]), bool(row[8])) for row in member_rows}
         else:
-            flags = _member_flags(conn, [row.id for row in member_rows], True)
+            flags = _member_flags(conn)
         roles: dict[str, set[str]] = defaultdict(set)
         for member, role in role_rows:
             roles[member].add(role)
@@ -229,7 +229,7 @@ class Registry:
             for mid, name, org, status, category, joined, left, *_ in member_rows
         }
         if orgs is None and members is None:
-            org_changes = _org_changes(conn, [row.id for row in org_rows], True)
+            org_changes = _org_changes(conn)
             reg = cls({row.id: _org_info(row, org_changes.get(row.id, [])) for row in org_rows}, people)
         else:  # read with their changes
             reg = cls({org_id: _org_info(row, found) for org_id, (row, found) in family.items()}, people)
@@ -243,7 +243,7 @@ class Registry:
         at a fraction of the whole registry's time and memory."""
         o = t.OrgRow.__table__  # type: ignore[attr-defined]
         org_rows = conn.execute(sa.select(*o.c)).all()
-        org_changes = _org_changes(conn, [row.id for row in org_rows], True)
+        org_changes = _org_changes(conn)
         reg = cls({row.id: _org_info(row, org_changes.get(row.id, [])) for row in org_rows}, {})
         reg.partial = True  # no members
         reg._index()
@@ -381,8 +381,6 @@ class _PartialQueries:
             sa.select(sa.literal_column("'extra'"), x.c.member, x.c.org).where(x.c.member.in_(ids)),
         )
         self.member_changes = sa.select(mc).where(mc.c.member.in_(ids)).order_by(mc.c.member, mc.c.date)
-        self.flags = sa.select(f.c.member, f.c.excused, f.c.dues_quarterly).where(f.c.member.in_(ids))
-        self.org_changes = sa.select(oc).where(oc.c.org.in_(ids)).order_by(oc.c.org, oc.c.date)
         changes = [
             oc.c.key.label("c_key"),
             oc.c.date.label("c_date"),
@@ -464,19 +462,18 @@ def _member_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict
     return out
 
 
-def _member_flags(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, tuple[bool, bool]]:
+def _member_flags(conn: sa.Connection) -> dict[str, tuple[bool, bool]]:
+    """Every member's flags (a partial load reads them with the member rows)."""
     table = t.MemberFlagRow.__table__  # type: ignore[attr-defined]
-    query = sa.select(table.c.member, table.c.excused, table.c.dues_quarterly) if everyone else None
-    rows = _rows_for(conn, _partial_queries().flags, ids, query)
+    rows = conn.execute(sa.select(table.c.member, table.c.excused, table.c.dues_quarterly))
     return {r.member: (bool(r.excused), bool(r.dues_quarterly)) for r in rows}
 
 
-def _org_changes(conn: sa.Connection, ids: list[str], everyone: bool) -> dict[str, list[Any]]:
+def _org_changes(conn: sa.Connection) -> dict[str, list[Any]]:
+    """Every org's dated changes (a partial load reads them with the org rows)."""
     table = t.OrgChangeRow.__table__  # type: ignore[attr-defined]
-    query = sa.select(table).order_by(table.c.org, table.c.date) if everyone else None
-    rows = _rows_for(conn, _partial_queries().org_changes, ids, query)
     out: dict[str, list[Any]] = defaultdict(list)
-    for r in rows:
+    for r in conn.execute(sa.select(table).order_by(table.c.org, table.c.date)):
         out[r.org].append(r)
     return out
 
