@@ -28,7 +28,7 @@ from engine.pack.model import TermOverdue
 from engine.periods import Granularity, Period, PeriodRange, period_of, shift
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.columns import Chunk, SubjectColumns
-from engine.subjects.copy_pairs import CopyPairs, every_pair, worth_once
+from engine.subjects.copy_pairs import CopyPairs, every_pair, judges_copies, worth_once
 from engine.subjects.periodic import iter_period_subjects
 from engine.subjects.registry import Registry
 from engine.subjects.schema import derived_fields
@@ -497,9 +497,7 @@ def needs_plan(processes: int, partitions: int | str) -> bool:
 
 def _copy_span(pack: Pack, rule_ids: Sequence[str] | None, rng: PeriodRange) -> tuple[date, date] | None:
     """The span whose meetings a check judges for copies (``copy_similarity`` in a checked rule), if any."""
-    copies = any(
-        "copy_similarity" in r.rule.when for r in pack.rules if rule_ids is None or r.id in rule_ids
-    )
+    copies = any(judges_copies(r.rule.when) for r in pack.rules if rule_ids is None or r.id in rule_ids)
     return (rng.start, rng.end) if copies else None
 
 

@@ -80,19 +80,30 @@ def every_pair(conn: sa.Connection) -> CopyPairs:
     if not blocks:
         return CopyPairs({})
     pairs = keyed_pairs(refs, np.concatenate(blocks))
-    if sqlite:  # rowids → meeting ids
-        wanted = sorted({r for pair in pairs for r in pair})
-        name: dict[object, str] = {}
-        rowid: Any = sa.literal_column("rowid")
-        for start in range(0, len(wanted), 500):
-            found = conn.execute(sa.select(rowid, _SIG.c.meeting).where(rowid.in_(wanted[start : start + 500])))
-            name.update((r, m) for r, m in found)
+    if sqlite:
+        name = meetings_of_rowids(conn, {r for pair in pairs for r in pair})
         pairs = {(name[a], name[b]) for a, b in pairs}
     partners: dict[str, list[str]] = defaultdict(list)
     for a, b in pairs:
         partners[a].append(b)
         partners[b].append(a)
     return CopyPairs({m: tuple(found) for m, found in partners.items()})
+
+
+def meetings_of_rowids(conn: sa.Connection, rowids: Collection[int]) -> dict[int, str]:
+    """SQLite: the meeting id of each stored signature's ``rowid`` (what the band indexes hold)."""
+    wanted = sorted(rowids)
+    name: dict[int, str] = {}
+    rowid: Any = sa.literal_column("rowid")
+    for start in range(0, len(wanted), 500):
+        found = conn.execute(sa.select(rowid, _SIG.c.meeting).where(rowid.in_(wanted[start : start + 500])))
+        name.update((r, m) for r, m in found)
+    return name
+
+
+def judges_copies(when: str) -> bool:
+    """Whether a rule's condition reads ``copy_similarity`` (so its meetings need copy candidates)."""
+    return "copy_similarity" in when
 
 
 def worth_once(conn: sa.Connection, start: object, end: object) -> bool:

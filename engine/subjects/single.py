@@ -26,7 +26,7 @@ from engine.pack.params import MINUTES_PARTS, required_parts
 from engine.periods import Period, month_of
 from engine.subjects.base import BuildContext, Subject
 from engine.subjects.columns import Chunk, SubjectColumns
-from engine.subjects.copy_pairs import JOIN_SHARE, every_pair
+from engine.subjects.copy_pairs import JOIN_SHARE, every_pair, judges_copies, meetings_of_rowids
 from engine.subjects.dues import DuesTable, dues_table, pick
 from engine.subjects.registry import MemberInfo
 from engine.subjects.similarity import MIN_SHARED_BANDS, Text, earlier_copies
@@ -274,7 +274,7 @@ def meeting_columns(
         if (not wanted or wanted.intersection(data.topics.get(m.id, ()))) and ctx.mine(m.org)
     ]
     copies: dict[str, tuple[float, str]] = {}
-    if "copy_similarity" in rule.when:
+    if judges_copies(rule.when):
         copies = _copies(ctx, spec, end, {m.id for m in meetings})
     span = (start, end, frozenset(only) if only is not None else None)
     return MeetingColumns(ctx, spec, data, meetings, copies, required_parts(rule), span)
@@ -484,12 +484,7 @@ def _joined_pairs(conn: sa.Connection, targets: Collection[str]) -> set[tuple[st
     if ids is not None:
         ids.drop(conn)  # (left to the connection's end when reading failed: a failed transaction drops nothing)
     if sqlite:  # the partners' meeting ids, by rowid
-        partners = sorted({b for _a, b in rows})
-        name: dict[int, str] = {}
-        rowid: Any = sa.literal_column("rowid")
-        for part in range(0, len(partners), 500):
-            named = conn.execute(sa.select(rowid, _SIG.c.meeting).where(rowid.in_(partners[part : part + 500])))
-            name.update((r, m) for r, m in named)
+        name = meetings_of_rowids(conn, {b for _a, b in rows})
         rows = [(a, name[b]) for a, b in rows]
     # a pair of two targets comes once from each side
     return {(a, b) if a < b else (b, a) for a, b in rows}
